@@ -1,0 +1,491 @@
+"""DynamoDB implementations of the service ports (pynamodb on the single table)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pynamodb.exceptions import DeleteError, PutError, TransactWriteError, UpdateError
+from pynamodb.transactions import TransactWrite
+
+from csms.adapters.dynamo_models import (
+    CallItem,
+    CallSlotItem,
+    ConnectionItem,
+    ConnectionLogItem,
+    ConnectorStatusItem,
+    SiteItem,
+    StationItem,
+    StatusHistoryItem,
+    TokenItem,
+)
+from csms.domain.commands import OutgoingCall
+from csms.domain.connection import (
+    ConnectionBinding,
+    ConnectionLogEntry,
+    ConnectionOutcome,
+    RefusalReason,
+)
+from csms.domain.connector import (
+    ConnectorState,
+    ConnectorStatus,
+    EvseRef,
+    OccupancyDetail,
+    StatusReport,
+)
+from csms.domain.errors import CallInProgressError, InvalidCursorError
+from csms.domain.seed import IdToken, Site
+from csms.domain.station import (
+    BootInfo,
+    BootReason,
+    ProtocolVersion,
+    RegistrationStatus,
+    Station,
+)
+from csms.services.ports import Page
+
+META = "META"
+# API Gateway cuts a WebSocket after 2 hours; a binding left behind by a lost $disconnect
+# expires an hour after that.
+BINDING_TTL = timedelta(hours=3)
+# Call records stay readable for a week after their deadline.
+CALL_RECORD_TTL = timedelta(days=7)
+
+
+def station_pk(station_id: str) -> str:
+    """Partition of everything about one station."""
+    return f"STATION#{station_id}"
+
+
+def tenant_pk(tenant_id: str) -> str:
+    """Partition of a tenant's own records."""
+    return f"TENANT#{tenant_id}"
+
+
+def _epoch(value: datetime) -> int:
+    return int(value.timestamp())
+
+
+def _is_conditional_failure(exc: Exception) -> bool:
+    cause = getattr(exc, "cause_response_code", None)
+    return cause in ("ConditionalCheckFailedException", "TransactionCanceledException")
+
+
+def encode_cursor(last_key: dict[str, Any] | None) -> str | None:
+    """Opaque cursor from DynamoDB's LastEvaluatedKey."""
+    if not last_key:
+        return None
+    raw = json.dumps(last_key, separators=(",", ":"), sort_keys=True).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(
+    cursor: str | None, partition: str, key_attribute: str = "PK"
+) -> dict[str, Any] | None:
+    """LastEvaluatedKey back from a cursor; it must point into the partition being listed."""
+    if cursor is None:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        key = json.loads(raw)
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        raise InvalidCursorError from None
+    if not isinstance(key, dict) or key.get(key_attribute) != {"S": partition}:
+        raise InvalidCursorError
+    return key
+
+
+class DynamoStationRepository:
+    """StationRepository on the single table."""
+
+    def get(self, station_id: str) -> Station | None:
+        """Return the station (strongly consistent: connect follows registration closely)."""
+        try:
+            item = StationItem.get(station_pk(station_id), META, consistent_read=True)
+        except StationItem.DoesNotExist:
+            return None
+        return _station(station_id, item)
+
+    def register(self, station: Station) -> None:
+        """Upsert the registration data and keep boot data and connection state."""
+        item = StationItem(station_pk(station.id), META)
+        pinned = station.pinned_protocol
+        item.update(
+            actions=[
+                StationItem.tenant_id.set(station.tenant_id),
+                StationItem.GSI1PK.set(tenant_pk(station.tenant_id)),
+                StationItem.GSI1SK.set(station_pk(station.id)),
+                StationItem.site_id.set(station.site_id)
+                if station.site_id
+                else StationItem.site_id.remove(),
+                StationItem.password_hash.set(station.password_hash),
+                StationItem.pinned_protocol.set(pinned.value)
+                if pinned
+                else StationItem.pinned_protocol.remove(),
+            ]
+        )
+
+    def list_for_tenant(
+        self, tenant_id: str, limit: int, cursor: str | None = None
+    ) -> Page[Station]:
+        """A tenant's stations by id, one page at a time."""
+        partition = tenant_pk(tenant_id)
+        result = StationItem.by_tenant.query(
+            partition,
+            StationItem.GSI1SK.startswith("STATION#"),
+            limit=limit,
+            last_evaluated_key=decode_cursor(cursor, partition, "GSI1PK"),
+        )
+        items = [_station(item.PK.removeprefix("STATION#"), item) for item in result]
+        return Page(items=items, next_cursor=encode_cursor(result.last_evaluated_key))
+
+    def bind(self, binding: ConnectionBinding) -> None:
+        """Write the binding first, so the first message after `$connect` finds it."""
+        ConnectionItem(
+            f"CONN#{binding.connection_id}",
+            META,
+            tenant_id=binding.tenant_id,
+            station_id=binding.station_id,
+            protocol=binding.protocol.value,
+            connected_at=binding.connected_at,
+            expires_at=_epoch(binding.connected_at + BINDING_TTL),
+        ).save()
+        StationItem(station_pk(binding.station_id), META).update(
+            actions=[
+                StationItem.online.set(True),
+                StationItem.protocol.set(binding.protocol.value),
+                StationItem.connection_id.set(binding.connection_id),
+                StationItem.connected_at.set(binding.connected_at),
+            ],
+            condition=StationItem.PK.exists(),
+        )
+
+    def lookup(self, connection_id: str) -> ConnectionBinding | None:
+        """The binding of a connection (strongly consistent)."""
+        try:
+            item = ConnectionItem.get(f"CONN#{connection_id}", META, consistent_read=True)
+        except ConnectionItem.DoesNotExist:
+            return None
+        return ConnectionBinding(
+            connection_id=connection_id,
+            station_id=item.station_id,
+            tenant_id=item.tenant_id or "",
+            protocol=ProtocolVersion(item.protocol),
+            connected_at=item.connected_at,
+        )
+
+    def unbind(self, binding: ConnectionBinding, at: datetime) -> bool:
+        """Offline only if this connection is still the station's current one."""
+        ConnectionItem(f"CONN#{binding.connection_id}", META).delete()
+        try:
+            StationItem(station_pk(binding.station_id), META).update(
+                actions=[
+                    StationItem.online.set(False),
+                    StationItem.disconnected_at.set(at),
+                    StationItem.connection_id.remove(),
+                ],
+                condition=StationItem.connection_id == binding.connection_id,
+            )
+        except UpdateError as exc:
+            if _is_conditional_failure(exc):
+                return False
+            raise
+        return True
+
+    def record_boot(
+        self, station_id: str, boot: BootInfo, status: RegistrationStatus, at: datetime
+    ) -> None:
+        """Store boot data on the station item."""
+        values: dict[str, str | None] = {
+            "vendor": boot.vendor,
+            "model": boot.model,
+            "serial_number": boot.serial_number,
+            "firmware_version": boot.firmware_version,
+            "iccid": boot.iccid,
+            "imsi": boot.imsi,
+            "meter_type": boot.meter_type,
+            "meter_serial_number": boot.meter_serial_number,
+            "boot_reason": boot.reason.value,
+            "registration_status": status.value,
+        }
+        actions: list[Any] = [StationItem.last_boot_at.set(at)]
+        for name, value in values.items():
+            attribute = getattr(StationItem, name)
+            actions.append(attribute.set(value) if value is not None else attribute.remove())
+        StationItem(station_pk(station_id), META).update(
+            actions=actions, condition=StationItem.PK.exists()
+        )
+
+
+def _station(station_id: str, item: StationItem) -> Station:
+    boot = None
+    if item.vendor is not None and item.model is not None:
+        boot = BootInfo(
+            vendor=item.vendor,
+            model=item.model,
+            serial_number=item.serial_number,
+            firmware_version=item.firmware_version,
+            iccid=item.iccid,
+            imsi=item.imsi,
+            meter_type=item.meter_type,
+            meter_serial_number=item.meter_serial_number,
+            reason=BootReason(item.boot_reason or BootReason.UNKNOWN),
+        )
+    return Station(
+        id=station_id,
+        tenant_id=item.tenant_id or "",
+        site_id=item.site_id,
+        password_hash=item.password_hash or "",
+        pinned_protocol=ProtocolVersion(item.pinned_protocol) if item.pinned_protocol else None,
+        boot=boot,
+        registration_status=RegistrationStatus(item.registration_status)
+        if item.registration_status
+        else None,
+        last_boot_at=item.last_boot_at,
+        online=bool(item.online),
+        protocol=ProtocolVersion(item.protocol) if item.protocol else None,
+        connection_id=item.connection_id,
+        connected_at=item.connected_at,
+        disconnected_at=item.disconnected_at,
+    )
+
+
+class DynamoConnectionLog:
+    """ConnectionLog on the single table, entries expiring after the retention period."""
+
+    def __init__(self, retention: timedelta) -> None:
+        self._retention = retention
+
+    def append(self, entry: ConnectionLogEntry) -> None:
+        """Add one entry; unknown stations' attempts are kept too, without a tenant."""
+        ConnectionLogItem(
+            station_pk(entry.station_id),
+            f"LOG#{entry.at.astimezone(UTC).isoformat()}#{entry.connection_id or ''}",
+            at=entry.at,
+            outcome=entry.outcome.value,
+            reason=entry.reason.value if entry.reason else None,
+            protocol=entry.protocol.value if entry.protocol else None,
+            connection_id=entry.connection_id,
+            source_ip=entry.source_ip,
+            offered_protocols=list(entry.offered_protocols) or None,
+            expires_at=_epoch(entry.at + self._retention),
+        ).save()
+
+    def list(
+        self, station_id: str, limit: int, cursor: str | None = None
+    ) -> Page[ConnectionLogEntry]:
+        """Newest first."""
+        partition = station_pk(station_id)
+        result = ConnectionLogItem.query(
+            partition,
+            ConnectionLogItem.SK.startswith("LOG#"),
+            scan_index_forward=False,
+            limit=limit,
+            last_evaluated_key=decode_cursor(cursor, partition),
+        )
+        entries = [
+            ConnectionLogEntry(
+                station_id=station_id,
+                at=item.at,
+                outcome=ConnectionOutcome(item.outcome),
+                reason=RefusalReason(item.reason) if item.reason else None,
+                protocol=ProtocolVersion(item.protocol) if item.protocol else None,
+                connection_id=item.connection_id,
+                source_ip=item.source_ip,
+                offered_protocols=tuple(item.offered_protocols or ()),
+            )
+            for item in result
+        ]
+        return Page(items=entries, next_cursor=encode_cursor(result.last_evaluated_key))
+
+
+def _evse_sk(evse: EvseRef) -> str:
+    return f"EVSE#{evse.evse_id:03d}#{evse.connector_id:02d}"
+
+
+class DynamoConnectorStatusRepository:
+    """ConnectorStatusRepository on the single table."""
+
+    def get(self, station_id: str, evse: EvseRef) -> ConnectorState | None:
+        """Strongly consistent, since a conditional write follows."""
+        try:
+            item = ConnectorStatusItem.get(
+                station_pk(station_id), _evse_sk(evse), consistent_read=True
+            )
+        except ConnectorStatusItem.DoesNotExist:
+            return None
+        return _connector_state(item)
+
+    def save(
+        self,
+        station_id: str,
+        tenant_id: str,
+        state: ConnectorState,
+        expected: ConnectorState | None,
+    ) -> bool:
+        """Conditional put: no item yet, or still the one the caller read."""
+        condition = (
+            ConnectorStatusItem.PK.does_not_exist()
+            if expected is None
+            else ConnectorStatusItem.reported_at == expected.reported_at
+        )
+        try:
+            ConnectorStatusItem(
+                station_pk(station_id),
+                _evse_sk(state.evse),
+                tenant_id=tenant_id,
+                evse_id=state.evse.evse_id,
+                connector_id=state.evse.connector_id,
+                status=state.status.value,
+                detail=state.detail.value if state.detail else None,
+                error_code=state.error_code,
+                info=state.info,
+                vendor_error_code=state.vendor_error_code,
+                since=state.since,
+                reported_at=state.reported_at,
+            ).save(condition=condition)
+        except PutError as exc:
+            if _is_conditional_failure(exc):
+                return False
+            raise
+        return True
+
+    def append_history(self, station_id: str, tenant_id: str, report: StatusReport) -> None:
+        """One item per report; a retransmitted report overwrites itself."""
+        at = (report.timestamp or datetime.now(UTC)).astimezone(UTC).isoformat()
+        StatusHistoryItem(
+            f"{station_pk(station_id)}#STATUS",
+            f"{at}#{report.evse.evse_id:03d}#{report.evse.connector_id:02d}",
+            tenant_id=tenant_id,
+            evse_id=report.evse.evse_id,
+            connector_id=report.evse.connector_id,
+            status=report.status.value,
+            detail=report.detail.value if report.detail else None,
+            error_code=report.error_code,
+        ).save()
+
+    def list(self, station_id: str) -> list[ConnectorState]:
+        """All connectors in EVSE/connector order."""
+        return [
+            _connector_state(item)
+            for item in ConnectorStatusItem.query(
+                station_pk(station_id), ConnectorStatusItem.SK.startswith("EVSE#")
+            )
+        ]
+
+
+def _connector_state(item: ConnectorStatusItem) -> ConnectorState:
+    return ConnectorState(
+        evse=EvseRef(evse_id=int(item.evse_id), connector_id=int(item.connector_id)),
+        status=ConnectorStatus(item.status),
+        detail=OccupancyDetail(item.detail) if item.detail else None,
+        error_code=item.error_code,
+        info=item.info,
+        vendor_error_code=item.vendor_error_code,
+        since=item.since,
+        reported_at=item.reported_at,
+    )
+
+
+class DynamoCallRepository:
+    """CallRepository: a slot item per station guards the one outstanding call."""
+
+    def open(self, call: OutgoingCall, now: datetime) -> None:
+        """Take the slot (free, or held by a call past its deadline) and store the call."""
+        pk = station_pk(call.station_id)
+        slot = CallSlotItem(
+            pk,
+            "CALL#OUTSTANDING",
+            tenant_id=call.tenant_id,
+            unique_id=call.unique_id,
+            deadline=_epoch(call.deadline),
+            expires_at=_epoch(call.deadline) + 60,
+        )
+        record = _call_item(call)
+        try:
+            # The models share one table, hence one connection.
+            with TransactWrite(connection=CallItem._get_connection().connection) as tx:
+                tx.save(
+                    slot,
+                    condition=CallSlotItem.PK.does_not_exist()
+                    | (CallSlotItem.deadline <= _epoch(now)),
+                )
+                tx.save(record, condition=CallItem.PK.does_not_exist())
+        except TransactWriteError as exc:
+            if not _is_conditional_failure(exc):
+                raise
+            outstanding = self._outstanding(pk)
+            raise CallInProgressError(call.station_id, outstanding) from None
+
+    @staticmethod
+    def _outstanding(pk: str) -> str | None:
+        try:
+            return CallSlotItem.get(pk, "CALL#OUTSTANDING", consistent_read=True).unique_id
+        except CallSlotItem.DoesNotExist:
+            return None
+
+    def get(self, station_id: str, unique_id: str) -> OutgoingCall | None:
+        """Strongly consistent: replies can follow the call within milliseconds."""
+        try:
+            item = CallItem.get(
+                station_pk(station_id), f"CALL#{unique_id}", consistent_read=True
+            )
+        except CallItem.DoesNotExist:
+            return None
+        return OutgoingCall.model_validate_json(item.body)
+
+    def close(self, call: OutgoingCall) -> bool:
+        """Store the outcome if the call was still pending, then free the slot it held."""
+        try:
+            _call_item(call).save(condition=CallItem.state == "Pending")
+        except PutError as exc:
+            if _is_conditional_failure(exc):
+                return False
+            raise
+        try:
+            CallSlotItem(station_pk(call.station_id), "CALL#OUTSTANDING").delete(
+                condition=CallSlotItem.unique_id == call.unique_id
+            )
+        except DeleteError as exc:
+            # The slot already belongs to a newer call (this one had expired): leave it.
+            if not _is_conditional_failure(exc):
+                raise
+        return True
+
+
+def _call_item(call: OutgoingCall) -> CallItem:
+    return CallItem(
+        station_pk(call.station_id),
+        f"CALL#{call.unique_id}",
+        tenant_id=call.tenant_id,
+        state=call.state.value,
+        body=call.model_dump_json(),
+        expires_at=_epoch(call.deadline + CALL_RECORD_TTL),
+    )
+
+
+class DynamoSeedRepository:
+    """SeedRepository on the single table."""
+
+    def put_site(self, tenant_id: str, site: Site) -> None:
+        """Create or replace a site."""
+        SiteItem(
+            tenant_pk(tenant_id),
+            f"SITE#{site.id}",
+            tenant_id=tenant_id,
+            name=site.name,
+            limit_kw=str(site.limit_kw),
+        ).save()
+
+    def put_token(self, tenant_id: str, token: IdToken) -> None:
+        """Create or replace an id token."""
+        TokenItem(
+            tenant_pk(tenant_id),
+            f"TOKEN#{token.id_token}",
+            tenant_id=tenant_id,
+            status=token.status.value,
+            group_id=token.group_id,
+        ).save()

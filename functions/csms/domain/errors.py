@@ -1,0 +1,68 @@
+"""Domain errors: impossible or conflicting states. Business outcomes are values, not errors."""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """Base of every error the domain and services raise on purpose."""
+
+
+class InvalidStationIdError(DomainError):
+    """A station identity that cannot be a CiString48 URL path segment."""
+
+    def __init__(self, raw: str) -> None:
+        super().__init__("station id must be 1-48 characters of A-Z a-z 0-9 . _ ~ : * + @ -")
+        self.raw = raw
+
+
+class StationNotFoundError(DomainError):
+    """No station is registered with this id (in this tenant)."""
+
+    def __init__(self, station_id: str) -> None:
+        super().__init__(f"station {station_id!r} not found")
+        self.station_id = station_id
+
+
+class UnknownConnectionError(DomainError):
+    """A WebSocket message arrived on a connection the CSMS has no record of."""
+
+    def __init__(self, connection_id: str) -> None:
+        super().__init__("no station is bound to this connection")
+        self.connection_id = connection_id
+
+
+class StationOfflineError(DomainError):
+    """The station has no live connection to send a call on."""
+
+    def __init__(self, station_id: str) -> None:
+        super().__init__(f"station {station_id!r} is offline")
+        self.station_id = station_id
+
+
+class CallInProgressError(DomainError):
+    """Another CSMS-initiated call to this station is still waiting for its answer."""
+
+    def __init__(self, station_id: str, outstanding_id: str | None) -> None:
+        super().__init__(f"station {station_id!r} has a call in progress")
+        self.station_id = station_id
+        self.outstanding_id = outstanding_id
+
+
+class CallNotFoundError(DomainError):
+    """No CSMS-initiated call with this unique id exists for the station."""
+
+    def __init__(self, station_id: str, unique_id: str) -> None:
+        super().__init__(f"no call {unique_id!r} for station {station_id!r}")
+        self.station_id = station_id
+        self.unique_id = unique_id
+
+
+class InvalidSeedError(DomainError):
+    """A seed document that cannot be loaded as it stands."""
+
+
+class InvalidCursorError(DomainError):
+    """A pagination cursor that this list did not hand out."""
+
+    def __init__(self) -> None:
+        super().__init__("invalid cursor")

@@ -1,0 +1,88 @@
+"""Sites and id tokens in their first form, and the seed document that loads them in bulk."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from csms.domain.station import ProtocolVersion, validate_station_id
+
+
+class Site(BaseModel):
+    """A place with chargers and one grid connection."""
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True, extra="forbid")
+
+    id: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")]
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    limit_kw: Annotated[Decimal, Field(alias="limitKw", gt=0, le=100_000)]
+
+
+class TokenStatus(StrEnum):
+    """Authorization status of an id token as stored (a subset of both versions' enums)."""
+
+    ACCEPTED = "Accepted"
+    BLOCKED = "Blocked"
+    EXPIRED = "Expired"
+    INVALID = "Invalid"
+
+
+class IdToken(BaseModel):
+    """An RFID card, app account or other identifier a driver authorizes with."""
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True, extra="forbid")
+
+    id_token: Annotated[str, Field(alias="idToken", min_length=1, max_length=36)]
+    status: TokenStatus
+    group_id: Annotated[str | None, Field(alias="groupId", max_length=36)] = None
+
+
+class SeedStation(BaseModel):
+    """A station to register, with its password in clear (hashed before it is stored)."""
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True, extra="forbid")
+
+    id: str
+    site_id: Annotated[str, Field(alias="siteId")]
+    password: Annotated[str, Field(min_length=8, max_length=128)]
+    protocol: ProtocolVersion | None = None
+
+    @field_validator("id")
+    @classmethod
+    def _valid_id(cls, value: str) -> str:
+        validate_station_id(value)
+        return value
+
+
+class Seed(BaseModel):
+    """`{"sites": [...], "stations": [...], "tokens": [...]}`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    sites: list[Site] = []
+    stations: list[SeedStation] = []
+    tokens: list[IdToken] = []
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Seed:
+        _unique("site id", [site.id for site in self.sites])
+        _unique("station id", [station.id for station in self.stations])
+        _unique("idToken", [token.id_token for token in self.tokens])
+        site_ids = {site.id for site in self.sites}
+        for station in self.stations:
+            if station.site_id not in site_ids:
+                msg = f"station {station.id!r} names unknown site {station.site_id!r}"
+                raise ValueError(msg)
+        return self
+
+
+def _unique(what: str, values: list[str]) -> None:
+    seen: set[str] = set()
+    for value in values:
+        if value in seen:
+            msg = f"duplicate {what} {value!r}"
+            raise ValueError(msg)
+        seen.add(value)

@@ -1,0 +1,140 @@
+"""The composition root: settings validated, adapters built and wired, once per cold start.
+
+Handlers call `gateway()` or `api()`; tests and the local runtime call `reset()` after changing
+the environment. Nothing else constructs adapters.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
+
+from csms.adapters.apigw import ApiGwConnectionSender
+from csms.adapters.dynamo import (
+    DynamoCallRepository,
+    DynamoConnectionLog,
+    DynamoConnectorStatusRepository,
+    DynamoSeedRepository,
+    DynamoStationRepository,
+)
+from csms.adapters.dynamo_models import configure_table
+from csms.adapters.events import EventBridgePublisher
+from csms.adapters.system import Argon2PasswordHasher, SystemClock, new_uuid
+from csms.ocpp.dispatch import OcppCallEncoder, OcppDispatcher
+from csms.services.commands import CommandService
+from csms.services.seeding import SeedService
+from csms.services.stations import StationService
+from csms.settings import ApiSettings, StationGatewaySettings, load_settings
+
+if TYPE_CHECKING:
+    from mypy_boto3_apigatewaymanagementapi import ApiGatewayManagementApiClient
+    from mypy_boto3_events import EventBridgeClient
+
+logger = Logger(service="csms")
+# Our modules log through the standard library; give them Powertools' JSON format.
+copy_config_to_registered_loggers(source_logger=logger, include={"csms"})
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """Everything a handler needs, built once per container."""
+
+    settings: StationGatewaySettings
+    stations: StationService
+    commands: CommandService
+    dispatcher: OcppDispatcher
+    seeds: SeedService
+    sender: ApiGwConnectionSender
+    connection_log: DynamoConnectionLog
+    statuses: DynamoConnectorStatusRepository
+    station_repository: DynamoStationRepository
+
+
+def _client(service: str, settings: StationGatewaySettings, **kwargs: Any) -> Any:
+    # boto3 is imported here, on first use: the Heartbeat path never needs it.
+    import boto3
+
+    endpoint = kwargs.pop("endpoint_url", None) or settings.aws_endpoint_url
+    return boto3.session.Session().client(
+        service,  # type: ignore[call-overload]
+        region_name=settings.aws_region,
+        endpoint_url=endpoint,
+        **kwargs,
+    )
+
+
+def build(settings: StationGatewaySettings) -> Runtime:
+    """Wire the adapters and services for these settings."""
+    configure_table(settings.table_name, settings.aws_region, settings.aws_endpoint_url)
+    clock = SystemClock()
+    stations = DynamoStationRepository()
+    connection_log = DynamoConnectionLog(timedelta(days=settings.connection_log_retention_days))
+    statuses = DynamoConnectorStatusRepository()
+    hasher = Argon2PasswordHasher()
+
+    def events_client() -> EventBridgeClient:
+        client: EventBridgeClient = _client("events", settings)
+        return client
+
+    def management_client() -> ApiGatewayManagementApiClient:
+        client: ApiGatewayManagementApiClient = _client(
+            "apigatewaymanagementapi", settings, endpoint_url=settings.ws_management_endpoint
+        )
+        return client
+
+    events = EventBridgePublisher(settings.event_bus_name, events_client, new_uuid)
+    sender = ApiGwConnectionSender(management_client)
+    station_service = StationService(
+        stations=stations,
+        connection_log=connection_log,
+        statuses=statuses,
+        events=events,
+        hasher=hasher,
+        clock=clock,
+        heartbeat_interval_s=settings.heartbeat_interval_s,
+    )
+    commands = CommandService(
+        stations=stations,
+        calls=DynamoCallRepository(),
+        encoder=OcppCallEncoder(),
+        sender=sender,
+        clock=clock,
+        new_id=new_uuid,
+        timeout_s=settings.call_timeout_s,
+        sleep=time.sleep,
+    )
+    return Runtime(
+        settings=settings,
+        stations=station_service,
+        commands=commands,
+        dispatcher=OcppDispatcher(stations=station_service, commands=commands),
+        seeds=SeedService(stations=stations, seeds=DynamoSeedRepository(), hasher=hasher),
+        sender=sender,
+        connection_log=connection_log,
+        statuses=statuses,
+        station_repository=stations,
+    )
+
+
+@cache
+def gateway() -> Runtime:
+    """The runtime of the WebSocket route handlers."""
+    return build(load_settings(StationGatewaySettings))
+
+
+@cache
+def api() -> Runtime:
+    """The runtime of the HTTP API handler."""
+    return build(load_settings(ApiSettings))
+
+
+def reset() -> None:
+    """Forget the built runtimes (after the environment changed)."""
+    gateway.cache_clear()
+    api.cache_clear()

@@ -1,0 +1,31 @@
+"""Small helpers both version mappings share."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from csms.domain.commands import CommandStatus
+from csms.ocpp.common.errors import ErrorKind, PayloadError
+from csms.ocpp.common.frames import parse_timestamp
+from csms.ocpp.common.protocol import Payload
+
+
+def optional_timestamp(payload: Payload, field: str) -> datetime | None:
+    """Read an optional dateTime field; an unreadable one is a PropertyConstraintViolation.
+
+    The official schemas say `format: date-time`, which Draft 4 validators do not enforce.
+    """
+    value = payload.get(field)
+    if value is None:
+        return None
+    try:
+        return parse_timestamp(value)
+    except ValueError:
+        raise PayloadError(
+            ErrorKind.PROPERTY_CONSTRAINT_VIOLATION, f"{field}: not an RFC 3339 date-time"
+        ) from None
+
+
+def command_status(payload: Payload) -> CommandStatus:
+    """The `status` of a CALLRESULT to Reset or TriggerMessage (same values in both versions)."""
+    return CommandStatus(payload["status"])

@@ -1,0 +1,52 @@
+"""What each OCPP version module provides to the dispatcher: its route table and its codecs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from csms.domain.commands import Command, CommandStatus
+from csms.domain.connection import ConnectionBinding
+from csms.domain.station import ProtocolVersion
+from csms.ocpp.common.errors import ErrorKind
+from csms.services.commands import CommandService
+from csms.services.stations import StationService
+
+Payload = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class OcppContext:
+    """What a route handler works with: the station behind the connection and the use cases."""
+
+    binding: ConnectionBinding
+    stations: StationService
+    commands: CommandService
+
+
+# A charger-initiated action: request payload in, response payload out (both already
+# validated against the official schemas by the dispatcher).
+Route = Callable[[OcppContext, Payload], Payload]
+
+# CSMS-initiated action: turns a domain command into (action, request payload).
+CommandEncoder = Callable[[Command], tuple[str, Payload]]
+
+# Reads a CALLRESULT payload of a CSMS-initiated action into a version-neutral status.
+ResultDecoder = Callable[[Payload], CommandStatus | None]
+
+
+@dataclass(frozen=True)
+class VersionProtocol:
+    """One OCPP version, as the dispatcher sees it."""
+
+    version: ProtocolVersion
+    schema_version: str
+    error_codes: Mapping[ErrorKind, str]
+    routes: Mapping[str, Route]
+    encode_command: CommandEncoder
+    result_decoders: Mapping[str, ResultDecoder]
+
+    def code(self, kind: ErrorKind) -> str:
+        """The version's spelling of an error kind."""
+        return self.error_codes[kind]

@@ -1,0 +1,79 @@
+"""OCPP 2.0.1: wire shapes to and from the domain, and the route table."""
+
+from __future__ import annotations
+
+from csms.domain.commands import (
+    Command,
+    ResetCommand,
+    ResetKind,
+    TriggerableMessage,
+)
+from csms.domain.connector import ConnectorStatus, EvseRef, StatusReport
+from csms.domain.station import BootInfo, BootReason, ProtocolVersion
+from csms.ocpp.common.errors import ErrorKind, PayloadError
+from csms.ocpp.common.mapping import command_status, optional_timestamp
+from csms.ocpp.common import routes as common_routes
+from csms.ocpp.common.protocol import Payload, VersionProtocol
+
+ERROR_CODES: dict[ErrorKind, str] = {kind: kind.value for kind in ErrorKind}
+
+# Reset Hard/Soft (1.6) is Immediate/OnIdle in 2.0.1.
+_RESET_TYPE = {ResetKind.HARD: "Immediate", ResetKind.SOFT: "OnIdle"}
+
+# 1.6 DiagnosticsStatusNotification became LogStatusNotification.
+_TRIGGER = {
+    message: message.value for message in TriggerableMessage
+} | {TriggerableMessage.DIAGNOSTICS_STATUS_NOTIFICATION: "LogStatusNotification"}
+
+
+def boot_info(payload: Payload) -> BootInfo:
+    """BootNotificationRequest -> BootInfo."""
+    station = payload["chargingStation"]
+    modem = station.get("modem") or {}
+    return BootInfo(
+        vendor=station["vendorName"],
+        model=station["model"],
+        serial_number=station.get("serialNumber"),
+        firmware_version=station.get("firmwareVersion"),
+        iccid=modem.get("iccid"),
+        imsi=modem.get("imsi"),
+        reason=BootReason(payload["reason"]),
+    )
+
+
+def status_report(payload: Payload) -> StatusReport:
+    """StatusNotificationRequest -> StatusReport."""
+    evse_id, connector_id = payload["evseId"], payload["connectorId"]
+    if evse_id < 0 or connector_id < 0:
+        raise PayloadError(
+            ErrorKind.PROPERTY_CONSTRAINT_VIOLATION, "evseId and connectorId must be >= 0"
+        )
+    return StatusReport(
+        evse=EvseRef(evse_id=evse_id, connector_id=connector_id),
+        status=ConnectorStatus(payload["connectorStatus"]),
+        timestamp=optional_timestamp(payload, "timestamp"),
+    )
+
+
+def encode_command(command: Command) -> tuple[str, Payload]:
+    """Domain command -> (action, 2.0.1 request payload)."""
+    if isinstance(command, ResetCommand):
+        return "Reset", {"type": _RESET_TYPE[command.kind]}
+    payload: Payload = {"requestedMessage": _TRIGGER[command.message]}
+    if command.evse_id is not None:
+        payload["evse"] = {"id": command.evse_id}
+    return "TriggerMessage", payload
+
+
+PROTOCOL = VersionProtocol(
+    version=ProtocolVersion.OCPP201,
+    schema_version="2.0.1",
+    error_codes=ERROR_CODES,
+    routes={
+        "BootNotification": common_routes.boot_notification(boot_info),
+        "Heartbeat": common_routes.heartbeat,
+        "StatusNotification": common_routes.status_notification(status_report),
+    },
+    encode_command=encode_command,
+    result_decoders={"Reset": command_status, "TriggerMessage": command_status},
+)

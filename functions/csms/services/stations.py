@@ -1,0 +1,304 @@
+"""Use cases of a station's life: connect, boot, heartbeat, report status, disconnect."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import datetime
+
+from csms.domain.connection import (
+    ConnectionBinding,
+    ConnectionLogEntry,
+    ConnectionOutcome,
+    RefusalReason,
+)
+from csms.domain.connector import ConnectorState, StatusReport
+from csms.domain.errors import InvalidStationIdError, UnknownConnectionError
+from csms.domain.events import (
+    ConnectorStatusChanged,
+    DomainEvent,
+    StationBooted,
+    StationConnected,
+    StationConnectionRefused,
+    StationDisconnected,
+)
+from csms.domain.station import (
+    BootInfo,
+    ProtocolVersion,
+    RegistrationStatus,
+    Station,
+    negotiate_subprotocol,
+    validate_station_id,
+)
+from csms.services.ports import (
+    Clock,
+    ConnectionLog,
+    ConnectorStatusRepository,
+    EventPublisher,
+    PasswordHasher,
+    StationRepository,
+)
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """HTTP Basic credentials as the station sent them."""
+
+    username: str
+    password: str
+
+    def __repr__(self) -> str:
+        return f"Credentials(username={self.username!r}, password=***)"
+
+
+@dataclass(frozen=True)
+class ConnectRequest:
+    """Everything `$connect` knows about a connection attempt."""
+
+    station_id: str
+    connection_id: str
+    credentials: Credentials | None
+    offered_protocols: tuple[str, ...]
+    source_ip: str | None = None
+
+
+@dataclass(frozen=True)
+class ConnectDecision:
+    """Accept with a subprotocol, or refuse with a reason (and its HTTP status)."""
+
+    protocol: ProtocolVersion | None = None
+    refusal: RefusalReason | None = None
+
+    @property
+    def accepted(self) -> bool:
+        """True when the connection may open."""
+        return self.protocol is not None
+
+
+@dataclass(frozen=True)
+class BootResult:
+    """The answer to a BootNotification."""
+
+    status: RegistrationStatus
+    current_time: datetime
+    interval_s: int
+
+
+class StationService:
+    """Connect, boot, heartbeat, status and disconnect of stations."""
+
+    # Bound on the per-container cache of connection -> station bindings.
+    _BINDING_CACHE_SIZE = 4096
+
+    def __init__(
+        self,
+        *,
+        stations: StationRepository,
+        connection_log: ConnectionLog,
+        statuses: ConnectorStatusRepository,
+        events: EventPublisher,
+        hasher: PasswordHasher,
+        clock: Clock,
+        heartbeat_interval_s: int = 300,
+    ) -> None:
+        self._stations = stations
+        self._log = connection_log
+        self._statuses = statuses
+        self._events = events
+        self._hasher = hasher
+        self._clock = clock
+        self._interval = heartbeat_interval_s
+        self._bindings: OrderedDict[str, ConnectionBinding] = OrderedDict()
+
+    # -- $connect ------------------------------------------------------------------------
+    def connect(self, request: ConnectRequest) -> ConnectDecision:
+        """Authorize a connection attempt and pick its subprotocol."""
+        now = self._clock.now()
+        try:
+            station_id = validate_station_id(request.station_id)
+        except InvalidStationIdError:
+            return ConnectDecision(refusal=RefusalReason.INVALID_STATION_ID)
+        station = self._stations.get(station_id)
+        refusal = self._check_credentials(station_id, station, request.credentials)
+        protocol = None
+        if refusal is None and station is not None:
+            protocol = negotiate_subprotocol(request.offered_protocols, station.pinned_protocol)
+            if protocol is None:
+                refusal = RefusalReason.NO_SUBPROTOCOL
+        if refusal is not None or protocol is None or station is None:
+            reason = refusal or RefusalReason.UNKNOWN_STATION
+            self._log.append(
+                ConnectionLogEntry(
+                    station_id=station_id,
+                    at=now,
+                    outcome=ConnectionOutcome.REFUSED,
+                    reason=reason,
+                    connection_id=request.connection_id,
+                    source_ip=request.source_ip,
+                    offered_protocols=request.offered_protocols,
+                )
+            )
+            if station is not None:
+                self._events.publish(
+                    [
+                        StationConnectionRefused(
+                            station_id=station_id,
+                            tenant_id=station.tenant_id,
+                            occurred_at=now,
+                            reason=reason,
+                        )
+                    ]
+                )
+            return ConnectDecision(refusal=reason)
+
+        binding = ConnectionBinding(
+            connection_id=request.connection_id,
+            station_id=station_id,
+            tenant_id=station.tenant_id,
+            protocol=protocol,
+            connected_at=now,
+        )
+        self._stations.bind(binding)
+        self._remember(binding)
+        self._log.append(
+            ConnectionLogEntry(
+                station_id=station_id,
+                at=now,
+                outcome=ConnectionOutcome.CONNECTED,
+                protocol=protocol,
+                connection_id=request.connection_id,
+                source_ip=request.source_ip,
+                offered_protocols=request.offered_protocols,
+            )
+        )
+        self._events.publish(
+            [
+                StationConnected(
+                    station_id=station_id,
+                    tenant_id=station.tenant_id,
+                    occurred_at=now,
+                    connection_id=request.connection_id,
+                    protocol=protocol,
+                )
+            ]
+        )
+        return ConnectDecision(protocol=protocol)
+
+    def _check_credentials(
+        self, station_id: str, station: Station | None, credentials: Credentials | None
+    ) -> RefusalReason | None:
+        if credentials is None:
+            return RefusalReason.UNKNOWN_STATION if station is None else RefusalReason.MISSING_CREDENTIALS
+        # Unknown ids and wrong passwords take the same time and cannot be told apart.
+        password_hash = station.password_hash if station is not None else self._hasher.decoy_hash()
+        matches = self._hasher.verify(password_hash, credentials.password)
+        if station is None:
+            return RefusalReason.UNKNOWN_STATION
+        if credentials.username != station_id or not matches:
+            return RefusalReason.BAD_CREDENTIALS
+        return None
+
+    # -- $disconnect ---------------------------------------------------------------------
+    def disconnect(self, connection_id: str) -> None:
+        """Record that a connection closed; the station is offline unless it already reconnected."""
+        now = self._clock.now()
+        binding = self._bindings.pop(connection_id, None) or self._stations.lookup(connection_id)
+        if binding is None:
+            return
+        went_offline = self._stations.unbind(binding, now)
+        self._log.append(
+            ConnectionLogEntry(
+                station_id=binding.station_id,
+                at=now,
+                outcome=ConnectionOutcome.DISCONNECTED,
+                protocol=binding.protocol,
+                connection_id=connection_id,
+            )
+        )
+        self._events.publish(
+            [
+                StationDisconnected(
+                    station_id=binding.station_id,
+                    tenant_id=binding.tenant_id,
+                    occurred_at=now,
+                    connection_id=connection_id,
+                    superseded=not went_offline,
+                )
+            ]
+        )
+
+    # -- $default ------------------------------------------------------------------------
+    def resolve(self, connection_id: str) -> ConnectionBinding:
+        """Return the station behind a connection; cached, since a binding never changes."""
+        binding = self._bindings.get(connection_id)
+        if binding is not None:
+            self._bindings.move_to_end(connection_id)
+            return binding
+        binding = self._stations.lookup(connection_id)
+        if binding is None:
+            raise UnknownConnectionError(connection_id)
+        self._remember(binding)
+        return binding
+
+    def _remember(self, binding: ConnectionBinding) -> None:
+        self._bindings[binding.connection_id] = binding
+        while len(self._bindings) > self._BINDING_CACHE_SIZE:
+            self._bindings.popitem(last=False)
+
+    def register_boot(self, binding: ConnectionBinding, boot: BootInfo) -> BootResult:
+        """Store boot information; a station that authenticated is accepted."""
+        now = self._clock.now()
+        status = RegistrationStatus.ACCEPTED
+        self._stations.record_boot(binding.station_id, boot, status, now)
+        self._events.publish(
+            [
+                StationBooted(
+                    station_id=binding.station_id,
+                    tenant_id=binding.tenant_id,
+                    occurred_at=now,
+                    vendor=boot.vendor,
+                    model=boot.model,
+                    serial_number=boot.serial_number,
+                    firmware_version=boot.firmware_version,
+                    reason=boot.reason,
+                    registration_status=status,
+                )
+            ]
+        )
+        return BootResult(status=status, current_time=now, interval_s=self._interval)
+
+    def heartbeat(self, binding: ConnectionBinding) -> datetime:
+        """Answer a heartbeat with the time. Writes nothing: API Gateway keeps LastActiveAt."""
+        del binding
+        return self._clock.now()
+
+    def report_status(self, binding: ConnectionBinding, report: StatusReport) -> None:
+        """Keep the report in history and fold it into the connector's current state."""
+        now = self._clock.now()
+        if report.timestamp is None:
+            report = report.model_copy(update={"timestamp": now})
+        self._statuses.append_history(binding.station_id, binding.tenant_id, report)
+        events: list[DomainEvent] = []
+        # Optimistic concurrency: two Lambda invocations may report the same connector at once.
+        for _attempt in range(3):
+            previous = self._statuses.get(binding.station_id, report.evse)
+            state = ConnectorState.from_report(report, previous, now)
+            if previous is not None and previous.reported_at > state.reported_at:
+                return  # an older report that arrived late: history only
+            if self._statuses.save(binding.station_id, binding.tenant_id, state, previous):
+                if previous is None or previous.status_key != state.status_key:
+                    events.append(
+                        ConnectorStatusChanged(
+                            station_id=binding.station_id,
+                            tenant_id=binding.tenant_id,
+                            occurred_at=state.reported_at,
+                            evse=report.evse,
+                            status=report.status,
+                            detail=report.detail,
+                            previous_status=previous.status if previous else None,
+                            error_code=report.error_code,
+                        )
+                    )
+                break
+        self._events.publish(events)
+

@@ -1,0 +1,90 @@
+"""Typed settings, read from the environment once per cold start and validated there.
+
+Every environment variable the runtime reads is declared here and nowhere else. Each Lambda
+function has one settings model; `tests/infra` checks that the function's environment in the
+synthesized template covers every required field of it.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, TypeVar
+
+from pydantic import AliasChoices, Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = [
+    "HANDLER_SETTINGS",
+    "ApiSettings",
+    "BaseCsmsSettings",
+    "SettingsError",
+    "StationGatewaySettings",
+    "load_settings",
+]
+
+
+class SettingsError(ValueError):
+    """The environment does not describe a usable configuration."""
+
+
+class BaseCsmsSettings(BaseSettings):
+    """Settings every function shares: where the data and the events go."""
+
+    model_config = SettingsConfigDict(env_prefix="CSMS_", frozen=True, extra="ignore")
+
+    table_name: Annotated[str, Field(min_length=3, max_length=255)]
+    event_bus_name: Annotated[str, Field(min_length=1, max_length=256)]
+    aws_region: Annotated[
+        str,
+        Field(
+            min_length=1,
+            validation_alias=AliasChoices("AWS_REGION", "AWS_DEFAULT_REGION"),
+        ),
+    ] = "us-east-1"
+    # Only the embedded default sets this: every AWS client then talks to the local emulation.
+    aws_endpoint_url: str | None = None
+    tenant_default: Annotated[str, Field(min_length=1, max_length=64)] = "default"
+
+
+class StationGatewaySettings(BaseCsmsSettings):
+    """Settings of the WebSocket route handlers ($connect, $default, $disconnect)."""
+
+    # https://{api-id}.execute-api.{region}.amazonaws.com/{stage} in AWS; the local gateway's
+    # @connections endpoint locally.
+    ws_management_endpoint: Annotated[str, Field(pattern=r"^https?://\S+$")]
+    # API Gateway closes a WebSocket idle for 10 minutes, so the interval stays below 600 s.
+    heartbeat_interval_s: Annotated[int, Field(ge=10, le=590)] = 300
+    call_timeout_s: Annotated[int, Field(ge=1, le=600)] = 30
+    connection_log_retention_days: Annotated[int, Field(ge=1, le=3650)] = 90
+
+
+class ApiSettings(StationGatewaySettings):
+    """Settings of the HTTP API function: it also sends commands to stations."""
+
+    command_wait_s: Annotated[float, Field(ge=0, le=25)] = 10.0
+
+
+S = TypeVar("S", bound=BaseCsmsSettings)
+
+# Handler string (as used by CDK) -> the settings model that function validates at cold start.
+HANDLER_SETTINGS: dict[str, type[BaseCsmsSettings]] = {
+    "csms.handlers.ws_connect.lambda_handler": StationGatewaySettings,
+    "csms.handlers.ws_message.lambda_handler": StationGatewaySettings,
+    "csms.handlers.ws_disconnect.lambda_handler": StationGatewaySettings,
+    "csms.handlers.api.lambda_handler": ApiSettings,
+}
+
+
+def load_settings(model: type[S]) -> S:
+    """Read and validate settings, turning pydantic's report into one readable message."""
+    try:
+        return model()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{_env_name(err['loc'])}: {err['msg']}" for err in exc.errors(include_url=False)
+        )
+        raise SettingsError(f"invalid settings: {problems}") from None
+
+
+def _env_name(loc: tuple[int | str, ...]) -> str:
+    name = str(loc[0]) if loc else "?"
+    return name if name.isupper() else f"CSMS_{name.upper()}"

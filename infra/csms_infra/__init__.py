@@ -1,0 +1,1 @@
+"""CDK infrastructure of the CSMS: one stack, refers to runtime handlers only by string."""

@@ -1,0 +1,70 @@
+"""Build the CDK app: used by infra/app.py, `python -m csms_infra.synth` and tests/infra."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from aws_cdk import App
+
+from csms_infra.nag import acknowledge, add_checks
+from csms_infra.paths import CDK_JSON
+from csms_infra.stack import STACK_ID, CsmsStack
+
+# Context key: list of stacks whose assets are bundled; [] skips bundling (no layer build).
+BUNDLING_STACKS = "aws:cdk:bundling-stacks"
+CONSOLE_ORIGINS = "csms:consoleOrigins"
+API_GATEWAY_LOG_ROLE = "csms:apiGatewayLogRole"
+
+
+def _cdk_json_context() -> dict[str, Any]:
+    """The context of cdk.json, so `python infra/app.py` synthesizes what `cdk synth` does."""
+    context = json.loads(CDK_JSON.read_text(encoding="utf-8")).get("context", {})
+    return dict(context)
+
+
+def _as_list(value: object) -> list[str]:
+    """Context from `cdk -c key=a,b` arrives as a string, from cdk.json as a list."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    if isinstance(value, list):
+        return [str(item) for item in value]
+    raise TypeError(f"expected a list or comma-separated string, got {value!r}")
+
+
+def _as_bool(value: object, default: bool) -> bool:
+    if value is None:
+        return default
+    if isinstance(value, str):
+        return value.strip().lower() not in {"false", "0", "no"}
+    return bool(value)
+
+
+def build_app(
+    *,
+    outdir: str | None = None,
+    context: Mapping[str, Any] | None = None,
+    skip_bundling: bool = False,
+    nag: bool = True,
+) -> tuple[App, CsmsStack]:
+    """Create the app and its one stack. The CDK CLI's context (CDK_CONTEXT_JSON) still wins."""
+    merged = {**_cdk_json_context(), **(context or {})}
+    if skip_bundling:
+        merged[BUNDLING_STACKS] = []
+    app = App(outdir=outdir, context=merged)
+    stack = CsmsStack(
+        app,
+        STACK_ID,
+        description="Serverless OCPP charging station management system (CSMS)",
+        console_origins=_as_list(app.node.try_get_context(CONSOLE_ORIGINS)),
+        create_api_gateway_log_role=_as_bool(
+            app.node.try_get_context(API_GATEWAY_LOG_ROLE), default=True
+        ),
+    )
+    acknowledge(stack)
+    if nag:
+        add_checks(app)
+    return app, stack

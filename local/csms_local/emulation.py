@@ -1,0 +1,163 @@
+"""AWS emulated in process with moto, its resources created from the synthesized CDK template.
+
+Reading the table and bus definitions from the template means the local runtime and the tests
+cannot drift from what `cdk deploy` creates.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE_PATH = REPO_ROOT / "cdk.out" / "CsmsStack.template.json"
+REGION = "us-east-1"
+
+
+class TemplateError(RuntimeError):
+    """The synthesized template is missing or does not describe what we need."""
+
+
+def load_template(path: Path = TEMPLATE_PATH, *, synth_if_missing: bool = True) -> dict[str, Any]:
+    """Read the synthesized template, synthesizing it first (offline) when it is missing."""
+    if not path.exists() and synth_if_missing:
+        synthesize(path.parent)
+    try:
+        template: dict[str, Any] = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise TemplateError(f"no synthesized template at {path}: run `make synth`") from None
+    except json.JSONDecodeError as exc:
+        raise TemplateError(f"{path} is not valid JSON ({exc.msg}): run `make synth`") from None
+    return template
+
+
+def synthesize(outdir: Path) -> None:
+    """Run the CDK app with bundling skipped (offline, no AWS credentials needed)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env["PYTHONPATH"] = str(REPO_ROOT / "infra")
+    completed = subprocess.run(  # noqa: S603 - fixed command, our own module
+        [sys.executable, "-m", "csms_infra.synth", "--outdir", str(outdir)],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if completed.returncode != 0:
+        raise TemplateError(f"cdk synth failed: {completed.stderr.strip()[-2000:]}")
+
+
+def resources_of(template: dict[str, Any], resource_type: str) -> list[dict[str, Any]]:
+    """Properties of every resource of one type."""
+    return [
+        resource.get("Properties", {})
+        for resource in template.get("Resources", {}).values()
+        if resource.get("Type") == resource_type
+    ]
+
+
+def table_definition(template: dict[str, Any], table_name: str) -> dict[str, Any]:
+    """CreateTable arguments for the template's single table."""
+    tables = resources_of(template, "AWS::DynamoDB::Table")
+    if len(tables) != 1:
+        raise TemplateError(f"expected one DynamoDB table in the template, found {len(tables)}")
+    props = tables[0]
+    definition: dict[str, Any] = {
+        "TableName": table_name,
+        "KeySchema": props["KeySchema"],
+        "AttributeDefinitions": props["AttributeDefinitions"],
+        "BillingMode": "PAY_PER_REQUEST",
+    }
+    if props.get("GlobalSecondaryIndexes"):
+        definition["GlobalSecondaryIndexes"] = [
+            {"IndexName": g["IndexName"], "KeySchema": g["KeySchema"], "Projection": g["Projection"]}
+            for g in props["GlobalSecondaryIndexes"]
+        ]
+    return definition
+
+
+@dataclass(frozen=True)
+class EmulatedResources:
+    """Names of what was created in the emulation."""
+
+    table_name: str
+    event_bus_name: str
+    events_queue_url: str
+
+
+def create_resources(
+    template: dict[str, Any], table_name: str = "csms-local", bus_name: str = "csms-events"
+) -> EmulatedResources:
+    """Create the table and the bus (plus a queue that receives every event, for inspection)."""
+    dynamodb = boto3.client("dynamodb", region_name=REGION)
+    dynamodb.create_table(**table_definition(template, table_name))
+    buses = resources_of(template, "AWS::Events::EventBus")
+    if len(buses) != 1:
+        raise TemplateError(f"expected one EventBridge bus in the template, found {len(buses)}")
+    events = boto3.client("events", region_name=REGION)
+    events.create_event_bus(Name=bus_name)
+    sqs = boto3.client("sqs", region_name=REGION)
+    queue_url = sqs.create_queue(QueueName="csms-local-events")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    events.put_rule(
+        Name="local-all-events",
+        EventBusName=bus_name,
+        EventPattern=json.dumps({"source": [{"prefix": "csms."}]}),
+    )
+    events.put_targets(
+        Rule="local-all-events",
+        EventBusName=bus_name,
+        Targets=[{"Id": "local-queue", "Arn": queue_arn}],
+    )
+    return EmulatedResources(table_name, bus_name, queue_url)
+
+
+@contextmanager
+def mocked_aws() -> Iterator[None]:
+    """moto's in-process emulation, with fake credentials so no real account is ever used."""
+    from moto import mock_aws
+
+    fake = {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",  # noqa: S105 - moto's fake credentials
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_REGION": REGION,
+    }
+    saved = {key: os.environ.get(key) for key in fake}
+    os.environ.update(fake)
+    try:
+        with mock_aws():
+            yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def drain_events(queue_url: str) -> list[dict[str, Any]]:
+    """Every event delivered to the inspection queue so far, removed from it."""
+    sqs = boto3.client("sqs", region_name=REGION)
+    events: list[dict[str, Any]] = []
+    while True:
+        messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get(
+            "Messages", []
+        )
+        if not messages:
+            return events
+        for message in messages:
+            events.append(json.loads(message["Body"]))
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])

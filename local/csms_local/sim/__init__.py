@@ -1,0 +1,1 @@
+"""Parts of the charging station simulator (see `csms_local.simulator`)."""
