@@ -23,7 +23,7 @@ import secrets
 import sys
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from contextlib import suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum, StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
@@ -213,7 +213,7 @@ def _describe_close(exc: Exception) -> str:
     return f"connection closed ({close.code}{' ' + close.reason if close.reason else ''})"
 
 
-def websockets_connector(timing: StationTiming = StationTiming()) -> Connect:  # noqa: B008
+def websockets_connector(timing: StationTiming = StationTiming()) -> Connect:
     """Connect with the `websockets` client; the default of `run_station`."""
     from websockets.asyncio.client import connect
     from websockets.exceptions import InvalidHandshake, InvalidStatus, InvalidURI
@@ -490,7 +490,7 @@ class _Session:
 
 
 def _call_action(raw: str) -> str | None:
-    """Action of a CALL frame (`[2, id, action, payload]`), None for anything else."""
+    """Return the action of a CALL frame (`[2, id, action, payload]`), else None."""
     try:
         frame = json.loads(raw)
     except ValueError:
@@ -504,6 +504,8 @@ def _call_action(raw: str) -> str | None:
 
 
 class _StationRunner:
+    """One station across its connections: connects, runs sessions, reconnects, gives up."""
+
     def __init__(
         self,
         url: str,
@@ -531,6 +533,10 @@ class _StationRunner:
         self._max_refusals = max_refusals
         self._connect = connect
         self._on_event = on_event
+        self._failures = 0  # failed connections in a row, for the backoff
+        self._refusals = 0  # refused handshakes in a row
+        self._last_protocol: str | None = None
+        self._finished = False
 
     def emit(self, text: str) -> None:
         line = f"{self.station.station_id}: {text}"
@@ -547,77 +553,77 @@ class _StationRunner:
         )
 
     async def run(self) -> StationReport:
-        failures = 0
-        refusals = 0
-        last_protocol: str | None = None
-        while not self._stop.is_set():
-            try:
-                connection = await self._until_stopped(
-                    self._connect(self._uri, subprotocols=self._offered, headers=self._headers)
-                )
-            except HandshakeRefusedError as exc:
-                refusals += 1
-                self.report.refused = exc.status_code
-                self.emit(f"connection refused ({exc.status_code})")
-                if self._max_refusals is not None and refusals >= self._max_refusals:
-                    self.report.error = (
-                        f"connection refused ({exc.status_code}) {refusals} time(s); gave up"
-                    )
-                    self.emit(f"giving up after {refusals} refused connection(s)")
-                    break
-                failures += 1
-                await self._pause(failures)
-                continue
-            except OSError as exc:
-                failures += 1
-                self.emit(f"cannot connect: {exc or type(exc).__name__}")
-                await self._pause(failures)
-                continue
-            if connection is None:
-                break
-            refusals = 0
-            self.report.refused = None
-            if self._stop.is_set():
-                await self._close(connection)
-                break
-            protocol = connection.subprotocol
-            if protocol not in self._offered:
-                await self._close(connection)
-                self.report.error = (
-                    f"the CSMS selected no OCPP subprotocol (offered {self._offered})"
-                )
-                self.emit(self.report.error)
-                break
-            self.report.connects += 1
-            self.report.protocol = protocol
-            if last_protocol not in (None, protocol):
-                self.needs_boot = True  # a station that changes version boots again
-            last_protocol = protocol
-            self.emit(f"connected ({protocol})")
-            session = _Session(self, connection, protocol)
-            try:
-                outcome = await session.run(self._stop)
-            finally:
-                await self._close(connection)
-            if outcome.end is _End.STOPPED:
-                break
-            if outcome.end is _End.FATAL:
-                self.report.error = outcome.detail
-                self.emit(f"stopped: {outcome.detail}")
-                break
-            if outcome.end is _End.RESET:
-                self.needs_boot = True
-                self.boot_reason = BootReason.REMOTE_RESET
-                failures = 0
-                self.emit("reconnecting after reset")
-                continue
-            if session.reached_heartbeats:
-                failures = 0  # a healthy session ended; only fast failures grow the backoff
-            failures += 1
-            self.emit(f"disconnected: {outcome.detail}")
-            await self._pause(failures)
+        while not (self._stop.is_set() or self._finished):
+            opened = await self._open()
+            if opened is not None:
+                await self._serve(*opened)
         self.emit("closed")
         return self.report
+
+    async def _open(self) -> tuple[StationConnection, str] | None:
+        """Connect; on failure, wait as the backoff says (or give up) and return None."""
+        try:
+            connection = await self._until_stopped(
+                self._connect(self._uri, subprotocols=self._offered, headers=self._headers)
+            )
+        except HandshakeRefusedError as exc:
+            await self._refused(exc.status_code)
+            return None
+        except OSError as exc:
+            self.emit(f"cannot connect: {exc or type(exc).__name__}")
+            await self._back_off()
+            return None
+        if connection is None:
+            return None
+        self._refusals = 0
+        self.report.refused = None
+        protocol = connection.subprotocol
+        if self._stop.is_set() or protocol not in self._offered:
+            await self._close(connection)
+            if not self._stop.is_set():
+                self._give_up(f"the CSMS selected no OCPP subprotocol (offered {self._offered})")
+            return None
+        return connection, str(protocol)
+
+    async def _refused(self, status_code: int) -> None:
+        self._refusals += 1
+        self.report.refused = status_code
+        self.emit(f"connection refused ({status_code})")
+        if self._max_refusals is not None and self._refusals >= self._max_refusals:
+            self._give_up(f"connection refused ({status_code}) {self._refusals} time(s) in a row")
+        else:
+            await self._back_off()
+
+    async def _serve(self, connection: StationConnection, protocol: str) -> None:
+        """Run one session on an open connection and decide what comes next."""
+        self.report.connects += 1
+        self.report.protocol = protocol
+        if self._last_protocol not in (None, protocol):
+            self.needs_boot = True  # a station that changes version boots again
+        self._last_protocol = protocol
+        self.emit(f"connected ({protocol})")
+        session = _Session(self, connection, protocol)
+        try:
+            outcome = await session.run(self._stop)
+        finally:
+            await self._close(connection)
+        if outcome.end is _End.FATAL:
+            self._give_up(outcome.detail)
+        elif outcome.end is _End.RESET:
+            self.needs_boot = True
+            self.boot_reason = BootReason.REMOTE_RESET
+            self._failures = 0
+            self.emit("rebooting")
+        elif outcome.end is _End.LOST:
+            if session.reached_heartbeats:
+                self._failures = 0  # a healthy session ended; only fast failures grow the backoff
+            self.emit(f"disconnected: {outcome.detail}")
+            await self._back_off()
+
+    def _give_up(self, error: str) -> None:
+        self.report.error = error
+        self.emit(f"giving up: {error}")
+        self._finished = True
 
     async def _until_stopped(self, work: Coroutine[Any, Any, _T]) -> _T | None:
         """Await `work` unless the station is stopped first (then None)."""
@@ -634,8 +640,9 @@ class _StationRunner:
             return None
         return task.result()
 
-    async def _pause(self, failures: int) -> None:
-        delay = self.timing.backoff(failures)
+    async def _back_off(self) -> None:
+        self._failures += 1
+        delay = self.timing.backoff(self._failures)
         self.emit(f"retrying in {delay:.1f} s")
         with suppress(TimeoutError):
             await asyncio.wait_for(self._stop.wait(), delay)
@@ -655,7 +662,7 @@ async def run_station(
     heartbeat_interval: float | None = None,
     max_refusals: int | None = 3,
     connect: Connect | None = None,
-    timing: StationTiming = StationTiming(),  # noqa: B008 - frozen, so a shared default is safe
+    timing: StationTiming = StationTiming(),
     on_event: Callable[[str], None] | None = None,
 ) -> StationReport:
     """Run one station until `stop` is set or it gives up; return what happened.
@@ -696,7 +703,7 @@ async def simulate(
     on_event: Callable[[str], None] | None = None,
     max_refusals: int | None = 3,
     connect: Connect | None = None,
-    timing: StationTiming = StationTiming(),  # noqa: B008 - frozen, so a shared default is safe
+    timing: StationTiming = StationTiming(),
 ) -> list[StationReport]:
     """Run all stations concurrently for `duration` seconds, then close them and report.
 
@@ -851,40 +858,10 @@ def _options(args: argparse.Namespace) -> _SimulateOptions:
         if protocol is None:
             raise _UsageError(f"--protocol must be one of {', '.join(PROTOCOLS)}")
     connectors = _positive_int("--connectors", args.connectors, default=2)
-    count = _positive_int("--stations", args.stations, default=None)
-    if args.station_id is not None:
-        if args.seed is not None:
-            raise _UsageError("--station-id and --seed cannot be used together")
-        if args.password is None:
-            raise _UsageError("--station-id needs --password")
-        if count is not None:
-            raise _UsageError("--stations selects stations of a seed; not with --station-id")
-        base = [SimulatedStation(station_id=args.station_id, password=args.password)]
-    else:
-        if args.password is not None:
-            raise _UsageError("--password needs --station-id")
-        seed = Path(args.seed) if args.seed is not None else DEFAULT_SEED
-        try:
-            base = load_seed_stations(seed)
-        except SeedError as exc:
-            raise _UsageError(str(exc)) from None
-        if not base:
-            raise _UsageError(f"seed file {seed} has no stations")
-        if count is not None:
-            if count > len(base):
-                raise _UsageError(
-                    f"--stations {count}: seed file {seed} has only {len(base)} station(s)"
-                )
-            base = base[:count]
     try:
         stations = [
-            SimulatedStation(
-                station_id=station.station_id,
-                password=station.password,
-                protocol=protocol or station.protocol,
-                connectors=connectors,
-            )
-            for station in base
+            replace(station, protocol=protocol or station.protocol, connectors=connectors)
+            for station in _selected_stations(args)
         ]
     except ValueError as exc:
         raise _UsageError(str(exc)) from None
@@ -895,6 +872,30 @@ def _options(args: argparse.Namespace) -> _SimulateOptions:
         heartbeat_interval=_positive_float("--heartbeat-interval", args.heartbeat_interval),
         max_refusals=_positive_int("--max-refusals", args.max_refusals, default=3),
     )
+
+
+def _selected_stations(args: argparse.Namespace) -> list[SimulatedStation]:
+    """Return the station named on the command line, or the first --stations of the seed."""
+    count = _positive_int("--stations", args.stations, default=None)
+    if args.station_id is not None:
+        if args.seed is not None:
+            raise _UsageError("--station-id and --seed cannot be used together")
+        if args.password is None:
+            raise _UsageError("--station-id needs --password")
+        if count is not None:
+            raise _UsageError("--stations selects stations of a seed; not with --station-id")
+        return [SimulatedStation(station_id=args.station_id, password=args.password)]
+    if args.password is not None:
+        raise _UsageError("--password needs --station-id")
+    seed = Path(args.seed) if args.seed is not None else DEFAULT_SEED
+    stations = load_seed_stations(seed)
+    if not stations:
+        raise _UsageError(f"seed file {seed} has no stations")
+    if count is not None and count > len(stations):
+        raise _UsageError(
+            f"--stations {count}: seed file {seed} has only {len(stations)} station(s)"
+        )
+    return stations[:count]
 
 
 def _positive_int(option: str, text: str | None, *, default: _T) -> int | _T:

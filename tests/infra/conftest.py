@@ -1,19 +1,17 @@
-"""One offline synthesis of CsmsStack, shared by every infra test."""
+"""One offline synthesis of CsmsStack, shared by every infra test (fixtures only)."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import os
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 from aws_cdk import App, cx_api
 from aws_cdk.assertions import Template
 from csms_infra.assembly import build_app
-from csms_infra.stack import CsmsStack
 
-ROOT = Path(__file__).resolve().parents[2]
 AWS_CREDENTIAL_VARS = (
     "AWS_ACCESS_KEY_ID",
     "AWS_SECRET_ACCESS_KEY",
@@ -28,41 +26,56 @@ AWS_CREDENTIAL_VARS = (
 )
 
 
-def no_aws_environ(environ: dict[str, str]) -> dict[str, str]:
-    """A copy of ``environ`` in which no AWS credentials can be found (synth must not need any)."""
-    env = {key: value for key, value in environ.items() if key not in AWS_CREDENTIAL_VARS}
-    env["AWS_EC2_METADATA_DISABLED"] = "true"
-    return env
-
-
-@dataclass(frozen=True)
-class Synthesized:
+class _Synthesis(NamedTuple):
     app: App
-    stack: CsmsStack
     artifact: cx_api.CloudFormationStackArtifact
     template: dict[str, Any]
-    assertions: Template
-
-    def resources(self, resource_type: str) -> dict[str, dict[str, Any]]:
-        return {
-            logical_id: resource
-            for logical_id, resource in self.template["Resources"].items()
-            if resource["Type"] == resource_type
-        }
 
 
 @pytest.fixture(scope="session")
-def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+def _synthesis(tmp_path_factory: pytest.TempPathFactory) -> _Synthesis:
     # Session scope: synthesizing costs seconds, so every infra module shares this one.
     with pytest.MonkeyPatch.context() as patch:
         for var in AWS_CREDENTIAL_VARS:
             patch.delenv(var, raising=False)
         patch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-        # The nag gate runs in its own test (test_nag.py), so findings fail one test, not all.
+        # The nag gate runs in its own test (test_nag.py), so a finding fails one test, not all.
         app, stack = build_app(
             outdir=str(tmp_path_factory.mktemp("cdk.out")), skip_bundling=True, nag=False
         )
         assembly = app.synth()
     artifact = assembly.get_stack_artifact(stack.artifact_id)
     template = json.loads(Path(artifact.template_full_path).read_text(encoding="utf-8"))
-    return Synthesized(app, stack, artifact, template, Template.from_json(template))
+    return _Synthesis(app, artifact, template)
+
+
+@pytest.fixture
+def app(_synthesis: _Synthesis) -> App:
+    """The synthesized app (construct tree with acknowledgments), bundling skipped."""
+    return _synthesis.app
+
+
+@pytest.fixture
+def artifact(_synthesis: _Synthesis) -> cx_api.CloudFormationStackArtifact:
+    """The CsmsStack artifact of the cloud assembly."""
+    return _synthesis.artifact
+
+
+@pytest.fixture
+def template(_synthesis: _Synthesis) -> dict[str, Any]:
+    """The CsmsStack template as JSON."""
+    return _synthesis.template
+
+
+@pytest.fixture
+def assertions(_synthesis: _Synthesis) -> Template:
+    """The CsmsStack template for aws_cdk.assertions."""
+    return Template.from_json(_synthesis.template)
+
+
+@pytest.fixture
+def offline_environ() -> dict[str, str]:
+    """This process's environment without any AWS credentials (synth must not need any)."""
+    env = {key: value for key, value in os.environ.items() if key not in AWS_CREDENTIAL_VARS}
+    env["AWS_EC2_METADATA_DISABLED"] = "true"
+    return env

@@ -2,55 +2,64 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
-from aws_cdk.assertions import Match
-from conftest import ROOT, Synthesized
+from aws_cdk import cx_api
+from aws_cdk.assertions import Match, Template
 from csms_infra.stack import API, WEBSOCKET_HEADERS, WS_CONNECT, WS_DISCONNECT, WS_MESSAGE
 
+ROOT = Path(__file__).resolve().parents[2]
 HANDLERS = {WS_CONNECT, WS_MESSAGE, WS_DISCONNECT, API}
+Resources = dict[str, dict[str, Any]]
 
 
-def get_att_targets(value: Any) -> Iterator[str]:
-    """Logical ids that a template value references through Fn::GetAtt or Ref."""
-    if isinstance(value, dict):
-        for key, inner in value.items():
-            if key == "Fn::GetAtt":
-                yield inner[0]
-            elif key == "Ref":
-                yield inner
-            else:
-                yield from get_att_targets(inner)
-    elif isinstance(value, list):
-        for inner in value:
-            yield from get_att_targets(inner)
-
-
-def function_ids_by_handler(synthesized: Synthesized) -> dict[str, str]:
+def resources(template: dict[str, Any], resource_type: str) -> Resources:
     return {
-        resource["Properties"]["Handler"]: logical_id
-        for logical_id, resource in synthesized.resources("AWS::Lambda::Function").items()
+        logical_id: resource
+        for logical_id, resource in template["Resources"].items()
+        if resource["Type"] == resource_type
     }
 
 
-def test_table_keys_indexes_ttl_and_recovery(synthesized: Synthesized) -> None:
+def references(value: Any) -> Iterator[str]:
+    """Logical ids a template value points at through Ref or Fn::GetAtt."""
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            if key == "Ref":
+                yield inner
+            elif key == "Fn::GetAtt":
+                yield inner[0]
+            else:
+                yield from references(inner)
+    elif isinstance(value, list):
+        for inner in value:
+            yield from references(inner)
+
+
+def route_targets(template: dict[str, Any]) -> dict[str, tuple[dict[str, Any], str]]:
+    """Route key -> (route properties, handler of the function its integration invokes)."""
+    functions = resources(template, "AWS::Lambda::Function")
+    integrations = resources(template, "AWS::ApiGatewayV2::Integration")
+    targets = {}
+    for route in resources(template, "AWS::ApiGatewayV2::Route").values():
+        props = route["Properties"]
+        [integration_id] = references(props["Target"])
+        uri = integrations[integration_id]["Properties"]["IntegrationUri"]
+        [function_id] = (ref for ref in references(uri) if ref in functions)
+        targets[props["RouteKey"]] = (props, functions[function_id]["Properties"]["Handler"])
+    return targets
+
+
+def test_table_has_keys_indexes_ttl_and_recovery(assertions: Template) -> None:
     # GIVEN the synthesized template
+    assertions = assertions
     # WHEN looking at the single table
-    # THEN it has the PK/SK keys, two GSIs, TTL, PITR, on-demand billing and is retained
-    gsi = [
-        {
-            "IndexName": name,
-            "KeySchema": [
-                {"AttributeName": f"{name}PK", "KeyType": "HASH"},
-                {"AttributeName": f"{name}SK", "KeyType": "RANGE"},
-            ],
-            "Projection": {"ProjectionType": "ALL"},
-        }
-        for name in ("GSI1", "GSI2")
-    ]
-    synthesized.assertions.resource_count_is("AWS::DynamoDB::Table", 1)
-    synthesized.assertions.has_resource(
+    # THEN it has PK/SK, two GSIs with all attributes, TTL, PITR, on-demand billing, and is kept
+    assertions.resource_count_is("AWS::DynamoDB::Table", 1)
+    assertions.has_resource(
         "AWS::DynamoDB::Table",
         {
             "DeletionPolicy": "Retain",
@@ -67,7 +76,17 @@ def test_table_keys_indexes_ttl_and_recovery(synthesized: Synthesized) -> None:
                             for name in ("PK", "SK", "GSI1PK", "GSI1SK", "GSI2PK", "GSI2SK")
                         ]
                     ),
-                    "GlobalSecondaryIndexes": gsi,
+                    "GlobalSecondaryIndexes": [
+                        {
+                            "IndexName": index,
+                            "KeySchema": [
+                                {"AttributeName": f"{index}PK", "KeyType": "HASH"},
+                                {"AttributeName": f"{index}SK", "KeyType": "RANGE"},
+                            ],
+                            "Projection": {"ProjectionType": "ALL"},
+                        }
+                        for index in ("GSI1", "GSI2")
+                    ],
                     "BillingMode": "PAY_PER_REQUEST",
                     "TimeToLiveSpecification": {"AttributeName": "expires_at", "Enabled": True},
                     "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
@@ -77,58 +96,231 @@ def test_table_keys_indexes_ttl_and_recovery(synthesized: Synthesized) -> None:
     )
 
 
-def test_event_bus_exists_with_its_name(synthesized: Synthesized) -> None:
+def test_event_bus_exists_with_its_name(assertions: Template) -> None:
     # GIVEN the synthesized template
+    assertions = assertions
     # WHEN looking for event buses
     # THEN there is exactly the custom CSMS bus
-    synthesized.assertions.resource_count_is("AWS::Events::EventBus", 1)
-    synthesized.assertions.has_resource_properties("AWS::Events::EventBus", {"Name": "csms-events"})
+    assertions.resource_count_is("AWS::Events::EventBus", 1)
+    assertions.has_resource_properties("AWS::Events::EventBus", {"Name": "csms-events"})
 
 
 def test_functions_run_python312_arm64_traced_with_their_handlers(
-    synthesized: Synthesized,
+    template: dict[str, Any],
 ) -> None:
     # GIVEN the synthesized template
-    functions = synthesized.resources("AWS::Lambda::Function")
-    # WHEN reading every function
-    by_handler = {res["Properties"]["Handler"]: res["Properties"] for res in functions.values()}
-    # THEN there are the four runtime handlers, each on python3.12/arm64 with active tracing,
-    # JSON logs in an explicit log group and the dependencies layer
+    functions = resources(template, "AWS::Lambda::Function").values()
+    # WHEN reading every function by its handler string
+    by_handler = {fn["Properties"]["Handler"]: fn["Properties"] for fn in functions}
+    # THEN there are exactly the four runtime handlers, each on python3.12/arm64 with active
+    # tracing, JSON logs in an explicit log group, Powertools settings and the dependencies layer
     assert set(by_handler) == HANDLERS
     for handler, props in by_handler.items():
+        variables = props["Environment"]["Variables"]
         assert props["Runtime"] == "python3.12", handler
         assert props["Architectures"] == ["arm64"], handler
         assert props["TracingConfig"] == {"Mode": "Active"}, handler
         assert props["LoggingConfig"]["LogFormat"] == "JSON", handler
         assert "LogGroup" in props["LoggingConfig"], handler
         assert len(props["Layers"]) == 1, handler
-        assert props["Environment"]["Variables"]["POWERTOOLS_SERVICE_NAME"] == "csms", handler
-        assert "AWS_REGION" not in props["Environment"]["Variables"], handler
+        assert variables["POWERTOOLS_SERVICE_NAME"] == "csms", handler
+        assert variables["POWERTOOLS_LOG_LEVEL"] == "INFO", handler
+        assert variables["POWERTOOLS_METRICS_NAMESPACE"] == "csms", handler
+        assert "AWS_REGION" not in variables, handler
     assert by_handler[WS_CONNECT]["MemorySize"] == 512
     assert by_handler[API]["Timeout"] == 29
 
 
-def test_functions_share_one_code_asset_of_the_functions_folder(
-    synthesized: Synthesized,
-) -> None:
-    # GIVEN the synthesized template and its assets
-    functions = synthesized.resources("AWS::Lambda::Function").values()
-    # WHEN comparing the code of the functions
-    keys = {json_key(fn["Properties"]["Code"]) for fn in functions}
-    # THEN all four point at the same asset, which holds the csms package without bytecode
-    assert len(keys) == 1
-    staged = [p for p in synthesized.artifact.assets if p.get("path", "").startswith("asset.")]
-    assert len(staged) == 1
-    asset_dir = synthesized.artifact.assembly.directory + "/" + staged[0]["path"]
-    from pathlib import Path
+def test_functions_log_groups_have_retention(template: dict[str, Any]) -> None:
+    # GIVEN the synthesized template
+    groups = resources(template, "AWS::Logs::LogGroup")
+    # WHEN following each function's log group
+    used = {
+        ref
+        for fn in resources(template, "AWS::Lambda::Function").values()
+        for ref in references(fn["Properties"]["LoggingConfig"]["LogGroup"])
+    }
+    # THEN each is a log group of this stack with a retention period
+    assert len(used) == len(HANDLERS)
+    for logical_id in used:
+        assert groups[logical_id]["Properties"]["RetentionInDays"] > 0
 
-    files = [p.relative_to(asset_dir).as_posix() for p in Path(asset_dir).rglob("*")]
+
+def test_functions_get_least_privilege_grants(template: dict[str, Any]) -> None:
+    # GIVEN the synthesized template
+    policies = resources(template, "AWS::IAM::Policy").values()
+    roles_of_functions = {
+        ref
+        for fn in resources(template, "AWS::Lambda::Function").values()
+        for ref in references(fn["Properties"]["Role"])
+    }
+    # WHEN collecting the actions each function role is allowed
+    actions: dict[str, set[str]] = {}
+    for policy in policies:
+        [role] = references(policy["Properties"]["Roles"])
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            action = statement["Action"]
+            actions.setdefault(role, set()).update([action] if isinstance(action, str) else action)
+    # THEN every function may use the table, put events and reach station connections, and no
+    # action is a service-wide wildcard
+    assert set(actions) == roles_of_functions
+    for role, allowed in actions.items():
+        assert {
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            "dynamodb:UpdateItem",
+            "dynamodb:Query",
+            "events:PutEvents",
+            "execute-api:ManageConnections",
+        } <= allowed, role
+        assert not [action for action in allowed if action.endswith(":*")], role
+
+
+def test_functions_share_one_code_asset_without_bytecode(
+    template: dict[str, Any], artifact: cx_api.CloudFormationStackArtifact
+) -> None:
+    # GIVEN the synthesized template and the cloud assembly
+    functions = resources(template, "AWS::Lambda::Function").values()
+    # WHEN comparing the code of the functions and listing the staged asset
+    [key] = {fn["Properties"]["Code"]["S3Key"] for fn in functions}
+    staged = Path(artifact.assembly.directory) / f"asset.{key.removesuffix('.zip')}"
+    files = {p.relative_to(staged).as_posix() for p in staged.rglob("*")}
+    # THEN all four run the one functions/ asset: the csms package without bytecode
     assert "csms/settings.py" in files
     assert not [f for f in files if "__pycache__" in f or f.endswith(".pyc")]
-    assert (ROOT / "functions" / "csms" / "settings.py").exists()
 
 
-def json_key(value: Any) -> str:
-    import json
+def test_websocket_routes_target_their_handlers(template: dict[str, Any]) -> None:
+    # GIVEN the synthesized template
+    # WHEN following each WebSocket route to the function its integration invokes
+    targets = {key: handler for key, (_, handler) in route_targets(template).items()}
+    # THEN the three route keys reach the three station gateway handlers
+    assert targets["$connect"] == WS_CONNECT
+    assert targets["$default"] == WS_MESSAGE
+    assert targets["$disconnect"] == WS_DISCONNECT
 
-    return json.dumps(value, sort_keys=True)
+
+def test_websocket_default_route_has_a_route_response(template: dict[str, Any]) -> None:
+    # GIVEN the synthesized template
+    routes = resources(template, "AWS::ApiGatewayV2::Route")
+    [(default_id, default)] = [
+        (logical_id, route)
+        for logical_id, route in routes.items()
+        if route["Properties"]["RouteKey"] == "$default"
+    ]
+    # WHEN looking at route responses
+    responses = resources(template, "AWS::ApiGatewayV2::RouteResponse").values()
+    # THEN $default sends the integration's result back to the station
+    assert default["Properties"]["RouteResponseSelectionExpression"] == "$default"
+    assert [r["Properties"]["RouteResponseKey"] for r in responses] == ["$default"]
+    assert [list(references(r["Properties"]["RouteId"])) for r in responses] == [[default_id]]
+
+
+def test_websocket_stage_is_prod_with_throttling_and_access_logs(assertions: Template) -> None:
+    # GIVEN the synthesized template
+    # WHEN looking at the WebSocket stage
+    # THEN it is the auto-deployed prod stage with throttling and access logs
+    assertions.has_resource_properties(
+        "AWS::ApiGatewayV2::Stage",
+        {
+            "StageName": "prod",
+            "AutoDeploy": True,
+            "DefaultRouteSettings": {
+                "ThrottlingBurstLimit": Match.any_value(),
+                "ThrottlingRateLimit": Match.any_value(),
+            },
+            "AccessLogSettings": {"DestinationArn": Match.any_value(), "Format": Match.any_value()},
+        },
+    )
+
+
+def test_http_api_guards_v1_with_jwt_but_not_the_openapi_document(
+    template: dict[str, Any],
+) -> None:
+    # GIVEN the synthesized template
+    [(authorizer_id, authorizer)] = resources(template, "AWS::ApiGatewayV2::Authorizer").items()
+    # WHEN following the HTTP API routes
+    targets = route_targets(template)
+    proxy, proxy_handler = targets["ANY /v1/{proxy+}"]
+    openapi, openapi_handler = targets["GET /v1/openapi.json"]
+    # THEN /v1/{proxy+} needs a Cognito JWT; the OpenAPI document is public; both reach the api
+    assert authorizer["Properties"]["AuthorizerType"] == "JWT"
+    assert "cognito-idp" in json.dumps(authorizer["Properties"]["JwtConfiguration"]["Issuer"])
+    assert proxy["AuthorizationType"] == "JWT"
+    assert list(references(proxy["AuthorizerId"])) == [authorizer_id]
+    assert openapi["AuthorizationType"] == "NONE"
+    assert proxy_handler == openapi_handler == API
+
+
+def test_user_pool_has_strong_passwords_and_mfa(assertions: Template) -> None:
+    # GIVEN the synthesized template
+    # WHEN looking at the operator user pool
+    # THEN only admins create users, passwords are strong and MFA is required
+    assertions.has_resource_properties(
+        "AWS::Cognito::UserPool",
+        {
+            "AdminCreateUserConfig": {"AllowAdminCreateUserOnly": True},
+            "MfaConfiguration": "ON",
+            "Policies": {
+                "PasswordPolicy": Match.object_like(
+                    {
+                        "MinimumLength": 12,
+                        "RequireLowercase": True,
+                        "RequireUppercase": True,
+                        "RequireNumbers": True,
+                        "RequireSymbols": True,
+                    }
+                )
+            },
+        },
+    )
+
+
+def test_cloudfront_rewrites_station_path_and_forwards_handshake(template: dict[str, Any]) -> None:
+    # GIVEN the synthesized template
+    [distribution] = resources(template, "AWS::CloudFront::Distribution").values()
+    config = distribution["Properties"]["DistributionConfig"]
+    behavior = config["DefaultCacheBehavior"]
+    [(function_id, function)] = resources(template, "AWS::CloudFront::Function").items()
+    cache_policies = resources(template, "AWS::CloudFront::CachePolicy")
+    request_policies = resources(template, "AWS::CloudFront::OriginRequestPolicy")
+    # WHEN following the default behavior to its function and policies
+    [association] = behavior["FunctionAssociations"]
+    [cache_id] = references(behavior["CachePolicyId"])
+    [request_id] = references(behavior["OriginRequestPolicyId"])
+    cache_key = cache_policies[cache_id]["Properties"]["CachePolicyConfig"]
+    forwarded = request_policies[request_id]["Properties"]["OriginRequestPolicyConfig"]
+    [origin] = config["Origins"]
+    # THEN the path function runs on viewer request, Authorization rides in the cache key (the
+    # only way CloudFront forwards it), the handshake headers in the origin request policy, and
+    # the origin is the WebSocket stage over HTTPS
+    source = (ROOT / "infra/csms_infra/edge/station_path.js").read_text(encoding="utf-8")
+    assert function["Properties"]["FunctionCode"] == source
+    assert function["Properties"]["FunctionConfig"]["Runtime"] == "cloudfront-js-2.0"
+    assert association["EventType"] == "viewer-request"
+    assert list(references(association["FunctionARN"])) == [function_id]
+    assert cache_key["ParametersInCacheKeyAndForwardedToOrigin"]["HeadersConfig"] == {
+        "HeaderBehavior": "whitelist",
+        "Headers": ["Authorization"],
+    }
+    assert cache_key["ParametersInCacheKeyAndForwardedToOrigin"]["QueryStringsConfig"] == {
+        "QueryStringBehavior": "whitelist",
+        "QueryStrings": ["station"],
+    }
+    assert cache_key["MinTTL"] == cache_key["DefaultTTL"] == 0
+    assert forwarded["HeadersConfig"]["Headers"] == list(WEBSOCKET_HEADERS)
+    assert behavior["ViewerProtocolPolicy"] == "https-only"
+    assert origin["OriginPath"] == "/prod"
+    assert origin["CustomOriginConfig"]["OriginProtocolPolicy"] == "https-only"
+    assert ".execute-api." in json.dumps(origin["DomainName"])
+
+
+def test_outputs_name_the_endpoints_and_resources(template: dict[str, Any]) -> None:
+    # GIVEN the synthesized template
+    outputs = template["Outputs"]
+    # WHEN reading the station URL output
+    station_url = json.dumps(outputs["StationWebSocketUrl"]["Value"])
+    # THEN the outputs tell an operator where stations and the console connect
+    assert {"HttpApiUrl", "UserPoolId", "TableName", "EventBusName"} <= set(outputs)
+    assert '"wss://"' in station_url
+    assert "/ocpp/{stationId}" in station_url

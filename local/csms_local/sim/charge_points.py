@@ -100,6 +100,7 @@ class ChargePoint16(OcppChargePoint16):  # type: ignore[misc]  # ocpp is untyped
         self._host = host
 
     async def send_boot(self, reason: BootReason) -> BootResult:
+        """Send BootNotification."""
         # 1.6 BootNotification has no reason field.
         del reason
         station = self._station
@@ -115,13 +116,16 @@ class ChargePoint16(OcppChargePoint16):  # type: ignore[misc]  # ocpp is untyped
         return BootResult(status=str(result.status), interval=int(result.interval))
 
     async def send_heartbeat(self) -> None:
+        """Send Heartbeat."""
         await _call(self, call16.Heartbeat())
 
     def status_targets(self) -> list[int]:
+        """Return the targets of the StatusNotifications sent after boot."""
         # connectorId 0 addresses the whole station - 1.6 StatusNotification.
         return list(range(self._station.connectors + 1))
 
     async def send_status(self, target: int) -> None:
+        """Send StatusNotification Available."""
         await _call(
             self,
             call16.StatusNotification(
@@ -133,6 +137,7 @@ class ChargePoint16(OcppChargePoint16):  # type: ignore[misc]  # ocpp is untyped
         )
 
     async def send_meter_values(self, target: int) -> None:
+        """Send MeterValues with an energy register that never moves (no charging)."""
         sample = {"value": "0", "context": "Trigger", "measurand": _ENERGY, "unit": "Wh"}
         await _call(
             self,
@@ -144,17 +149,20 @@ class ChargePoint16(OcppChargePoint16):  # type: ignore[misc]  # ocpp is untyped
 
     @_on(enums16.Action.reset)
     def on_reset(self, **_: Any) -> Any:
+        """Answer Reset; the station reboots once the answer is out."""
         # Hard and Soft look the same on a station that never has a transaction.
         return result16.Reset(status=enums16.ResetStatus.accepted)
 
     @_after(enums16.Action.reset)
     def after_reset(self, **_: Any) -> None:
+        """Reboot (the answer to Reset has been sent)."""
         self._host.request_reset()
 
     @_on(enums16.Action.trigger_message)
     def on_trigger_message(
         self, requested_message: str, connector_id: int | None = None, **_: Any
     ) -> Any:
+        """Answer TriggerMessage: Accepted for the messages a simulated station sends."""
         plan = self._plan_trigger(requested_message, connector_id)
         status = plan if isinstance(plan, str) else enums16.TriggerMessageStatus.accepted
         return result16.TriggerMessage(status=status)
@@ -163,6 +171,7 @@ class ChargePoint16(OcppChargePoint16):  # type: ignore[misc]  # ocpp is untyped
     def after_trigger_message(
         self, requested_message: str, connector_id: int | None = None, **_: Any
     ) -> None:
+        """Send the triggered message, after the answer (as TriggerMessage requires)."""
         plan = self._plan_trigger(requested_message, connector_id)
         if not isinstance(plan, str):
             self._host.trigger(*plan)
@@ -170,13 +179,13 @@ class ChargePoint16(OcppChargePoint16):  # type: ignore[misc]  # ocpp is untyped
     def _plan_trigger(
         self, requested_message: str, connector_id: int | None
     ) -> tuple[Trigger, list[int]] | str:
-        """What to send for a TriggerMessage, or the status that refuses it."""
+        """Return what to send for a TriggerMessage, or the status that refuses it."""
         try:
             message = Trigger(requested_message)
         except ValueError:
-            return enums16.TriggerMessageStatus.not_implemented
+            return str(enums16.TriggerMessageStatus.not_implemented)
         if connector_id is not None and not 0 <= connector_id <= self._station.connectors:
-            return enums16.TriggerMessageStatus.rejected
+            return str(enums16.TriggerMessageStatus.rejected)
         if message is Trigger.STATUS_NOTIFICATION:
             return message, self.status_targets() if connector_id is None else [connector_id]
         if message is Trigger.METER_VALUES:
@@ -204,6 +213,7 @@ class ChargePoint201(OcppChargePoint201):  # type: ignore[misc]  # ocpp is untyp
         self._host = host
 
     async def send_boot(self, reason: BootReason) -> BootResult:
+        """Send BootNotification with its reason."""
         station = self._station
         result = await _call(
             self,
@@ -220,12 +230,15 @@ class ChargePoint201(OcppChargePoint201):  # type: ignore[misc]  # ocpp is untyp
         return BootResult(status=str(result.status), interval=int(result.interval))
 
     async def send_heartbeat(self) -> None:
+        """Send Heartbeat."""
         await _call(self, call201.Heartbeat())
 
     def status_targets(self) -> list[int]:
+        """Return the targets of the StatusNotifications sent after boot."""
         return list(range(1, self._station.connectors + 1))
 
     async def send_status(self, target: int) -> None:
+        """Send StatusNotification Available."""
         await _call(
             self,
             call201.StatusNotification(
@@ -237,6 +250,7 @@ class ChargePoint201(OcppChargePoint201):  # type: ignore[misc]  # ocpp is untyp
         )
 
     async def send_meter_values(self, target: int) -> None:
+        """Send MeterValues with an energy register that never moves (no charging)."""
         sample = {
             "value": 0.0,
             "context": "Trigger",
@@ -252,6 +266,7 @@ class ChargePoint201(OcppChargePoint201):  # type: ignore[misc]  # ocpp is untyp
 
     @_on(enums201.Action.reset)
     def on_reset(self, evse_id: int | None = None, **_: Any) -> Any:
+        """Answer Reset; the station reboots once the answer is out."""
         # Immediate and OnIdle are the same on a station that is always idle; resetting a
         # single EVSE is not simulated.
         status = enums201.ResetStatusEnumType.accepted
@@ -261,6 +276,7 @@ class ChargePoint201(OcppChargePoint201):  # type: ignore[misc]  # ocpp is untyp
 
     @_after(enums201.Action.reset)
     def after_reset(self, evse_id: int | None = None, **_: Any) -> None:
+        """Reboot (the answer to Reset has been sent)."""
         if evse_id is None:
             self._host.request_reset()
 
@@ -268,6 +284,7 @@ class ChargePoint201(OcppChargePoint201):  # type: ignore[misc]  # ocpp is untyp
     def on_trigger_message(
         self, requested_message: str, evse: dict[str, Any] | None = None, **_: Any
     ) -> Any:
+        """Answer TriggerMessage: Accepted for the messages a simulated station sends."""
         plan = self._plan_trigger(requested_message, evse)
         status = plan if isinstance(plan, str) else enums201.TriggerMessageStatusEnumType.accepted
         return result201.TriggerMessage(status=status)
@@ -276,6 +293,7 @@ class ChargePoint201(OcppChargePoint201):  # type: ignore[misc]  # ocpp is untyp
     def after_trigger_message(
         self, requested_message: str, evse: dict[str, Any] | None = None, **_: Any
     ) -> None:
+        """Send the triggered message, after the answer (as TriggerMessage requires)."""
         plan = self._plan_trigger(requested_message, evse)
         if not isinstance(plan, str):
             self._host.trigger(*plan)
@@ -283,11 +301,11 @@ class ChargePoint201(OcppChargePoint201):  # type: ignore[misc]  # ocpp is untyp
     def _plan_trigger(
         self, requested_message: str, evse: dict[str, Any] | None
     ) -> tuple[Trigger, list[int]] | str:
-        """What to send for a TriggerMessage, or the status that refuses it."""
+        """Return what to send for a TriggerMessage, or the status that refuses it."""
         try:
             message = Trigger(requested_message)
         except ValueError:
-            return enums201.TriggerMessageStatusEnumType.not_implemented
+            return str(enums201.TriggerMessageStatusEnumType.not_implemented)
         if evse is None:
             # Without an EVSE, StatusNotification and MeterValues cover every EVSE.
             return message, self.status_targets()
@@ -297,12 +315,12 @@ class ChargePoint201(OcppChargePoint201):  # type: ignore[misc]  # ocpp is untyp
             and 1 <= evse_id <= self._station.connectors
             and connector_id in (None, 1)
         ):
-            return enums201.TriggerMessageStatusEnumType.rejected
+            return str(enums201.TriggerMessageStatusEnumType.rejected)
         return message, [evse_id]
 
 
 def charge_point_class(protocol: str) -> Callable[..., SimulatedChargePoint]:
-    """The charge point class for a negotiated subprotocol."""
+    """Return the charge point class for a negotiated subprotocol."""
     classes: dict[str, Callable[..., SimulatedChargePoint]] = {
         OCPP16: ChargePoint16,
         OCPP201: ChargePoint201,

@@ -1,0 +1,64 @@
+"""The one place errors become HTTP problem details (RFC 9457)."""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Any
+
+from aws_lambda_powertools.event_handler import Response
+
+from csms.domain.errors import (
+    CallInProgressError,
+    CallNotFoundError,
+    DomainError,
+    InvalidCursorError,
+    StationNotFoundError,
+    StationOfflineError,
+)
+from csms.handlers.api_models import Problem
+
+PROBLEM_JSON = "application/problem+json"
+
+# Domain error type -> (HTTP status, problem type slug). Mapped by type, never by message.
+_DOMAIN: dict[type[DomainError], tuple[HTTPStatus, str]] = {
+    StationNotFoundError: (HTTPStatus.NOT_FOUND, "station-not-found"),
+    CallNotFoundError: (HTTPStatus.NOT_FOUND, "command-not-found"),
+    StationOfflineError: (HTTPStatus.CONFLICT, "station-offline"),
+    CallInProgressError: (HTTPStatus.CONFLICT, "command-in-progress"),
+    InvalidCursorError: (HTTPStatus.BAD_REQUEST, "invalid-cursor"),
+}
+
+
+def problem(
+    status: HTTPStatus,
+    slug: str,
+    detail: str | None = None,
+    *,
+    instance: str | None = None,
+    errors: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response[str]:
+    """A problem response."""
+    body = Problem(
+        type=f"/problems/{slug}",
+        title=status.phrase,
+        status=status.value,
+        detail=detail,
+        instance=instance,
+        errors=errors,
+    )
+    return Response(
+        status_code=status.value,
+        content_type=PROBLEM_JSON,
+        body=body.model_dump_json(by_alias=True, exclude_none=True),
+        headers=headers,
+    )
+
+
+def domain_problem(exc: DomainError, instance: str | None = None) -> Response[str]:
+    """The problem for a domain error."""
+    for error_type in type(exc).__mro__:
+        if error_type in _DOMAIN:
+            status, slug = _DOMAIN[error_type]
+            return problem(status, slug, str(exc), instance=instance)
+    return problem(HTTPStatus.UNPROCESSABLE_ENTITY, "domain-error", str(exc), instance=instance)

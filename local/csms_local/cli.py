@@ -1,0 +1,152 @@
+"""The `csms` command: `csms local`, `csms simulate`, `csms token`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from csms_local import tokens
+
+DEFAULT_SEED = Path(__file__).with_name("demo_seed.json")
+ROLES = ("owner", "admin", "operator", "technician", "viewer")
+
+
+class CliError(Exception):
+    """A user mistake, printed as one line."""
+
+
+def _port(value: str) -> int:
+    try:
+        port = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a port number") from None
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not between 1 and 65535")
+    return port
+
+
+def _positive_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+    if number <= 0:
+        raise argparse.ArgumentTypeError(f"{number} must be greater than 0")
+    return number
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """All subcommands and their options."""
+    from csms_local import simulator
+
+    parser = argparse.ArgumentParser(
+        prog="csms", description="Open serverless CSMS: local runtime and tools."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    local = commands.add_parser("local", help="run the whole system on 127.0.0.1")
+    local.add_argument("--seed", type=Path, default=DEFAULT_SEED, help="seed JSON file")
+    local.add_argument("--no-seed", action="store_true", help="start without loading a seed")
+    local.add_argument("--data-dir", type=Path, help="keep state in this folder across restarts")
+    local.add_argument("--ws-port", type=_port, default=9000)
+    local.add_argument("--http-port", type=_port, default=8000)
+    local.add_argument("--key-file", type=Path, default=tokens.DEFAULT_KEY_FILE)
+    local.add_argument("--tenant", default="default", help="tenant the seed belongs to")
+    local.add_argument(
+        "--heartbeat-interval", type=_positive_int, default=300, help="seconds (10-590)"
+    )
+
+    simulate = commands.add_parser("simulate", help="run simulated charging stations")
+    simulator.add_simulate_arguments(simulate)
+
+    token = commands.add_parser("token", help="print a bearer token for the local HTTP API")
+    token.add_argument("--role", choices=ROLES, default="admin")
+    token.add_argument("--tenant", default="default")
+    token.add_argument("--subject", default="local-operator")
+    token.add_argument("--ttl", type=_positive_int, default=12 * 3600, help="seconds")
+    token.add_argument("--key-file", type=Path, default=tokens.DEFAULT_KEY_FILE)
+    return parser
+
+
+def run_token(args: argparse.Namespace) -> int:
+    """Print a token signed with the local key."""
+    key = tokens.signing_key(args.key_file)
+    print(tokens.mint(key, tenant_id=args.tenant, role=args.role, subject=args.subject, ttl_s=args.ttl))
+    return 0
+
+
+def run_local(args: argparse.Namespace) -> int:
+    """Start the embedded default and serve until Ctrl-C."""
+    from csms_local import emulation
+    from csms_local.runtime import LocalOptions, LocalRuntime, serve_until_stopped
+
+    if not 10 <= args.heartbeat_interval <= 590:
+        raise CliError("--heartbeat-interval must be between 10 and 590 seconds")
+    options = LocalOptions(
+        ws_port=args.ws_port,
+        http_port=args.http_port,
+        seed_file=None if args.no_seed else args.seed,
+        data_dir=args.data_dir,
+        key_file=args.key_file,
+        tenant_id=args.tenant,
+        heartbeat_interval_s=args.heartbeat_interval,
+    )
+    seed_document = None
+    if options.seed_file is not None:
+        from csms_local.runtime import read_seed
+
+        seed_document = read_seed(options.seed_file)
+
+    def started(runtime: LocalRuntime) -> None:
+        print(f"CSMS local is running (tenant {options.tenant_id!r}); Ctrl-C stops it.")
+        print(f"  stations connect to  ws://{options.host}:{options.ws_port}/ocpp/{{stationId}}")
+        print(f"  HTTP API             http://{options.host}:{options.http_port}/v1")
+        print(f"  OpenAPI document     http://{options.host}:{options.http_port}/v1/openapi.json")
+        print(f"  a bearer token:      csms token --role admin --key-file {options.key_file}")
+        if runtime.restored:
+            print(f"  restored {runtime.restored} items from {options.data_dir}")
+        if seed_document is not None:
+            print(f"  seeded from {options.seed_file}:")
+            for station in seed_document.get("stations", []):
+                pin = station.get("protocol") or "ocpp2.0.1 or ocpp1.6"
+                print(f"    {station['id']:<20} password {station['password']:<26} {pin}")
+        sys.stdout.flush()
+
+    with emulation.mocked_aws():
+        asyncio.run(serve_until_stopped(LocalRuntime(options), started))
+    print("CSMS local stopped.")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "token":
+            return run_token(args)
+        if args.command == "local":
+            return run_local(args)
+        from csms_local import simulator
+
+        return simulator.run_simulate(args)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the CLI prints one line, never a traceback
+        from csms_local.emulation import TemplateError
+        from csms_local.runtime import LocalError
+
+        if isinstance(exc, CliError | LocalError | TemplateError | tokens.TokenError):
+            print(f"csms: error: {exc}", file=sys.stderr)
+            return 2
+        print(f"csms: error: unexpected {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
