@@ -16,11 +16,18 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = ROOT / "layers" / "build"
-# Every function runs python3.12 on arm64 (Graviton). That runtime is Amazon Linux 2023 (glibc
-# 2.34), so manylinux wheels up to 2_34 fit; manylinux2014 (glibc 2.17) would exclude wheels the lock
-# pins, such as argon2-cffi-bindings 26 (manylinux_2_26 and later only).
+# Every function runs python3.12 on arm64 (Graviton). That runtime is Amazon Linux 2023 with
+# glibc 2.34, so manylinux wheels up to 2_34 fit. manylinux2014 (glibc 2.17) would exclude wheels
+# the lock pins, such as argon2-cffi-bindings 26 (manylinux_2_26 and later only).
 PYTHON_VERSION = "3.12"
 PYTHON_PLATFORM = "aarch64-manylinux_2_34"
+# Runtime dependencies only (no dev group, no extras, not the csms project itself).
+EXPORT_ARGS = ("export", "--frozen", "--no-dev", "--no-emit-project", "--no-hashes")
+# Wheels only: a package without a wheel for the target fails instead of compiling for this host.
+INSTALL_ARGS = (
+    *("pip", "install", "--only-binary", ":all:"),
+    *("--python-platform", PYTHON_PLATFORM, "--python-version", PYTHON_VERSION),
+)
 
 
 def _uv() -> list[str]:
@@ -37,19 +44,12 @@ def build(out: Path) -> Path:
     with tempfile.TemporaryDirectory() as tmp:
         requirements = Path(tmp) / "requirements.txt"
         subprocess.run(  # noqa: S603 - fixed argument list, no shell
-            [
-                *uv, "export", "--frozen", "--no-dev", "--no-emit-project", "--no-hashes",
-                "--output-file", str(requirements),
-            ],
+            [*uv, *EXPORT_ARGS, "--output-file", str(requirements)],
             cwd=ROOT,
             check=True,
         )
         subprocess.run(  # noqa: S603 - fixed argument list, no shell
-            [
-                *uv, "pip", "install", "--target", str(site),
-                "--python-platform", PYTHON_PLATFORM, "--python-version", PYTHON_VERSION,
-                "--only-binary", ":all:", "-r", str(requirements),
-            ],
+            [*uv, *INSTALL_ARGS, "--target", str(site), "-r", str(requirements)],
             cwd=ROOT,
             check=True,
         )

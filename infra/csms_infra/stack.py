@@ -110,7 +110,7 @@ class HandlerFunction(Construct):
 
 
 class CsmsStack(Stack):
-    """Everything one operator deploys: see docs in DESIGN section 1 for the message path."""
+    """Everything one operator deploys (the message path is in DESIGN.md, section 1)."""
 
     def __init__(
         self,
@@ -169,12 +169,15 @@ class CsmsStack(Stack):
             "CSMS_CALL_TIMEOUT_S": "30",
         }
 
-        def handler_function(
-            construct_id: str, handler: str, **options: Any
-        ) -> HandlerFunction:
+        def handler_function(construct_id: str, handler: str, **options: Any) -> HandlerFunction:
             fn = HandlerFunction(
-                self, construct_id, handler=handler, code=code, layer=layer,
-                environment=environment, **options,
+                self,
+                construct_id,
+                handler=handler,
+                code=code,
+                layer=layer,
+                environment=environment,
+                **options,
             )
             self.table.grant_read_write_data(fn.function)
             self.bus.grant_put_events_to(fn.function)
@@ -182,6 +185,7 @@ class CsmsStack(Stack):
             self.ws_stage.grant_management_api_access(fn.function)
             return fn
 
+        # API Gateway gives up on an integration after 29 s, so no handler may run longer.
         self.handlers = {
             # Verifying an argon2 hash is CPU- and memory-bound: 512 MB buys both.
             WS_CONNECT: handler_function("WsConnect", WS_CONNECT, memory_size=512),
@@ -328,6 +332,7 @@ class CsmsStack(Stack):
                     )
                 ],
             ),
+            # The WebSocket opening handshake is an HTTP/1.1 upgrade (RFC 6455).
             http_version=cloudfront.HttpVersion.HTTP1_1,
         )
 

@@ -92,7 +92,11 @@ class SimulatedStation:
 
 @dataclass
 class StationReport:
-    """What happened to one station, for printing and for tests."""
+    """What happened to one station, for printing and for tests.
+
+    The message counts include only messages the CSMS answered (with a result or an error): a
+    message in flight when the connection closed is not counted.
+    """
 
     station_id: str
     protocol: str | None = None
@@ -362,10 +366,7 @@ class _Session:
         try:
             done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            pending = waits | self._background
-            for task in pending:
-                task.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
+            await _cancel_all(waits | self._background)
         if stop.is_set():
             return _Outcome(_End.STOPPED)
         if self._reset.is_set():
@@ -439,7 +440,8 @@ class _Session:
             self._runner.emit(f"retrying boot in {delay:g} s")
             # A 2.0.1 CSMS may trigger a BootNotification while this one waits.
             with suppress(TimeoutError):
-                await asyncio.wait_for(self._accepted.wait(), delay)
+                async with asyncio.timeout(delay):
+                    await self._accepted.wait()
 
     async def _boot(self, reason: BootReason) -> BootResult | None:
         runner = self._runner
@@ -487,6 +489,23 @@ class _Session:
             for target in targets:
                 await self.charge_point.send_meter_values(target)
             self._runner.emit(f"meter values sent for {', '.join(map(str, targets))}")
+
+
+async def _cancel_all(tasks: set[asyncio.Task[Any]]) -> None:
+    """Cancel `tasks` and wait until all are done.
+
+    A task may need cancelling more than once: in Python 3.11, `asyncio.wait_for` (which the
+    `ocpp` package awaits replies with) swallows a cancellation that arrives together with the
+    reply, and the task then runs on.
+    """
+    pending = {task for task in tasks if not task.done()}
+    while pending:
+        for task in pending:
+            task.cancel()
+        _, pending = await asyncio.wait(pending, timeout=0.05)
+    for task in tasks:
+        if not task.cancelled():
+            task.exception()  # retrieved: the caller looks at the results it cares about
 
 
 def _call_action(raw: str) -> str | None:
@@ -632,10 +651,7 @@ class _StationRunner:
         try:
             await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            stopped.cancel()
-            if not task.done():
-                task.cancel()
-            await asyncio.gather(task, stopped, return_exceptions=True)
+            await _cancel_all({task, stopped})
         if task.cancelled():
             return None
         return task.result()
@@ -645,11 +661,13 @@ class _StationRunner:
         delay = self.timing.backoff(self._failures)
         self.emit(f"retrying in {delay:.1f} s")
         with suppress(TimeoutError):
-            await asyncio.wait_for(self._stop.wait(), delay)
+            async with asyncio.timeout(delay):
+                await self._stop.wait()
 
     async def _close(self, connection: StationConnection) -> None:
         try:
-            await asyncio.wait_for(connection.close(), self.timing.close_timeout)
+            async with asyncio.timeout(self.timing.close_timeout):
+                await connection.close()
         except Exception:  # closing is best effort: the peer may already be gone
             logger.debug("%s: close failed", self.station.station_id, exc_info=True)
 

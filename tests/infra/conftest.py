@@ -10,6 +10,7 @@ from typing import Any, NamedTuple
 import pytest
 from aws_cdk import App, cx_api
 from aws_cdk.assertions import Template
+
 from csms_infra.assembly import build_app
 
 AWS_CREDENTIAL_VARS = (

@@ -10,7 +10,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
-
 def test_app_entry_writes_template_without_aws_credentials(
     tmp_path: Path, offline_environ: dict[str, str]
 ) -> None:
@@ -20,7 +19,7 @@ def test_app_entry_writes_template_without_aws_credentials(
     env["CDK_OUTDIR"] = str(outdir)
     env["CDK_CONTEXT_JSON"] = json.dumps({"aws:cdk:bundling-stacks": []})
     # WHEN running the app entry point as the CDK CLI does (cdk.json "app")
-    completed = subprocess.run(  # noqa: S603 - this interpreter and our own script, no shell
+    completed = subprocess.run(
         [sys.executable, "infra/app.py"],
         cwd=ROOT,
         env=env,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from csms.settings import HANDLER_SETTINGS
 
 
@@ -23,9 +24,7 @@ def test_function_environment_covers_its_handler_settings(template: dict[str, An
             pytest.fail(f"{handler} has no settings model in csms.settings.HANDLER_SETTINGS")
         fields = HANDLER_SETTINGS[handler].model_fields
         # WHEN comparing the CSMS_* environment with the model's fields
-        variables = {
-            name for name in props["Environment"]["Variables"] if name.startswith("CSMS_")
-        }
+        variables = {name for name in props["Environment"]["Variables"] if name.startswith("CSMS_")}
         # Fields read through a validation_alias (aws_region <- AWS_REGION) are set by Lambda.
         by_env = {f"CSMS_{name.upper()}": field for name, field in fields.items()}
         required = {

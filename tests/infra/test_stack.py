@@ -9,6 +9,7 @@ from typing import Any
 
 from aws_cdk import cx_api
 from aws_cdk.assertions import Match, Template
+
 from csms_infra.stack import API, WEBSOCKET_HEADERS, WS_CONNECT, WS_DISCONNECT, WS_MESSAGE
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -55,7 +56,6 @@ def route_targets(template: dict[str, Any]) -> dict[str, tuple[dict[str, Any], s
 
 def test_table_has_keys_indexes_ttl_and_recovery(assertions: Template) -> None:
     # GIVEN the synthesized template
-    assertions = assertions
     # WHEN looking at the single table
     # THEN it has PK/SK, two GSIs with all attributes, TTL, PITR, on-demand billing, and is kept
     assertions.resource_count_is("AWS::DynamoDB::Table", 1)
@@ -98,7 +98,6 @@ def test_table_has_keys_indexes_ttl_and_recovery(assertions: Template) -> None:
 
 def test_event_bus_exists_with_its_name(assertions: Template) -> None:
     # GIVEN the synthesized template
-    assertions = assertions
     # WHEN looking for event buses
     # THEN there is exactly the custom CSMS bus
     assertions.resource_count_is("AWS::Events::EventBus", 1)

@@ -69,6 +69,11 @@ def _epoch(value: datetime) -> int:
     return int(value.timestamp())
 
 
+def _epoch_ms(value: datetime) -> int:
+    # Deadlines compare in milliseconds: whole seconds would end a 1 s call up to 1 s early.
+    return int(value.timestamp() * 1000)
+
+
 def _is_conditional_failure(exc: Exception) -> bool:
     cause = getattr(exc, "cause_response_code", None)
     return cause in ("ConditionalCheckFailedException", "TransactionCanceledException")
@@ -401,7 +406,7 @@ class DynamoCallRepository:
             "CALL#OUTSTANDING",
             tenant_id=call.tenant_id,
             unique_id=call.unique_id,
-            deadline=_epoch(call.deadline),
+            deadline=_epoch_ms(call.deadline),
             expires_at=_epoch(call.deadline) + 60,
         )
         record = _call_item(call)
@@ -411,7 +416,7 @@ class DynamoCallRepository:
                 tx.save(
                     slot,
                     condition=CallSlotItem.PK.does_not_exist()
-                    | (CallSlotItem.deadline <= _epoch(now)),
+                    | (CallSlotItem.deadline <= _epoch_ms(now)),
                 )
                 tx.save(record, condition=CallItem.PK.does_not_exist())
         except TransactWriteError as exc:

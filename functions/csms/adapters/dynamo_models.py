@@ -130,7 +130,7 @@ class CallSlotItem(_Item):
     """The one outstanding CSMS-initiated call of a station."""
 
     unique_id = UnicodeAttribute()
-    deadline = NumberAttribute()
+    deadline = NumberAttribute()  # epoch milliseconds
     expires_at = NumberAttribute(null=True)
 
 

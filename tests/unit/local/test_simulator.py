@@ -238,7 +238,8 @@ async def test_run_station_v16_boots_reports_connectors_and_heartbeats() -> None
     assert report.protocol == "ocpp1.6"
     assert report.boot_status == "Accepted"
     assert report.status_notifications_sent == 3
-    assert report.heartbeats_sent == len(csms.calls("Heartbeat"))
+    # (a heartbeat still waiting for its answer at the stop is not counted)
+    assert 2 <= report.heartbeats_sent <= len(csms.calls("Heartbeat"))
     assert (report.connects, report.refused, report.error) == (1, None, None)
 
 
@@ -379,7 +380,7 @@ async def test_run_station_trigger_heartbeat_is_accepted_then_sent(protocol: str
 
     # THEN it answers Accepted, and the Heartbeat follows the answer
     assert reply[2] == {"status": "Accepted"}
-    await eventually(lambda: bool(csms.calls("Heartbeat")))
+    await eventually(lambda: "CP-1: heartbeat" in running.events)
     report = await running.finish()
     answer_at = csms.received.index(reply)
     heartbeat_at = csms.received.index(csms.calls("Heartbeat")[0])
@@ -1048,7 +1049,7 @@ async def test_websockets_connector_connection_closed_without_a_close_frame(
     connection = await websockets_connector()("ws://h/x", subprotocols=[], headers={})
 
     # WHEN / THEN receiving says the connection is closed
-    with pytest.raises(ConnectionError, match="^connection closed$"):
+    with pytest.raises(ConnectionError, match=r"^connection closed$"):
         await connection.recv()
 
 

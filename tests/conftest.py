@@ -1,0 +1,90 @@
+"""Shared fixtures: services wired to in-memory fakes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from csms.ocpp.dispatch import OcppCallEncoder, OcppDispatcher
+from csms.services.commands import CommandService
+from csms.services.seeding import SeedService
+from csms.services.stations import StationService
+from tests.fakes import (
+    FixedClock,
+    InMemoryCallRepository,
+    InMemoryConnectionLog,
+    InMemoryConnectorStatusRepository,
+    InMemoryEventPublisher,
+    InMemoryFrameSender,
+    InMemorySeedRepository,
+    InMemoryStationRepository,
+    PlainHasher,
+    SequentialIds,
+)
+
+
+@dataclass
+class World:
+    """Every fake and the services built on them."""
+
+    clock: FixedClock
+    stations_repo: InMemoryStationRepository
+    log: InMemoryConnectionLog
+    statuses: InMemoryConnectorStatusRepository
+    calls: InMemoryCallRepository
+    events: InMemoryEventPublisher
+    sender: InMemoryFrameSender
+    seeds_repo: InMemorySeedRepository
+    hasher: PlainHasher
+    stations: StationService
+    commands: CommandService
+    seeds: SeedService
+    dispatcher: OcppDispatcher
+
+
+@pytest.fixture
+def world() -> World:
+    clock = FixedClock()
+    stations_repo = InMemoryStationRepository()
+    log = InMemoryConnectionLog()
+    statuses = InMemoryConnectorStatusRepository()
+    calls = InMemoryCallRepository()
+    events = InMemoryEventPublisher()
+    sender = InMemoryFrameSender()
+    seeds_repo = InMemorySeedRepository()
+    hasher = PlainHasher()
+    stations = StationService(
+        stations=stations_repo,
+        connection_log=log,
+        statuses=statuses,
+        events=events,
+        hasher=hasher,
+        clock=clock,
+        heartbeat_interval_s=300,
+    )
+    commands = CommandService(
+        stations=stations_repo,
+        calls=calls,
+        encoder=OcppCallEncoder(),
+        sender=sender,
+        clock=clock,
+        new_id=SequentialIds("call"),
+        timeout_s=30,
+        sleep=lambda seconds: clock.advance(seconds),
+    )
+    return World(
+        clock=clock,
+        stations_repo=stations_repo,
+        log=log,
+        statuses=statuses,
+        calls=calls,
+        events=events,
+        sender=sender,
+        seeds_repo=seeds_repo,
+        hasher=hasher,
+        stations=stations,
+        commands=commands,
+        seeds=SeedService(stations=stations_repo, seeds=seeds_repo, hasher=hasher),
+        dispatcher=OcppDispatcher(stations=stations, commands=commands),
+    )

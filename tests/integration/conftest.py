@@ -1,0 +1,108 @@
+"""Handlers and adapters on moto, the table and bus built from the synthesized CDK template."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from csms.domain.seed import Seed
+from csms.handlers import _runtime
+from csms_local import emulation
+
+STATION_PASSWORD = "integration-pass-1"
+
+
+@dataclass(frozen=True)
+class Ctx:
+    """A Lambda context with what Powertools reads."""
+
+    function_name: str = "test"
+    memory_limit_in_mb: int = 512
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:000000000000:function:test"
+    aws_request_id: str = field(default="req-1")
+
+
+@pytest.fixture(scope="session")
+def template() -> dict[str, Any]:
+    return emulation.load_template()
+
+
+@pytest.fixture
+def aws(
+    template: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> Iterator[emulation.EmulatedResources]:
+    with emulation.mocked_aws():
+        resources = emulation.create_resources(template)
+        monkeypatch.setenv("CSMS_TABLE_NAME", resources.table_name)
+        monkeypatch.setenv("CSMS_EVENT_BUS_NAME", resources.event_bus_name)
+        # A dead port: nothing in these tests may post to a connection unless it stubs the sender.
+        monkeypatch.setenv("CSMS_WS_MANAGEMENT_ENDPOINT", "http://127.0.0.1:9")
+        _runtime.reset()
+        yield resources
+        _runtime.reset()
+
+
+@pytest.fixture
+def runtime(aws: emulation.EmulatedResources) -> _runtime.Runtime:
+    del aws
+    return _runtime.gateway()
+
+
+def seed_station(
+    runtime: _runtime.Runtime,
+    station_id: str = "CP-1",
+    *,
+    tenant: str = "default",
+    protocol: str | None = None,
+    password: str = STATION_PASSWORD,
+) -> None:
+    """Register one station (and its site) through the seed service."""
+    station: dict[str, Any] = {"id": station_id, "siteId": "site-1", "password": password}
+    if protocol:
+        station["protocol"] = protocol
+    runtime.seeds.load(
+        tenant,
+        Seed.model_validate(
+            {"sites": [{"id": "site-1", "name": "Site", "limitKw": 50}], "stations": [station]}
+        ),
+    )
+
+
+def connect_event(
+    station_id: str,
+    connection_id: str = "conn-1",
+    *,
+    password: str = STATION_PASSWORD,
+    protocols: str = "ocpp2.0.1, ocpp1.6",
+    via_query: bool = True,
+) -> dict[str, Any]:
+    """A $connect event as API Gateway (query form) or the local gateway (path form) sends it."""
+    auth = base64.b64encode(f"{station_id}:{password}".encode()).decode()
+    event: dict[str, Any] = {
+        "requestContext": {
+            "routeKey": "$connect",
+            "eventType": "CONNECT",
+            "connectionId": connection_id,
+            "identity": {"sourceIp": "203.0.113.7"},
+        },
+        "headers": {"Authorization": f"Basic {auth}", "Sec-WebSocket-Protocol": protocols},
+        "isBase64Encoded": False,
+    }
+    if via_query:
+        event["queryStringParameters"] = {"station": station_id}
+    else:
+        event["path"] = f"/ocpp/{station_id}"
+    return event
+
+
+def message_event(connection_id: str, body: str) -> dict[str, Any]:
+    """A $default event."""
+    return {
+        "requestContext": {"routeKey": "$default", "eventType": "MESSAGE", "connectionId": connection_id},
+        "body": body,
+        "isBase64Encoded": False,
+    }
