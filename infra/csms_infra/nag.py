@@ -10,7 +10,7 @@ from cdk_nag import AwsSolutionsChecks
 from constructs import IConstruct
 
 from csms_infra.layer import RUNTIME
-from csms_infra.stack import CsmsStack
+from csms_infra.stack import WS_STAGE, CsmsStack
 
 
 def add_checks(app: App) -> None:
@@ -46,7 +46,7 @@ def acknowledge(stack: CsmsStack) -> None:
                 ),
                 (
                     "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:execute-api:<AWS::Region>:"
-                    f"<AWS::AccountId>:<{ws_api}>/prod/*/@connections/*]"
+                    f"<AWS::AccountId>:<{ws_api}>/{WS_STAGE}/*/@connections/*]"
                 ): (
                     "Connection ids exist only at run time; the grant covers POST/GET/DELETE on "
                     "@connections of this API's stage and nothing else."

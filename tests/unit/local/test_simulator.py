@@ -15,6 +15,8 @@ from typing import Any
 
 import pytest
 
+# Imported here rather than by the first station: the ocpp package is slow to import.
+import csms_local.sim.charge_points  # noqa: F401
 from csms_local.simulator import (
     HandshakeRefusedError,
     SimulatedStation,
@@ -156,7 +158,7 @@ class FakeCsms:
         return {}
 
 
-async def eventually(condition: Callable[[], bool], within: float = 1.0) -> None:
+async def eventually(condition: Callable[[], bool], within: float = 2.0) -> None:
     """Poll until `condition` holds; fail the test after `within` seconds."""
     async with asyncio.timeout(within):
         for _ in itertools.count():
