@@ -9,6 +9,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 export UV_COMPILE_BYTECODE := 1
 export CDK_DISABLE_CLI_TELEMETRY := true
 export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 PYTEST := $(BIN)/python -m pytest -p no:cacheprovider
 
 .PHONY: help install run test lint typecheck imports schemas schemas-check synth bench deploy fmt layer clean
@@ -62,7 +63,7 @@ bench: synth ## DynamoDB reads/writes, handler CPU time and cold import time per
 layer: install ## build the dependencies layer for arm64 / python3.12 into layers/build
 	$(BIN)/python layers/build.py
 
-deploy: install layer ## deploy to the AWS account of the current credentials
+deploy: install ## deploy to the AWS account of the current credentials
 	npx --yes aws-cdk@2 deploy --require-approval broadening $(ARGS)
 
 clean:

@@ -443,21 +443,24 @@ class DynamoCallRepository:
         return OutgoingCall.model_validate_json(item.body)
 
     def close(self, call: OutgoingCall) -> bool:
-        """Store the outcome if the call was still pending, then free the slot it held."""
+        """Free the slot the call held, then store its outcome if it was still pending.
+
+        The slot goes first: whoever reads the outcome may send the next call at once.
+        """
+        try:
+            CallSlotItem(station_pk(call.station_id), "CALL#OUTSTANDING").delete(
+                condition=CallSlotItem.unique_id == call.unique_id
+            )
+        except DeleteError as exc:
+            # Freed already, or taken by a newer call after this one expired: leave it.
+            if not _is_conditional_failure(exc):
+                raise
         try:
             _call_item(call).save(condition=CallItem.state == "Pending")
         except PutError as exc:
             if _is_conditional_failure(exc):
                 return False
             raise
-        try:
-            CallSlotItem(station_pk(call.station_id), "CALL#OUTSTANDING").delete(
-                condition=CallSlotItem.unique_id == call.unique_id
-            )
-        except DeleteError as exc:
-            # The slot already belongs to a newer call (this one had expired): leave it.
-            if not _is_conditional_failure(exc):
-                raise
         return True
 
 

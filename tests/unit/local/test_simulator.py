@@ -213,7 +213,7 @@ async def test_run_station_v16_boots_reports_connectors_and_heartbeats() -> None
     running = start(csms, a_station(protocol="ocpp1.6"), heartbeat_interval=0.01)
 
     # WHEN it has run for a few heartbeats
-    await eventually(lambda: len(csms.calls("Heartbeat")) >= 2)
+    await eventually(lambda: running.events.count("CP-1: heartbeat") >= 2)
     report = await running.finish()
 
     # THEN it offered only 1.6, with Basic Auth, on its own path
@@ -611,7 +611,7 @@ async def test_simulate_runs_all_stations_for_the_duration() -> None:
 
     # WHEN they are simulated for a short while
     reports = await simulate(
-        URL, stations, duration=0.1, heartbeat_interval=0.01, connect=csms.connect, timing=FAST
+        URL, stations, duration=0.3, heartbeat_interval=0.01, connect=csms.connect, timing=FAST
     )
 
     # THEN both booted and heartbeat, and both connections are closed
@@ -713,7 +713,7 @@ def test_run_simulate_runs_the_first_stations_of_the_seed(
     seed = write_seed(tmp_path, stations=3)
     args = parse(
         "--seed", str(seed), "--stations", "2", "--protocol", "ocpp2.0.1", "--connectors", "1",
-        "--duration", "0.2", "--heartbeat-interval", "0.05",
+        "--duration", "0.5", "--heartbeat-interval", "0.05",
     )  # fmt: skip
 
     # WHEN two of them are simulated with the protocol overridden

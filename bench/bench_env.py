@@ -1,0 +1,306 @@
+"""The bench's world: a moto server process, a local `@connections` endpoint, events, frames.
+
+moto runs in its own process so that the emulated DynamoDB's CPU time is not counted as the
+handler's: the handlers talk to it over HTTP on 127.0.0.1, as they would to AWS.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+TEMPLATE_PATH = REPO_ROOT / "cdk.out" / "CsmsStack.template.json"
+REGION = "us-east-1"
+TABLE_NAME = "csms-bench"
+BUS_NAME = "csms-bench-events"
+
+# Fake credentials, and no shared config or instance metadata: nothing leaves 127.0.0.1.
+AWS_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_REGION": REGION,
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_CONFIG_FILE": os.devnull,
+    "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+    "AWS_EC2_METADATA_DISABLED": "true",
+}
+
+
+def load_template(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
+    """The synthesized CDK template (`make synth` writes it)."""
+    if not path.exists():
+        sys.exit(f"bench: no template at {path}; run `make synth` first")
+    template: dict[str, Any] = json.loads(path.read_text())
+    return template
+
+
+def lambda_environment(template: Mapping[str, Any], handler: str) -> dict[str, str]:
+    """The literal (non-CSMS_) environment of the function running `handler`, e.g. Powertools'."""
+    for resource in template.get("Resources", {}).values():
+        props = resource.get("Properties", {})
+        if resource.get("Type") == "AWS::Lambda::Function" and props.get("Handler") == handler:
+            variables = props.get("Environment", {}).get("Variables", {})
+            return {
+                k: v
+                for k, v in variables.items()
+                if isinstance(v, str) and not k.startswith("CSMS_")
+            }
+    return {}
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextmanager
+def moto_server(timeout_s: float = 30.0) -> Iterator[str]:
+    """Run `python -m moto.server` on 127.0.0.1; yield its URL; always stop it."""
+    port = free_port()
+    env = {**os.environ, **AWS_ENV}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            if process.poll() is not None:
+                sys.exit("bench: the moto server exited at start (is moto[server] installed?)")
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                    break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+class _ConnectionsHandler(BaseHTTPRequestHandler):
+    server: _ConnectionsServer
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length)
+        connection_id = self.path.rpartition("/@connections/")[2]
+        with self.server.lock:
+            self.server.posted.append((connection_id, body))
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib's signature
+        del format, args
+
+
+class _ConnectionsServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _ConnectionsHandler)
+        self.lock = threading.Lock()
+        self.posted: list[tuple[str, bytes]] = []
+
+
+@contextmanager
+def connections_endpoint() -> Iterator[_ConnectionsServer]:
+    """A stand-in for API Gateway's `@connections` API: every POST is accepted and kept."""
+    server = _ConnectionsServer()
+    thread = threading.Thread(target=server.serve_forever, name="connections", daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+def endpoint_of(server: ThreadingHTTPServer) -> str:
+    """The server's base URL."""
+    host, port = server.server_address[:2]
+    return f"http://{host!s}:{port}"
+
+
+def create_resources(endpoint: str, template: Mapping[str, Any]) -> dict[str, Any]:
+    """Create the table (from the template) and the bus in the moto server; return the table."""
+    import boto3
+    from csms_local.emulation import table_definition
+
+    definition = table_definition(dict(template), TABLE_NAME)
+    session = boto3.session.Session(region_name=REGION)
+    session.client("dynamodb", endpoint_url=endpoint).create_table(**definition)
+    session.client("events", endpoint_url=endpoint).create_event_bus(Name=BUS_NAME)
+    return definition
+
+
+def handler_environment(aws_endpoint: str, management_endpoint: str) -> dict[str, str]:
+    """The environment the handlers read their settings from."""
+    return {
+        **AWS_ENV,
+        "CSMS_TABLE_NAME": TABLE_NAME,
+        "CSMS_EVENT_BUS_NAME": BUS_NAME,
+        "CSMS_AWS_ENDPOINT_URL": aws_endpoint,
+        "CSMS_WS_MANAGEMENT_ENDPOINT": management_endpoint,
+    }
+
+
+@contextmanager
+def stdout_silenced() -> Iterator[None]:
+    """Send file descriptor 1 to /dev/null (the handlers' JSON logs); the writes still happen."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(devnull)
+
+
+# -- Lambda events ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class FakeContext:
+    """The parts of a Lambda context that Powertools' `inject_lambda_context` reads."""
+
+    function_name: str = "bench"
+    function_version: str = "$LATEST"
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:000000000000:function:bench"
+    memory_limit_in_mb: int = 256
+    aws_request_id: str = "00000000-0000-0000-0000-000000000000"
+    log_group_name: str = "/aws/lambda/bench"
+    log_stream_name: str = "bench"
+
+    def get_remaining_time_in_millis(self) -> int:
+        """Plenty."""
+        return 30_000
+
+
+def _request_context(connection_id: str, route: str, event_type: str) -> dict[str, Any]:
+    return {
+        "connectionId": connection_id,
+        "routeKey": route,
+        "eventType": event_type,
+        "stage": "prod",
+        "requestTimeEpoch": int(time.time() * 1000),
+        "identity": {"sourceIp": "127.0.0.1"},
+    }
+
+
+def connect_event(
+    station_id: str, password: str, connection_id: str, protocols: str
+) -> dict[str, Any]:
+    """A `$connect` event as API Gateway sends it (station id in the query, per DESIGN §1)."""
+    token = base64.b64encode(f"{station_id}:{password}".encode()).decode()
+    return {
+        "requestContext": _request_context(connection_id, "$connect", "CONNECT"),
+        "queryStringParameters": {"station": station_id},
+        "headers": {
+            "Authorization": f"Basic {token}",
+            "Sec-WebSocket-Protocol": protocols,
+            "Host": "bench.example",
+        },
+        "isBase64Encoded": False,
+    }
+
+
+def message_event(connection_id: str, frame: str) -> dict[str, Any]:
+    """A `$default` event carrying one OCPP-J frame."""
+    return {
+        "requestContext": _request_context(connection_id, "$default", "MESSAGE"),
+        "body": frame,
+        "isBase64Encoded": False,
+    }
+
+
+def disconnect_event(connection_id: str) -> dict[str, Any]:
+    """A `$disconnect` event."""
+    return {
+        "requestContext": _request_context(connection_id, "$disconnect", "DISCONNECT"),
+        "isBase64Encoded": False,
+    }
+
+
+# -- OCPP frames ----------------------------------------------------------------------------------
+def now_iso() -> str:
+    """The current time as OCPP writes it."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def call_frame(unique_id: str, action: str, payload: Mapping[str, Any]) -> str:
+    """`[2, id, action, payload]`."""
+    return json.dumps([2, unique_id, action, payload], separators=(",", ":"))
+
+
+def result_frame(unique_id: str, payload: Mapping[str, Any]) -> str:
+    """`[3, id, payload]`."""
+    return json.dumps([3, unique_id, payload], separators=(",", ":"))
+
+
+def boot_payload(version: str) -> dict[str, Any]:
+    """A BootNotification with the usual optional fields."""
+    if version == "1.6":
+        return {
+            "chargePointVendor": "BenchVendor",
+            "chargePointModel": "BenchModel-22kW",
+            "chargePointSerialNumber": "SN-000123456",
+            "firmwareVersion": "1.4.2",
+            "meterType": "BenchMeter",
+        }
+    return {
+        "reason": "PowerUp",
+        "chargingStation": {
+            "vendorName": "BenchVendor",
+            "model": "BenchModel-22kW",
+            "serialNumber": "SN-000123456",
+            "firmwareVersion": "1.4.2",
+        },
+    }
+
+
+def status_payload(version: str, occupied: bool) -> dict[str, Any]:
+    """A StatusNotification for connector 1, timestamped now."""
+    if version == "1.6":
+        return {
+            "connectorId": 1,
+            "errorCode": "NoError",
+            "status": "Charging" if occupied else "Available",
+            "timestamp": now_iso(),
+        }
+    return {
+        "timestamp": now_iso(),
+        "connectorStatus": "Occupied" if occupied else "Available",
+        "evseId": 1,
+        "connectorId": 1,
+    }

@@ -1,0 +1,536 @@
+"""Per message type: DynamoDB reads and writes, warm handler CPU time, cold import time.
+
+Run from the repository root after `make synth` (`make bench` does both):
+
+    .venv/bin/python bench/messages.py [--messages 1000] [--replies 200] [--connects 50]
+
+The handlers run in this process against a moto server in another process (so the emulated
+DynamoDB's work is not counted), with a local `@connections` endpoint for CSMS->station calls.
+Prints a markdown report and writes bench/results.json. Figures are reported, not asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import itertools
+import json
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import botocore.session
+
+import bench_cold
+from bench_aws import AwsRecorder, install
+from bench_cost import TableSpec
+from bench_env import (
+    AWS_ENV,
+    REGION,
+    TABLE_NAME,
+    FakeContext,
+    boot_payload,
+    call_frame,
+    connect_event,
+    connections_endpoint,
+    create_resources,
+    disconnect_event,
+    endpoint_of,
+    handler_environment,
+    lambda_environment,
+    load_template,
+    message_event,
+    moto_server,
+    result_frame,
+    status_payload,
+    stdout_silenced,
+)
+from bench_report import operation_signature, render_markdown, summarize_capture, summarize_cpu
+
+RESULTS_PATH = Path(__file__).resolve().parent / "results.json"
+TENANT = "default"
+PASSWORD = "bench-password-0001"
+SITE = "SITE-BENCH"
+STATION_16 = "BENCH-16"
+STATION_201 = "BENCH-201"
+STATION_DISCONNECT = "BENCH-DISC"
+STATION_COLD = "BENCH-COLD"
+ACCOUNTING_RUNS = 3
+WARMUP = 20
+
+Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
+
+
+def log(message: str) -> None:
+    """Progress on stderr (stdout carries the report)."""
+    print(f"bench: {message}", file=sys.stderr, flush=True)
+
+
+@dataclass(frozen=True)
+class Case:
+    """One message type: `prepare` does the untimed set-up and returns the call to measure."""
+
+    key: str
+    label: str
+    version: str
+    iterations: int  # 0: accounting only
+    prepare: Callable[[], Callable[[], dict[str, Any]]]
+    check: Callable[[dict[str, Any]], None]
+    note: str = ""
+    cpu_target: bool = True
+    warmup: int = WARMUP
+
+
+@dataclass
+class World:
+    """The handlers, the runtime module and the live connections of the bench stations."""
+
+    connect: Handler
+    message: Handler
+    disconnect: Handler
+    runtime: Any  # the module csms.handlers._runtime
+    posted: list[tuple[str, bytes]]
+    connections: dict[str, str] = field(default_factory=dict)
+    ids: Iterator[int] = field(default_factory=itertools.count)
+
+    def next_id(self, prefix: str) -> str:
+        """A fresh unique id or connection id."""
+        return f"{prefix}-{next(self.ids):07d}"
+
+
+def _expect(condition: bool, what: str) -> None:
+    if not condition:
+        raise RuntimeError(f"unexpected reply: {what}")
+
+
+def _check_accepted(protocol: str) -> Callable[[dict[str, Any]], None]:
+    def check(reply: dict[str, Any]) -> None:
+        _expect(reply.get("statusCode") == 200, f"$connect refused: {reply}")
+        _expect(reply["headers"]["Sec-WebSocket-Protocol"] == protocol, f"protocol: {reply}")
+
+    return check
+
+
+def _check_result(reply: dict[str, Any]) -> None:
+    frame = json.loads(reply["body"])
+    _expect(frame[0] == 3, f"not a CALLRESULT: {reply['body']}")
+    status = frame[2].get("status")
+    _expect(status in (None, "Accepted"), f"status {status}: {reply['body']}")
+
+
+def _check_no_reply(reply: dict[str, Any]) -> None:
+    _expect(reply == {"statusCode": 200}, f"expected no reply frame: {reply}")
+
+
+def connect_case(world: World, version: str, iterations: int) -> Case:
+    """`$connect` accepted: argon2 verification, binding, station update, log entry, event."""
+    station = STATION_16 if version == "1.6" else STATION_201
+    protocol = f"ocpp{version}"
+
+    def prepare() -> Callable[[], dict[str, Any]]:
+        event = connect_event(station, PASSWORD, world.next_id("conn"), protocol)
+        return lambda: world.connect(event, FakeContext())
+
+    return Case(
+        key=f"connect-{version}",
+        label="$connect (accepted)",
+        version=version,
+        iterations=iterations,
+        prepare=prepare,
+        check=_check_accepted(protocol),
+        note="CPU dominated by argon2id verification of the station password",
+        cpu_target=False,
+        warmup=3,
+    )
+
+
+def refused_connect_case(world: World) -> Case:
+    """`$connect` with a wrong password (accounting only)."""
+
+    def prepare() -> Callable[[], dict[str, Any]]:
+        event = connect_event(STATION_201, "wrong-password-00", world.next_id("conn"), "ocpp2.0.1")
+        return lambda: world.connect(event, FakeContext())
+
+    def check(reply: dict[str, Any]) -> None:
+        _expect(reply.get("statusCode") == 401, f"expected 401: {reply}")
+
+    return Case("connect-refused", "$connect (wrong password)", "2.0.1", 0, prepare, check)
+
+
+def call_case(
+    world: World, key: str, label: str, version: str, iterations: int,
+    payload: Callable[[], dict[str, Any]], action: str,
+) -> Case:
+    """A CALL from the station on its live connection, answered in the route response."""
+    station = STATION_16 if version == "1.6" else STATION_201
+
+    def prepare() -> Callable[[], dict[str, Any]]:
+        event = message_event(
+            world.connections[station], call_frame(world.next_id("msg"), action, payload())
+        )
+        return lambda: world.message(event, FakeContext())
+
+    return Case(key, label, version, iterations, prepare, _check_result)
+
+
+def status_case(world: World, version: str, iterations: int, *, alternate: bool) -> Case:
+    """StatusNotification: alternating Available/Occupied (a change each time), or unchanged."""
+    toggle = itertools.cycle((True, False)) if alternate else itertools.repeat(False)
+
+    def payload() -> dict[str, Any]:
+        return status_payload(version, occupied=next(toggle))
+
+    if alternate:
+        return call_case(
+            world, f"status-{version}", "StatusNotification (status changed)", version,
+            iterations, payload, "StatusNotification",
+        )
+    return call_case(
+        world, f"status-same-{version}", "StatusNotification (same status again)", version,
+        iterations, payload, "StatusNotification",
+    )
+
+
+def first_heartbeat_case(world: World, version: str) -> Case:
+    """A Heartbeat in a container that has not seen the connection yet (accounting only)."""
+    station = STATION_16 if version == "1.6" else STATION_201
+
+    def prepare() -> Callable[[], dict[str, Any]]:
+        world.runtime.reset()  # a fresh container: the connection binding is not cached
+        event = message_event(
+            world.connections[station], call_frame(world.next_id("msg"), "Heartbeat", {})
+        )
+        return lambda: world.message(event, FakeContext())
+
+    return Case(
+        f"heartbeat-first-{version}", "Heartbeat (first on its connection in a container)",
+        version, 0, prepare, _check_result,
+        note="once per connection and container: the connection binding is then cached",
+        warmup=0,
+    )
+
+
+def callresult_case(world: World, version: str, iterations: int) -> Case:
+    """The station's CALLRESULT to a TriggerMessage the CSMS sent (the send is not measured)."""
+    from csms.domain.commands import TriggerableMessage, TriggerMessageCommand
+
+    station = STATION_16 if version == "1.6" else STATION_201
+    sent: list[str] = []
+
+    def prepare() -> Callable[[], dict[str, Any]]:
+        command = TriggerMessageCommand(message=TriggerableMessage.HEARTBEAT)
+        call = world.runtime.gateway().commands.send(TENANT, station, command)
+        sent.append(call.unique_id)
+        event = message_event(world.connections[station], result_frame(call.unique_id, {"status": "Accepted"}))
+        return lambda: world.message(event, FakeContext())
+
+    def check(reply: dict[str, Any]) -> None:
+        _check_no_reply(reply)
+        call = world.runtime.gateway().commands.result(TENANT, station, sent[-1])
+        _expect(call.state.value == "Answered", f"call {sent[-1]} is {call.state.value}")
+
+    return Case(
+        f"callresult-{version}", "CALLRESULT to TriggerMessage", version, iterations, prepare, check,
+        note="the TriggerMessage send before each reply is not measured",
+        warmup=5,
+    )
+
+
+def send_case(world: World, version: str) -> Case:
+    """The CSMS->station TriggerMessage send itself (API function; accounting only)."""
+    from csms.domain.commands import TriggerableMessage, TriggerMessageCommand
+
+    station = STATION_16 if version == "1.6" else STATION_201
+    sent: list[str] = []
+
+    def prepare() -> Callable[[], dict[str, Any]]:
+        if sent:  # answer the previous call, so that the station's call slot is free
+            frame = result_frame(sent[-1], {"status": "Accepted"})
+            world.message(message_event(world.connections[station], frame), FakeContext())
+
+        def send() -> dict[str, Any]:
+            command = TriggerMessageCommand(message=TriggerableMessage.HEARTBEAT)
+            call = world.runtime.gateway().commands.send(TENANT, station, command)
+            sent.append(call.unique_id)
+            return {"unique_id": call.unique_id}
+
+        return send
+
+    def check(reply: dict[str, Any]) -> None:
+        _expect(bool(world.posted) and reply["unique_id"] in world.posted[-1][1].decode(), "not posted")
+
+    return Case(
+        f"send-{version}", "TriggerMessage sent by the CSMS (api function)", version, 0,
+        prepare, check, note="CommandService.send: not a $default message; shown for the round trip",
+        warmup=1,
+    )
+
+
+def disconnect_case(world: World, iterations: int) -> Case:
+    """`$disconnect` of the station's current connection (the binding is looked up)."""
+    from csms.domain.connection import ConnectionBinding
+    from csms.domain.station import ProtocolVersion
+
+    def prepare() -> Callable[[], dict[str, Any]]:
+        connection_id = world.next_id("conn")
+        binding = ConnectionBinding(
+            connection_id=connection_id,
+            station_id=STATION_DISCONNECT,
+            tenant_id=TENANT,
+            protocol=ProtocolVersion.OCPP201,
+            connected_at=datetime.now(UTC),
+        )
+        # As `$connect` would have, in another function: this container has no cached binding.
+        world.runtime.gateway().station_repository.bind(binding)
+        event = disconnect_event(connection_id)
+        return lambda: world.disconnect(event, FakeContext())
+
+    def check(reply: dict[str, Any]) -> None:
+        _expect(reply == {"statusCode": 200}, f"$disconnect: {reply}")
+
+    return Case("disconnect", "$disconnect", "any", iterations, prepare, check)
+
+
+# -- measuring -------------------------------------------------------------------------------------
+def measure_cpu(case: Case) -> list[float]:
+    """Thread CPU milliseconds of `iterations` warm calls."""
+    samples: list[float] = []
+    for i in range(case.warmup + case.iterations):
+        call = case.prepare()
+        start = time.thread_time_ns()
+        reply = call()
+        elapsed = time.thread_time_ns() - start
+        case.check(reply)
+        if i >= case.warmup:
+            samples.append(elapsed / 1e6)
+    return samples
+
+
+def measure_cost(case: Case, recorder: AwsRecorder) -> dict[str, Any]:
+    """The AWS calls of one warm call, checked to be the same over a few runs."""
+    for _ in range(min(case.warmup, 3)):
+        warm = case.prepare()
+        case.check(warm())
+    summaries = []
+    for _ in range(ACCOUNTING_RUNS):
+        call = case.prepare()
+        with recorder.capture() as capture:
+            reply = call()
+        case.check(reply)
+        summaries.append(summarize_capture(capture))
+    summary = summaries[-1]
+    signatures = {json.dumps(operation_signature(s)) for s in summaries}
+    units = {(s["rcu"], s["wcu"], s["gsi_wcu"]) for s in summaries}
+    summary["varies"] = len(signatures) > 1 or len(units) > 1
+    if summary["varies"]:
+        summary["runs"] = summaries
+    return summary
+
+
+@contextmanager
+def recording(world: World, endpoint: str, definition: Mapping[str, Any]) -> Iterator[AwsRecorder]:
+    """Hook the clients the runtime creates from now on (it is rebuilt on entry and on exit)."""
+    probe = botocore.session.get_session().create_client(
+        "dynamodb", region_name=REGION, endpoint_url=endpoint
+    )
+    recorder = AwsRecorder(TABLE_NAME, TableSpec.from_definition(definition), probe)
+    uninstall = install(recorder)
+    world.runtime.reset()
+    try:
+        yield recorder
+    finally:
+        uninstall()
+        world.runtime.reset()
+
+
+# -- the run ---------------------------------------------------------------------------------------
+def build_world(posted: list[tuple[str, bytes]]) -> World:
+    """Import the handlers (after the environment is set) and seed the bench stations."""
+    from csms.handlers import _runtime, seed, ws_connect, ws_disconnect, ws_message
+
+    _runtime.reset()
+    document = {
+        "sites": [{"id": SITE, "name": "Bench site", "limitKw": 150}],
+        "stations": [
+            {"id": sid, "siteId": SITE, "password": PASSWORD}
+            for sid in (STATION_16, STATION_201, STATION_DISCONNECT, STATION_COLD)
+        ],
+    }
+    loaded = seed.lambda_handler({"tenantId": TENANT, "seed": document}, FakeContext())
+    if not loaded.get("ok"):
+        raise RuntimeError(f"seed failed: {loaded}")
+    return World(
+        connect=ws_connect.lambda_handler,
+        message=ws_message.lambda_handler,
+        disconnect=ws_disconnect.lambda_handler,
+        runtime=_runtime,
+        posted=posted,
+    )
+
+
+def connect_stations(world: World) -> None:
+    """Open the connection each bench station's messages travel on."""
+    for station, protocol in ((STATION_16, "ocpp1.6"), (STATION_201, "ocpp2.0.1")):
+        connection_id = world.next_id("conn")
+        reply = world.connect(connect_event(station, PASSWORD, connection_id, protocol), FakeContext())
+        _check_accepted(protocol)(reply)
+        world.connections[station] = connection_id
+
+
+def build_cases(world: World, args: argparse.Namespace) -> list[Case]:
+    """Every message type, in report order."""
+    n, replies, connects = args.messages, args.replies, args.connects
+    cases: list[Case] = []
+    for version in ("1.6", "2.0.1"):
+        cases.append(connect_case(world, version, connects))
+    cases.append(refused_connect_case(world))
+    for version in ("1.6", "2.0.1"):
+        cases.append(
+            call_case(
+                world, f"boot-{version}", "BootNotification", version, n,
+                functools.partial(boot_payload, version), "BootNotification",
+            )
+        )
+    for version in ("1.6", "2.0.1"):
+        cases.append(
+            call_case(world, f"heartbeat-{version}", "Heartbeat", version, n, dict, "Heartbeat")
+        )
+    cases.append(first_heartbeat_case(world, "2.0.1"))
+    for version in ("1.6", "2.0.1"):
+        cases.append(status_case(world, version, n, alternate=True))
+    cases.append(status_case(world, "2.0.1", 0, alternate=False))
+    for version in ("1.6", "2.0.1"):
+        cases.append(callresult_case(world, version, replies))
+    cases.append(send_case(world, "2.0.1"))
+    cases.append(disconnect_case(world, n))
+    return cases
+
+
+def run_cold(args: argparse.Namespace, world: World, env: Mapping[str, str]) -> dict[str, Any]:
+    """Cold import per handler module, then import + first message against the moto server."""
+    from csms.domain.connection import ConnectionBinding
+    from csms.domain.station import ProtocolVersion
+
+    log("compiling bytecode (compileall functions + site-packages)")
+    bench_cold.compile_bytecode()
+    base = bench_cold.base_environment(env)
+    imports: dict[str, dict[str, float | None]] = {}
+    for module in bench_cold.HANDLER_MODULES:
+        log(f"cold import {module}")
+        imports[module] = {
+            "compiled_s": round(bench_cold.import_seconds(module, base, args.cold_runs, source_only=False), 4),
+            "source_s": round(bench_cold.import_seconds(module, base, args.source_runs, source_only=True), 4)
+            if args.source_runs
+            else None,
+        }
+    # A connection bound by `$connect` in another container; this fresh one must look it up.
+    connection_id = world.next_id("conn-cold")
+    world.runtime.gateway().station_repository.bind(
+        ConnectionBinding(
+            connection_id=connection_id,
+            station_id=STATION_COLD,
+            tenant_id=TENANT,
+            protocol=ProtocolVersion.OCPP201,
+            connected_at=datetime.now(UTC),
+        )
+    )
+    first: dict[str, Any] = {}
+    for label, action, payload in (
+        ("`$default` Heartbeat 2.0.1", "Heartbeat", {}),
+        ("`$default` BootNotification 2.0.1", "BootNotification", boot_payload("2.0.1")),
+    ):
+        log(f"cold import + first message: {action}")
+        event = message_event(connection_id, call_frame(world.next_id("cold"), action, payload))
+        result = bench_cold.first_message("csms.handlers.ws_message", event, base, args.cold_runs)
+        _check_result(result.pop("reply"))
+        first[label] = {k: round(v, 4) for k, v in result.items()}
+    return {
+        "runs_compiled": args.cold_runs,
+        "runs_source": args.source_runs,
+        "imports": imports,
+        "first_message": first,
+    }
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Iteration counts (the defaults are what the issue asks for)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--messages", type=int, default=1000, help="timed calls per message type")
+    parser.add_argument("--replies", type=int, default=200, help="timed CALLRESULTs per version")
+    parser.add_argument("--connects", type=int, default=50, help="timed $connects per version")
+    parser.add_argument("--cold-runs", type=int, default=5, help="fresh interpreters, with bytecode")
+    parser.add_argument("--source-runs", type=int, default=3, help="fresh interpreters, source only (0: skip)")
+    parser.add_argument("--no-cold", action="store_true", help="skip the cold-start measurements")
+    parser.add_argument("--output", type=Path, default=RESULTS_PATH, help="where to write the JSON")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Measure everything; print the markdown report; write the JSON."""
+    args = parse_args(argv)
+    started = time.monotonic()
+    template = load_template()
+    os.environ.update(AWS_ENV)
+    with moto_server() as aws, connections_endpoint() as connections:
+        definition = create_resources(aws, template)
+        env = {
+            **lambda_environment(template, "csms.handlers.ws_message.lambda_handler"),
+            **handler_environment(aws, endpoint_of(connections)),
+        }
+        os.environ.update(env)
+        with stdout_silenced():  # the handlers log JSON lines to stdout, as in Lambda
+            world = build_world(connections.posted)
+            connect_stations(world)
+            cases = build_cases(world, args)
+            costs: dict[str, dict[str, Any]] = {}
+            with recording(world, aws, definition) as recorder:
+                for case in cases:
+                    log(f"DynamoDB accounting: {case.label} {case.version}")
+                    costs[case.key] = measure_cost(case, recorder)
+            cpu: dict[str, dict[str, float | int]] = {}
+            for case in cases:
+                if case.iterations:
+                    log(f"CPU: {case.label} {case.version} x{case.iterations}")
+                    cpu[case.key] = summarize_cpu(measure_cpu(case))
+        cold = None if args.no_cold else run_cold(args, world, env)
+    import moto
+
+    results: dict[str, Any] = {
+        "meta": {
+            "python": platform.python_version(),
+            "machine": f"{platform.system()} {platform.machine()}",
+            "cpus": os.cpu_count(),
+            "moto": moto.__version__,
+            "date": datetime.now(UTC).isoformat(timespec="seconds"),
+            "duration_s": round(time.monotonic() - started, 1),
+            "iterations": {"messages": args.messages, "replies": args.replies, "connects": args.connects},
+        },
+        "messages": [
+            {
+                "key": case.key,
+                "label": case.label,
+                "version": case.version,
+                "note": case.note,
+                "cpu_target": case.cpu_target,
+                "dynamodb": costs.get(case.key),
+                "cpu": cpu.get(case.key),
+            }
+            for case in cases
+        ],
+        "cold": cold,
+    }
+    args.output.write_text(json.dumps(results, indent=2) + "\n")
+    print(render_markdown(results))
+    log(f"done in {results['meta']['duration_s']} s; wrote {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
