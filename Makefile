@@ -45,7 +45,7 @@ typecheck: install
 	$(BIN)/mypy
 
 imports: install
-	$(BIN)/lint-imports
+	PYTHONPATH=infra $(BIN)/lint-imports
 
 schemas: install ## regenerate schemas/ (OpenAPI document, event schemas)
 	$(BIN)/python scripts/generate_schemas.py

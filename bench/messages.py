@@ -251,10 +251,6 @@ def send_case(world: World, version: str) -> Case:
     sent: list[str] = []
 
     def prepare() -> Callable[[], dict[str, Any]]:
-        if sent:  # answer the previous call, so that the station's call slot is free
-            frame = result_frame(sent[-1], {"status": "Accepted"})
-            world.message(message_event(world.connections[station], frame), FakeContext())
-
         def send() -> dict[str, Any]:
             command = TriggerMessageCommand(message=TriggerableMessage.HEARTBEAT)
             call = world.runtime.gateway().commands.send(TENANT, station, command)
@@ -265,6 +261,9 @@ def send_case(world: World, version: str) -> Case:
 
     def check(reply: dict[str, Any]) -> None:
         _expect(bool(world.posted) and reply["unique_id"] in world.posted[-1][1].decode(), "not posted")
+        # Answer it, so that the station's one call slot is free again.
+        frame = result_frame(reply["unique_id"], {"status": "Accepted"})
+        _check_no_reply(world.message(message_event(world.connections[station], frame), FakeContext()))
 
     return Case(
         f"send-{version}", "TriggerMessage sent by the CSMS (api function)", version, 0,

@@ -81,11 +81,7 @@ def main() -> int:
     args = parser.parse_args()
     files = generate()
     expected = {SCHEMAS / name for name in files}
-    stale = [
-        path
-        for path in SCHEMAS.rglob("*.json")
-        if path not in expected
-    ]
+    stale = [path for path in SCHEMAS.rglob("*.json") if path not in expected]
     drifted = [
         name
         for name, text in files.items()

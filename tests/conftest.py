@@ -71,7 +71,7 @@ def world() -> World:
         clock=clock,
         new_id=SequentialIds("call"),
         timeout_s=30,
-        sleep=lambda seconds: clock.advance(seconds),
+        sleep=clock.advance,
     )
     return World(
         clock=clock,

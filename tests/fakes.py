@@ -175,7 +175,11 @@ class InMemoryConnectorStatusRepository:
         current = self.states.get((station_id, state.evse))
         if (current is None) != (expected is None):
             return False
-        if current is not None and expected is not None and current.reported_at != expected.reported_at:
+        if (
+            current is not None
+            and expected is not None
+            and current.reported_at != expected.reported_at
+        ):
             return False
         self.states[(station_id, state.evse)] = state
         return True

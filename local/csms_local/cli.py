@@ -75,7 +75,11 @@ def build_parser() -> argparse.ArgumentParser:
 def run_token(args: argparse.Namespace) -> int:
     """Print a token signed with the local key."""
     key = tokens.signing_key(args.key_file)
-    print(tokens.mint(key, tenant_id=args.tenant, role=args.role, subject=args.subject, ttl_s=args.ttl))
+    print(
+        tokens.mint(
+            key, tenant_id=args.tenant, role=args.role, subject=args.subject, ttl_s=args.ttl
+        )
+    )
     return 0
 
 
@@ -137,7 +141,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return simulator.run_simulate(args)
     except KeyboardInterrupt:
         return 130
-    except Exception as exc:  # noqa: BLE001 - the CLI prints one line, never a traceback
+    except Exception as exc:
         from csms_local.emulation import TemplateError
         from csms_local.runtime import LocalError
 

@@ -79,7 +79,11 @@ def table_definition(template: dict[str, Any], table_name: str) -> dict[str, Any
     }
     if props.get("GlobalSecondaryIndexes"):
         definition["GlobalSecondaryIndexes"] = [
-            {"IndexName": g["IndexName"], "KeySchema": g["KeySchema"], "Projection": g["Projection"]}
+            {
+                "IndexName": g["IndexName"],
+                "KeySchema": g["KeySchema"],
+                "Projection": g["Projection"],
+            }
             for g in props["GlobalSecondaryIndexes"]
         ]
     return definition
@@ -125,12 +129,12 @@ def create_resources(
 
 @contextmanager
 def mocked_aws() -> Iterator[None]:
-    """moto's in-process emulation, with fake credentials so no real account is ever used."""
+    """Moto's in-process emulation, with fake credentials so no real account is ever used."""
     from moto import mock_aws
 
     fake = {
         "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",  # noqa: S105 - moto's fake credentials
+        "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_SESSION_TOKEN": "testing",
         "AWS_DEFAULT_REGION": REGION,
         "AWS_REGION": REGION,

@@ -15,11 +15,12 @@ import secrets
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import WSMsgType, web
+from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from csms.handlers import api as api_handler
 from csms.handlers import ws_connect, ws_disconnect, ws_message
@@ -27,20 +28,20 @@ from csms_local import tokens
 
 logger = logging.getLogger(__name__)
 
-Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
+Handler = Callable[[dict[str, Any], LambdaContext], dict[str, Any]]
 
 MAX_MESSAGE_BYTES = 128 * 1024
 PROBLEM_JSON = "application/problem+json"
 
 
-@dataclass(frozen=True)
-class LambdaContextStub:
-    """The parts of a Lambda context the handlers read."""
+class LambdaContextStub(LambdaContext):
+    """A Lambda context with what the handlers and Powertools read."""
 
-    function_name: str
-    memory_limit_in_mb: int = 512
-    invoked_function_arn: str = "arn:aws:lambda:local:000000000000:function:csms"
-    aws_request_id: str = field(default_factory=lambda: secrets.token_hex(8))
+    def __init__(self, function_name: str) -> None:
+        self._function_name = function_name
+        self._memory_limit_in_mb = 512
+        self._invoked_function_arn = f"arn:aws:lambda:local:000000000000:function:{function_name}"
+        self._aws_request_id = secrets.token_hex(8)
 
 
 @dataclass
@@ -320,7 +321,9 @@ class LocalGateway:
         payload = result.get("body") or ""
         data = base64.b64decode(payload) if result.get("isBase64Encoded") else payload.encode()
         content_type = headers.pop("Content-Type", headers.pop("content-type", None))
-        response = web.Response(status=int(result.get("statusCode", 500)), body=data, headers=headers)
+        response = web.Response(
+            status=int(result.get("statusCode", 500)), body=data, headers=headers
+        )
         if content_type:
             response.content_type = content_type.split(";")[0]
         return response

@@ -122,7 +122,7 @@ def restore_snapshot(table_name: str, data_dir: Path) -> int:
         ) from None
     client = boto3.client("dynamodb", region_name=emulation.REGION)
     for start in range(0, len(items), 25):
-        batch = [{"PutRequest": {"Item": item}} for item in items[start : start + 25]]
+        batch: list[Any] = [{"PutRequest": {"Item": item}} for item in items[start : start + 25]]
         client.batch_write_item(RequestItems={table_name: batch})
     return len(items)
 
@@ -165,7 +165,9 @@ class LocalRuntime:
             await site.start()
         except OSError as exc:
             await runner.cleanup()
-            raise LocalError(f"cannot listen on {self.options.host}:{port}: {exc.strerror}") from None
+            raise LocalError(
+                f"cannot listen on {self.options.host}:{port}: {exc.strerror}"
+            ) from None
         self._runners.append(runner)
 
     async def _snapshots(self) -> None:

@@ -26,7 +26,12 @@ SEED = {
     "sites": [{"id": "site-1", "name": "E2E site", "limitKw": 100}],
     "stations": [
         {"id": "E2E-16", "siteId": "site-1", "password": "e2e-password-16", "protocol": "ocpp1.6"},
-        {"id": "E2E-201", "siteId": "site-1", "password": "e2e-password-201", "protocol": "ocpp2.0.1"},
+        {
+            "id": "E2E-201",
+            "siteId": "site-1",
+            "password": "e2e-password-201",
+            "protocol": "ocpp2.0.1",
+        },
         {"id": "E2E-ANY", "siteId": "site-1", "password": "e2e-password-any"},
     ],
     "tokens": [{"idToken": "TAG-1", "status": "Accepted"}],
@@ -62,7 +67,7 @@ class LocalCsms:
     def api(
         self, method: str, path: str, body: Any = None, *, token: str | None = None
     ) -> tuple[int, Any]:
-        request = urllib.request.Request(  # noqa: S310 - http://127.0.0.1 only
+        request = urllib.request.Request(
             f"http://127.0.0.1:{self.http_port}{path}",
             method=method,
             data=json.dumps(body).encode() if body is not None else None,
@@ -109,7 +114,10 @@ def start_local(tmp: Path, *extra: str, seed: bool = True) -> LocalCsms:
         *(("--seed", str(seed_file)) if seed else ("--no-seed",)),
         *extra,
     ]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(str(REPO / p) for p in ("functions", "local"))}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(str(REPO / p) for p in ("functions", "local")),
+    }
     handle = output.open("w")
     process = subprocess.Popen(  # noqa: S603 - our own CLI
         args, cwd=REPO, env=env, stdout=handle, stderr=subprocess.STDOUT, text=True

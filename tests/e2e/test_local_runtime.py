@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 import websockets
+from tests.e2e.conftest import REPO, LocalCsms, start_local
 from websockets.exceptions import InvalidStatus
 
 from csms_local.simulator import SimulatedStation, StationReport, run_station, simulate
-from tests.e2e.conftest import REPO, LocalCsms, start_local
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
@@ -22,10 +22,10 @@ E2E_201 = SimulatedStation("E2E-201", "e2e-password-201", protocol="ocpp2.0.1", 
 E2E_ANY = SimulatedStation("E2E-ANY", "e2e-password-any", connectors=1)
 
 
-def _run(local: LocalCsms, stations: list[SimulatedStation], duration: float) -> list[StationReport]:
-    return asyncio.run(
-        simulate(local.ws_url, stations, duration=duration, heartbeat_interval=0.3)
-    )
+def _run(
+    local: LocalCsms, stations: list[SimulatedStation], duration: float
+) -> list[StationReport]:
+    return asyncio.run(simulate(local.ws_url, stations, duration=duration, heartbeat_interval=0.3))
 
 
 def test_simulated_stations_of_both_versions_boot_report_and_heartbeat(
@@ -110,23 +110,21 @@ def test_trigger_message_and_reset_round_trip_through_the_api(
         task = asyncio.create_task(
             run_station(local_csms.ws_url, station, stop=stop, heartbeat_interval=60)
         )
-        results = []
+        results: list[tuple[int, dict[str, object]]] = []
         for _ in range(100):  # until the station is online
-            status, body = await asyncio.to_thread(
+            _, body = await asyncio.to_thread(
                 local_csms.api, "GET", f"/v1/stations/{station.station_id}"
             )
             if body.get("online") and body.get("lastBoot"):
                 break
             await asyncio.sleep(0.2)
+        path = f"/v1/stations/{station.station_id}/commands"
         for command in (
             {"action": "TriggerMessage", "message": "Heartbeat"},
             {"action": "Reset", "kind": "Soft"},
         ):
-            results.append(
-                await asyncio.to_thread(
-                    local_csms.api, "POST", f"/v1/stations/{station.station_id}/commands", command
-                )
-            )
+            # One after the other: the second may only go once the first was answered.
+            results.append(await asyncio.to_thread(local_csms.api, "POST", path, command))  # noqa: PERF401
         await asyncio.sleep(3.0)  # the reset reboots the station: it reconnects and boots
         stop.set()
         return results, await task
@@ -169,7 +167,16 @@ def test_http_api_requires_the_local_token(local_csms: LocalCsms) -> None:
     # WHEN the API is called without, with a forged, and with a `csms token` token
     no_token = local_csms.api("GET", "/v1/stations", token="not-a-jwt")
     minted = subprocess.run(  # noqa: S603 - our own CLI
-        [sys.executable, "-m", "csms_local.cli", "token", "--role", "admin", "--key-file", str(local_csms.key_file)],
+        [
+            sys.executable,
+            "-m",
+            "csms_local.cli",
+            "token",
+            "--role",
+            "admin",
+            "--key-file",
+            str(local_csms.key_file),
+        ],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -187,10 +194,23 @@ def test_http_api_requires_the_local_token(local_csms: LocalCsms) -> None:
 def test_bad_seed_file_is_one_line_error(tmp_path: Path) -> None:
     # GIVEN a seed naming an unknown site
     bad = tmp_path / "bad.json"
-    bad.write_text('{"sites": [], "stations": [{"id": "X-1", "siteId": "nope", "password": "long-enough"}]}')
+    bad.write_text(
+        '{"sites": [], "stations": [{"id": "X-1", "siteId": "nope", "password": "long-enough"}]}'
+    )
     # WHEN csms local starts with it
     completed = subprocess.run(  # noqa: S603 - our own CLI
-        [sys.executable, "-m", "csms_local.cli", "local", "--seed", str(bad), "--ws-port", "1", "--http-port", "2"],
+        [
+            sys.executable,
+            "-m",
+            "csms_local.cli",
+            "local",
+            "--seed",
+            str(bad),
+            "--ws-port",
+            "1",
+            "--http-port",
+            "2",
+        ],
         cwd=REPO,
         capture_output=True,
         text=True,

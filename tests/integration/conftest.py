@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from csms.domain.seed import Seed
 from csms.handlers import _runtime
@@ -16,14 +16,16 @@ from csms_local import emulation
 STATION_PASSWORD = "integration-pass-1"
 
 
-@dataclass(frozen=True)
-class Ctx:
+class Ctx(LambdaContext):
     """A Lambda context with what Powertools reads."""
 
-    function_name: str = "test"
-    memory_limit_in_mb: int = 512
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:000000000000:function:test"
-    aws_request_id: str = field(default="req-1")
+    def __init__(self, function_name: str = "test") -> None:
+        self._function_name = function_name
+        self._memory_limit_in_mb = 512
+        self._invoked_function_arn = (
+            f"arn:aws:lambda:us-east-1:000000000000:function:{function_name}"
+        )
+        self._aws_request_id = "req-1"
 
 
 @pytest.fixture(scope="session")
@@ -102,7 +104,11 @@ def connect_event(
 def message_event(connection_id: str, body: str) -> dict[str, Any]:
     """A $default event."""
     return {
-        "requestContext": {"routeKey": "$default", "eventType": "MESSAGE", "connectionId": connection_id},
+        "requestContext": {
+            "routeKey": "$default",
+            "eventType": "MESSAGE",
+            "connectionId": connection_id,
+        },
         "body": body,
         "isBase64Encoded": False,
     }

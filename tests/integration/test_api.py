@@ -7,9 +7,9 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
+from tests.integration.conftest import Ctx, connect_event, message_event, seed_station
 
 from csms.handlers import _runtime, api, ws_connect, ws_disconnect, ws_message
-from tests.integration.conftest import Ctx, connect_event, message_event, seed_station
 
 CLAIMS = {"sub": "op-1", "tenant_id": "default", "role": "admin"}
 
@@ -30,7 +30,12 @@ def call_api(
         "headers": {"content-type": "application/json"},
         "queryStringParameters": query,
         "requestContext": {
-            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1"},
+            "http": {
+                "method": method,
+                "path": path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": "127.0.0.1",
+            },
             "requestId": "r1",
             "routeKey": "$default",
             "stage": "$default",
@@ -54,8 +59,23 @@ def connected(runtime: _runtime.Runtime) -> _runtime.Runtime:
     seed_station(runtime, "CP-2", tenant="other")
     ws_connect.lambda_handler(connect_event("CP-1"), Ctx())
     for frame in (
-        [2, "b", "BootNotification", {"chargingStation": {"vendorName": "V", "model": "M"}, "reason": "PowerUp"}],
-        [2, "s", "StatusNotification", {"timestamp": "2026-11-24T08:00:00Z", "connectorStatus": "Faulted", "evseId": 1, "connectorId": 1}],
+        [
+            2,
+            "b",
+            "BootNotification",
+            {"chargingStation": {"vendorName": "V", "model": "M"}, "reason": "PowerUp"},
+        ],
+        [
+            2,
+            "s",
+            "StatusNotification",
+            {
+                "timestamp": "2026-11-24T08:00:00Z",
+                "connectorStatus": "Faulted",
+                "evseId": 1,
+                "connectorId": 1,
+            },
+        ],
     ):
         ws_message.lambda_handler(message_event("conn-1", json.dumps(frame)), Ctx())
     _runtime.reset()  # the API function has its own runtime
@@ -173,9 +193,7 @@ def test_api_command_to_offline_station_is_409(connected: _runtime.Runtime) -> N
 
 
 def test_api_command_with_invalid_body_is_400(connected: _runtime.Runtime) -> None:
-    status, _, body = call_api(
-        "POST", "/v1/stations/CP-1/commands", body={"action": "Explode"}
-    )
+    status, _, body = call_api("POST", "/v1/stations/CP-1/commands", body={"action": "Explode"})
     assert (status, body["type"]) == (400, "/problems/invalid-request")
     assert body["errors"]
 

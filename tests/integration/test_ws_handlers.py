@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 import pytest
+from tests.integration.conftest import Ctx, connect_event, message_event, seed_station
 
 from csms.domain.commands import (
     CallState,
@@ -18,7 +19,6 @@ from csms.domain.commands import (
 )
 from csms.handlers import _runtime, ws_connect, ws_disconnect, ws_message
 from csms_local import emulation
-from tests.integration.conftest import Ctx, connect_event, message_event, seed_station
 
 BOOT = {
     "ocpp1.6": {"chargePointVendor": "Acme", "chargePointModel": "AC22", "firmwareVersion": "1.2"},
@@ -80,7 +80,12 @@ def test_connect_refused_is_logged_with_reason(
     seed_station(runtime)
     station_id = event_over.pop("station", "CP-1")
     # WHEN an attempt comes with an unknown id, a wrong password or no acceptable protocol
-    result = ws_connect.lambda_handler(connect_event(station_id, **event_over), Ctx())
+    event = connect_event(
+        station_id,
+        password=event_over.get("password", "integration-pass-1"),
+        protocols=event_over.get("protocols", "ocpp2.0.1, ocpp1.6"),
+    )
+    result = ws_connect.lambda_handler(event, Ctx())
     # THEN the upgrade is refused and the attempt is in that station id's connection log
     assert result == {"statusCode": status}
     entries = runtime.connection_log.list(station_id, 10).items

@@ -435,9 +435,7 @@ class DynamoCallRepository:
     def get(self, station_id: str, unique_id: str) -> OutgoingCall | None:
         """Strongly consistent: replies can follow the call within milliseconds."""
         try:
-            item = CallItem.get(
-                station_pk(station_id), f"CALL#{unique_id}", consistent_read=True
-            )
+            item = CallItem.get(station_pk(station_id), f"CALL#{unique_id}", consistent_read=True)
         except CallItem.DoesNotExist:
             return None
         return OutgoingCall.model_validate_json(item.body)

@@ -2,17 +2,17 @@
 
 Key layout (every item also carries `tenant_id`):
 
-| item                | PK                      | SK                        | GSI1PK / GSI1SK          |
-|---------------------|-------------------------|---------------------------|--------------------------|
-| station             | STATION#{id}            | META                      | TENANT#{t} / STATION#{id}|
-| connector status    | STATION#{id}            | EVSE#{evse:03}#{conn:02}  |                          |
-| connection log      | STATION#{id}            | LOG#{at}#{connection}     |                          |
-| outstanding call    | STATION#{id}            | CALL#OUTSTANDING          |                          |
-| call record         | STATION#{id}            | CALL#{unique id}          |                          |
-| status history      | STATION#{id}#STATUS     | {at}#{evse:03}#{conn:02}  |                          |
-| connection binding  | CONN#{connection id}    | META                      |                          |
-| site                | TENANT#{t}              | SITE#{id}                 |                          |
-| id token            | TENANT#{t}              | TOKEN#{id}                |                          |
+| item               | PK                   | SK                       | GSI1PK / GSI1SK      |
+|--------------------|----------------------|--------------------------|----------------------|
+| station            | STATION#{id}         | META                     | TENANT#{t} / STATION#|
+| connector status   | STATION#{id}         | EVSE#{evse:03}#{conn:02} |                      |
+| connection log     | STATION#{id}         | LOG#{at}#{connection}    |                      |
+| outstanding call   | STATION#{id}         | CALL#OUTSTANDING         |                      |
+| call record        | STATION#{id}         | CALL#{unique id}         |                      |
+| status history     | STATION#{id}#STATUS  | {at}#{evse:03}#{conn:02} |                      |
+| connection binding | CONN#{connection id} | META                     |                      |
+| site               | TENANT#{t}           | SITE#{id}                |                      |
+| id token           | TENANT#{t}           | TOKEN#{id}               |                      |
 
 The table name comes from settings at cold start: `configure_table` points every model at it.
 """
@@ -32,10 +32,10 @@ from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
 
-class Gsi1(GlobalSecondaryIndex[Any]):
+class Gsi1(GlobalSecondaryIndex[Any]):  # type: ignore[no-untyped-call]
     """Listing by tenant."""
 
-    class Meta:
+    class Meta:  # noqa: D106 - pynamodb's configuration class
         index_name = "GSI1"
         projection = AllProjection()
 
@@ -98,7 +98,7 @@ class ConnectionLogItem(_Item):
     protocol = UnicodeAttribute(null=True)
     connection_id = UnicodeAttribute(null=True)
     source_ip = UnicodeAttribute(null=True)
-    offered_protocols = ListAttribute[str](of=UnicodeAttribute, null=True)
+    offered_protocols = ListAttribute[str](of=UnicodeAttribute, null=True)  # type: ignore[arg-type]
     expires_at = NumberAttribute(null=True)
 
 
@@ -171,7 +171,8 @@ MODELS: tuple[type[_Item], ...] = (
 
 def configure_table(table_name: str, region: str, host: str | None = None) -> None:
     """Point every model at the table named by settings (once per cold start)."""
-    for model in (_Item, *MODELS):
+    models: tuple[type[_Item], ...] = (_Item, *MODELS)
+    for model in models:
         model.Meta.table_name = table_name
         model.Meta.region = region
         model.Meta.host = host  # type: ignore[attr-defined]

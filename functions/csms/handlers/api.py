@@ -157,7 +157,9 @@ def get_station(station_id: StationId) -> StationDetail:
     summary="A station's connection log",
     tags=["stations"],
 )
-def connection_log(station_id: StationId, limit: Limit = 50, cursor: Cursor = None) -> ConnectionLogPage:
+def connection_log(
+    station_id: StationId, limit: Limit = 50, cursor: Cursor = None
+) -> ConnectionLogPage:
     """Connects, disconnects and refused attempts with their reasons, newest first."""
     _station_of(current_caller(), station_id)
     page = _runtime().connection_log.list(station_id, limit, cursor)
@@ -175,9 +177,7 @@ def connection_log(station_id: StationId, limit: Limit = 50, cursor: Cursor = No
         202: {"description": "Still waiting for the station; poll the command"},
     },
 )
-def send_command(
-    station_id: StationId, body: Annotated[CommandRequest, Body()]
-) -> Response[str]:
+def send_command(station_id: StationId, body: Annotated[CommandRequest, Body()]) -> Response[str]:
     """Send Reset or TriggerMessage in the station's OCPP version and wait briefly."""
     runtime = _runtime()
     caller = current_caller()

@@ -31,7 +31,7 @@ from csms.ocpp.common.frames import (
     parse_frame,
 )
 from csms.ocpp.common.protocol import OcppContext, VersionProtocol
-from csms.ocpp.common.schemas import SchemaViolation, known_actions, validate
+from csms.ocpp.common.schemas import SchemaViolationError, known_actions, validate
 from csms.ocpp.v16.protocol import PROTOCOL as V16
 from csms.ocpp.v201.protocol import PROTOCOL as V201
 from csms.services.commands import CommandService
@@ -54,7 +54,9 @@ class OcppCallEncoder:
     def encode(self, protocol: ProtocolVersion, unique_id: str, command: Command) -> EncodedCall:
         """Return the CALL frame for the command."""
         action, payload = PROTOCOLS[protocol].encode_command(command)
-        return EncodedCall(action=action, payload=payload, frame=encode_call(unique_id, action, payload))
+        return EncodedCall(
+            action=action, payload=payload, frame=encode_call(unique_id, action, payload)
+        )
 
 
 class OcppDispatcher:
@@ -115,7 +117,7 @@ class OcppDispatcher:
             validate(protocol.schema_version, CALL, call.action, call.payload)
             ctx = OcppContext(binding=binding, stations=self._stations, commands=self._commands)
             response = route(ctx, call.payload)
-        except SchemaViolation as exc:
+        except SchemaViolationError as exc:
             return self._error(call, protocol, exc.kind, exc.description, log)
         except PayloadError as exc:
             return self._error(call, protocol, exc.kind, exc.description, log)
@@ -132,7 +134,11 @@ class OcppDispatcher:
 
     @staticmethod
     def _error(
-        call: Call, protocol: VersionProtocol, kind: ErrorKind, description: str, log: dict[str, str]
+        call: Call,
+        protocol: VersionProtocol,
+        kind: ErrorKind,
+        description: str,
+        log: dict[str, str],
     ) -> str:
         logger.info("call rejected", extra={**log, "error": kind.value})
         return encode_error(call.unique_id, protocol.code(kind), description)
@@ -151,7 +157,7 @@ class OcppDispatcher:
                 return
             try:
                 validate(protocol.schema_version, CALL_RESULT, call.action, frame.payload)
-            except SchemaViolation as exc:
+            except SchemaViolationError as exc:
                 self._commands.fail(call, "InvalidResponse", exc.description)
                 return
             decoder = protocol.result_decoders.get(call.action)

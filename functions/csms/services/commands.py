@@ -121,7 +121,10 @@ class CommandService:
         call = self._calls.get(station_id, unique_id)
         if call is None or call.tenant_id != tenant_id:
             raise CallNotFoundError(station_id, unique_id)
-        if call.state is CallState.PENDING and call.effective_state(self._clock.now()) is CallState.TIMED_OUT:
+        if (
+            call.state is CallState.PENDING
+            and call.effective_state(self._clock.now()) is CallState.TIMED_OUT
+        ):
             timed_out = call.model_copy(update={"state": CallState.TIMED_OUT})
             if self._calls.close(timed_out):
                 return timed_out

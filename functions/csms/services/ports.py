@@ -120,7 +120,9 @@ class ConnectionLog(Protocol):
         """Add one entry."""
         ...
 
-    def list(self, station_id: str, limit: int, cursor: str | None = None) -> Page[ConnectionLogEntry]:
+    def list(
+        self, station_id: str, limit: int, cursor: str | None = None
+    ) -> Page[ConnectionLogEntry]:
         """Newest first."""
         ...
 

@@ -188,7 +188,11 @@ class StationService:
         self, station_id: str, station: Station | None, credentials: Credentials | None
     ) -> RefusalReason | None:
         if credentials is None:
-            return RefusalReason.UNKNOWN_STATION if station is None else RefusalReason.MISSING_CREDENTIALS
+            return (
+                RefusalReason.UNKNOWN_STATION
+                if station is None
+                else RefusalReason.MISSING_CREDENTIALS
+            )
         # Unknown ids and wrong passwords take the same time and cannot be told apart.
         password_hash = station.password_hash if station is not None else self._hasher.decoy_hash()
         matches = self._hasher.verify(password_hash, credentials.password)
@@ -301,4 +305,3 @@ class StationService:
                     )
                 break
         self._events.publish(events)
-

@@ -33,7 +33,7 @@ _KEYWORD_KINDS = {
 }
 
 
-class SchemaViolation(Exception):
+class SchemaViolationError(Exception):
     """A payload that does not conform to its official schema."""
 
     def __init__(self, kind: ErrorKind, description: str, path: str) -> None:
@@ -54,7 +54,7 @@ def known_actions(schema_version: str) -> frozenset[str]:
 
 
 def validate(schema_version: str, message_type: int, action: str, payload: dict[str, Any]) -> None:
-    """Raise SchemaViolation when the payload breaks the official schema."""
+    """Raise SchemaViolationError when the payload breaks the official schema."""
     if message_type not in (CALL, CALL_RESULT):  # pragma: no cover - guarded by callers
         raise ValueError(message_type)
     validator = get_validator(message_type, action, schema_version)
@@ -66,7 +66,7 @@ def validate(schema_version: str, message_type: int, action: str, payload: dict[
         kind = ErrorKind.FORMAT_VIOLATION
     path = "/".join(str(part) for part in error.absolute_path)
     description = f"{path or '(payload)'}: {error.message}"
-    raise SchemaViolation(kind, description[:250], path)
+    raise SchemaViolationError(kind, description[:250], path)
 
 
 def _first_error(validator: Any, payload: dict[str, Any]) -> SchemaValidationError | None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from csms.domain.commands import Command, ResetCommand
 from csms.domain.connector import ConnectorStatus, EvseRef, OccupancyDetail, StatusReport
 from csms.domain.station import BootInfo, ProtocolVersion
+from csms.ocpp.common import routes as common_routes
 from csms.ocpp.common.errors import ErrorKind, PayloadError
 from csms.ocpp.common.mapping import command_status, optional_timestamp
-from csms.ocpp.common import routes as common_routes
 from csms.ocpp.common.protocol import Payload, VersionProtocol
 
 # OCPP-J 1.6 §4.2.3 spells these two differently from 2.0.1 ("Formation", "Occurence"), and
@@ -52,7 +52,8 @@ def boot_info(payload: Payload) -> BootInfo:
     return BootInfo(
         vendor=payload["chargePointVendor"],
         model=payload["chargePointModel"],
-        serial_number=payload.get("chargePointSerialNumber") or payload.get("chargeBoxSerialNumber"),
+        serial_number=payload.get("chargePointSerialNumber")
+        or payload.get("chargeBoxSerialNumber"),
         firmware_version=payload.get("firmwareVersion"),
         iccid=payload.get("iccid"),
         imsi=payload.get("imsi"),

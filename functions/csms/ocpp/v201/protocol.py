@@ -10,9 +10,9 @@ from csms.domain.commands import (
 )
 from csms.domain.connector import ConnectorStatus, EvseRef, StatusReport
 from csms.domain.station import BootInfo, BootReason, ProtocolVersion
+from csms.ocpp.common import routes as common_routes
 from csms.ocpp.common.errors import ErrorKind, PayloadError
 from csms.ocpp.common.mapping import command_status, optional_timestamp
-from csms.ocpp.common import routes as common_routes
 from csms.ocpp.common.protocol import Payload, VersionProtocol
 
 ERROR_CODES: dict[ErrorKind, str] = {kind: kind.value for kind in ErrorKind}
@@ -21,9 +21,9 @@ ERROR_CODES: dict[ErrorKind, str] = {kind: kind.value for kind in ErrorKind}
 _RESET_TYPE = {ResetKind.HARD: "Immediate", ResetKind.SOFT: "OnIdle"}
 
 # 1.6 DiagnosticsStatusNotification became LogStatusNotification.
-_TRIGGER = {
-    message: message.value for message in TriggerableMessage
-} | {TriggerableMessage.DIAGNOSTICS_STATUS_NOTIFICATION: "LogStatusNotification"}
+_TRIGGER = {message: message.value for message in TriggerableMessage} | {
+    TriggerableMessage.DIAGNOSTICS_STATUS_NOTIFICATION: "LogStatusNotification"
+}
 
 
 def boot_info(payload: Payload) -> BootInfo:
