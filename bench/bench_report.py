@@ -106,7 +106,8 @@ def render_markdown(results: Mapping[str, Any]) -> str:
         "# Per-message costs",
         "",
         f"Python {meta['python']} on {meta['machine']} ({meta['cpus']} CPUs), "
-        f"moto {meta['moto']} in a separate process; {meta['date']}.",
+        f"moto {meta['moto']} in a separate process; {meta['date']}; load average (1 min) "
+        f"{meta['load_average_1m'][0]:g} at start, {meta['load_average_1m'][1]:g} at end.",
         "",
         "## DynamoDB per message (measured at the botocore client)",
         "",
@@ -160,7 +161,7 @@ def render_markdown(results: Mapping[str, Any]) -> str:
             lines.append(f"  - note: {row['note']}")
     lines += [
         "",
-        f"## Handler CPU time, warm (thread CPU around `lambda_handler`; target <= "
+        f"## Handler CPU time, warm (process CPU around `lambda_handler`; target <= "
         f"{CPU_TARGET_MS:g} ms)",
         "",
         "| Message | OCPP | n | median ms | p99 ms | mean ms | max ms | target |",

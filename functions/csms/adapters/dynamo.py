@@ -88,9 +88,14 @@ def encode_cursor(last_key: dict[str, Any] | None) -> str | None:
 
 
 def decode_cursor(
-    cursor: str | None, partition: str, key_attribute: str = "PK"
+    cursor: str | None, partition: str, key_attribute: str = "PK", *, sort_prefix: str = ""
 ) -> dict[str, Any] | None:
-    """LastEvaluatedKey back from a cursor; it must point into the partition being listed."""
+    """LastEvaluatedKey back from a cursor this very list handed out.
+
+    The key must have exactly the attributes of its index, point into the partition being
+    listed and, on the table, at an item of the listed kind; anything else is refused here
+    rather than reaching DynamoDB as an ExclusiveStartKey.
+    """
     if cursor is None:
         return None
     try:
@@ -98,7 +103,12 @@ def decode_cursor(
         key = json.loads(raw)
     except (binascii.Error, ValueError, UnicodeDecodeError):
         raise InvalidCursorError from None
-    if not isinstance(key, dict) or key.get(key_attribute) != {"S": partition}:
+    names = {"PK", "SK"} | ({"GSI1PK", "GSI1SK"} if key_attribute == "GSI1PK" else set())
+    if not isinstance(key, dict) or set(key) != names:
+        raise InvalidCursorError
+    if not all(isinstance(v, dict) and set(v) == {"S"} and isinstance(v["S"], str) for v in key.values()):
+        raise InvalidCursorError
+    if key[key_attribute]["S"] != partition or not key["SK"]["S"].startswith(sort_prefix):
         raise InvalidCursorError
     return key
 
@@ -142,7 +152,7 @@ class DynamoStationRepository:
             partition,
             StationItem.GSI1SK.startswith("STATION#"),
             limit=limit,
-            last_evaluated_key=decode_cursor(cursor, partition, "GSI1PK"),
+            last_evaluated_key=decode_cursor(cursor, partition, "GSI1PK", sort_prefix=META),
         )
         items = [_station(item.PK.removeprefix("STATION#"), item) for item in result]
         return Page(items=items, next_cursor=encode_cursor(result.last_evaluated_key))
@@ -289,7 +299,7 @@ class DynamoConnectionLog:
             ConnectionLogItem.SK.startswith("LOG#"),
             scan_index_forward=False,
             limit=limit,
-            last_evaluated_key=decode_cursor(cursor, partition),
+            last_evaluated_key=decode_cursor(cursor, partition, sort_prefix="LOG#"),
         )
         entries = [
             ConnectionLogEntry(
@@ -308,7 +318,8 @@ class DynamoConnectionLog:
 
 
 def _evse_sk(evse: EvseRef) -> str:
-    return f"EVSE#{evse.evse_id:03d}#{evse.connector_id:02d}"
+    # Zero-padded to the domain's bound, so that the sort key orders numerically.
+    return f"EVSE#{evse.evse_id:05d}#{evse.connector_id:05d}"
 
 
 class DynamoConnectorStatusRepository:
@@ -363,7 +374,7 @@ class DynamoConnectorStatusRepository:
         at = (report.timestamp or datetime.now(UTC)).astimezone(UTC).isoformat()
         StatusHistoryItem(
             f"{station_pk(station_id)}#STATUS",
-            f"{at}#{report.evse.evse_id:03d}#{report.evse.connector_id:02d}",
+            f"{at}#{report.evse.evse_id:05d}#{report.evse.connector_id:05d}",
             tenant_id=tenant_id,
             evse_id=report.evse.evse_id,
             connector_id=report.evse.connector_id,

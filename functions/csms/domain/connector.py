@@ -33,13 +33,17 @@ class OccupancyDetail(StrEnum):
     FINISHING = "Finishing"
 
 
+# Neither version bounds EVSE or connector ids; real stations count them on one hand.
+MAX_ID = 99_999
+
+
 class EvseRef(BaseModel):
     """An EVSE and one of its connectors; EVSE 0 addresses the whole station."""
 
     model_config = ConfigDict(frozen=True)
 
-    evse_id: int = Field(ge=0)
-    connector_id: int = Field(ge=0)
+    evse_id: int = Field(ge=0, le=MAX_ID)
+    connector_id: int = Field(ge=0, le=MAX_ID)
 
     @property
     def is_station(self) -> bool:

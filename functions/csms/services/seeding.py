@@ -30,14 +30,16 @@ class SeedService:
         self._hasher = hasher
 
     def load(self, tenant_id: str, seed: Seed) -> SeedSummary:
-        """Register everything in the seed under one tenant."""
+        """Register everything in the seed under one tenant; a refused seed writes nothing."""
+        existing_stations = {entry.id: self._stations.get(entry.id) for entry in seed.stations}
+        for station_id, existing in existing_stations.items():
+            if existing is not None and existing.tenant_id != tenant_id:
+                msg = f"station {station_id!r} belongs to another tenant"
+                raise InvalidSeedError(msg)
         for site in seed.sites:
             self._seeds.put_site(tenant_id, site)
         for entry in seed.stations:
-            existing = self._stations.get(entry.id)
-            if existing is not None and existing.tenant_id != tenant_id:
-                msg = f"station {entry.id!r} belongs to another tenant"
-                raise InvalidSeedError(msg)
+            existing = existing_stations[entry.id]
             # Keep the stored hash when the password is unchanged: a restart re-seeds.
             if existing is not None and self._hasher.verify(existing.password_hash, entry.password):
                 password_hash = existing.password_hash

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from tests.fakes import T0, a_binding
 
 from csms.domain.connection import ConnectionLogEntry, ConnectionOutcome, RefusalReason
-from tests.fakes import T0, a_binding
 
 
 @pytest.mark.parametrize(

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 from pydantic import ValidationError
+from tests.fakes import T0
 
 from csms.domain.connector import (
     ConnectorState,
@@ -14,7 +15,6 @@ from csms.domain.connector import (
     OccupancyDetail,
     StatusReport,
 )
-from tests.fakes import T0
 
 EVSE = EvseRef(evse_id=1, connector_id=1)
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from tests.fakes import T0
+
 from csms.domain.connector import ConnectorStatus, EvseRef
 from csms.domain.events import (
     EVENT_TYPES,
@@ -12,7 +14,6 @@ from csms.domain.events import (
     StationConnected,
 )
 from csms.domain.station import ProtocolVersion
-from tests.fakes import T0
 
 
 def test_event_envelope_wrap_copies_metadata_from_the_event() -> None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from pydantic import TypeAdapter, ValidationError
+from pydantic import BaseModel, ValidationError
+from tests.fakes import T0
 
 from csms.domain.commands import (
     CallState,
@@ -17,7 +18,6 @@ from csms.domain.commands import (
     TriggerableMessage,
     TriggerMessageCommand,
 )
-from tests.fakes import T0
 
 
 def a_call(**over: object) -> OutgoingCall:
@@ -66,12 +66,14 @@ def test_outgoing_call_effective_state_final_states_stay(final: CallState) -> No
 
 def test_command_union_discriminates_by_action() -> None:
     # GIVEN the JSON of both commands
-    adapter: TypeAdapter[Command] = TypeAdapter(Command)
+    class Holder(BaseModel):
+        command: Command
+
     # WHEN parsed through the discriminated union
-    reset = adapter.validate_python({"action": "Reset", "kind": "Hard"})
-    trigger = adapter.validate_python(
-        {"action": "TriggerMessage", "message": "Heartbeat", "evse_id": 2}
-    )
+    reset = Holder.model_validate({"command": {"action": "Reset", "kind": "Hard"}}).command
+    trigger = Holder.model_validate(
+        {"command": {"action": "TriggerMessage", "message": "Heartbeat", "evse_id": 2}}
+    ).command
     # THEN each becomes its own type
     assert reset == ResetCommand(kind=ResetKind.HARD)
     assert trigger == TriggerMessageCommand(message=TriggerableMessage.HEARTBEAT, evse_id=2)

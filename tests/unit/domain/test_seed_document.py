@@ -51,7 +51,12 @@ def test_seed_empty_document_is_valid() -> None:
     ("over", "message"),
     [
         (
-            {"sites": [{"id": "s", "name": "a", "limitKw": 1}, {"id": "s", "name": "b", "limitKw": 1}]},
+            {
+                "sites": [
+                    {"id": "s", "name": "a", "limitKw": 1},
+                    {"id": "s", "name": "b", "limitKw": 1},
+                ]
+            },
             "duplicate site id 's'",
         ),
         (
@@ -64,7 +69,12 @@ def test_seed_empty_document_is_valid() -> None:
             "duplicate station id 'CP-1'",
         ),
         (
-            {"tokens": [{"idToken": "T", "status": "Accepted"}, {"idToken": "T", "status": "Blocked"}]},
+            {
+                "tokens": [
+                    {"idToken": "T", "status": "Accepted"},
+                    {"idToken": "T", "status": "Blocked"},
+                ]
+            },
             "duplicate idToken 'T'",
         ),
         (

@@ -7,6 +7,7 @@ import string
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tests.fakes import a_station
 
 from csms.domain.errors import InvalidStationIdError
 from csms.domain.station import (
@@ -18,7 +19,6 @@ from csms.domain.station import (
     parse_subprotocol_header,
     validate_station_id,
 )
-from tests.fakes import a_station
 
 ID_ALPHABET = string.ascii_letters + string.digits + "._~:*+@-"
 FAST = settings(database=None, deadline=None, max_examples=100)
@@ -28,7 +28,7 @@ FAST = settings(database=None, deadline=None, max_examples=100)
     "raw",
     ["CP-1", "a", "x" * 48, "CP_1.2~3:4*5+6@7-8", "0123456789"],
 )
-def test_validate_station_id_accepts_ciString48_identities(raw: str) -> None:
+def test_validate_station_id_accepts_cistring48_identities(raw: str) -> None:
     # GIVEN a well-formed identity
     # WHEN it is validated
     result = validate_station_id(raw)

@@ -22,13 +22,29 @@ from csms.ocpp.v201.protocol import ERROR_CODES as V201_CODES
 @pytest.mark.parametrize(
     ("error", "kind", "description"),
     [
-        (UnknownConnectionError("c-secret"), ErrorKind.SECURITY_ERROR, "connection is not bound to a station"),
+        (
+            UnknownConnectionError("c-secret"),
+            ErrorKind.SECURITY_ERROR,
+            "connection is not bound to a station",
+        ),
         (InvalidStationIdError("id-secret"), ErrorKind.SECURITY_ERROR, "invalid station identity"),
         (StationNotFoundError("CP-secret"), ErrorKind.SECURITY_ERROR, "station is not registered"),
         (StationOfflineError("CP-secret"), ErrorKind.GENERIC_ERROR, "station is offline"),
-        (CallInProgressError("CP-secret", "u"), ErrorKind.GENERIC_ERROR, "another call is in progress"),
-        (CallNotFoundError("CP-secret", "u"), ErrorKind.GENERIC_ERROR, "the request could not be processed"),
-        (InvalidSeedError("seed-secret"), ErrorKind.GENERIC_ERROR, "the request could not be processed"),
+        (
+            CallInProgressError("CP-secret", "u"),
+            ErrorKind.GENERIC_ERROR,
+            "another call is in progress",
+        ),
+        (
+            CallNotFoundError("CP-secret", "u"),
+            ErrorKind.GENERIC_ERROR,
+            "the request could not be processed",
+        ),
+        (
+            InvalidSeedError("seed-secret"),
+            ErrorKind.GENERIC_ERROR,
+            "the request could not be processed",
+        ),
     ],
 )
 def test_error_for_domain_maps_kind_and_safe_description(

@@ -10,7 +10,10 @@ from csms.ocpp.common.errors import ErrorKind
 from csms.ocpp.common.frames import CALL, CALL_RESULT
 from csms.ocpp.common.schemas import SchemaViolationError, known_actions, validate
 
-BOOT_201: dict[str, Any] = {"reason": "PowerUp", "chargingStation": {"vendorName": "V", "model": "M"}}
+BOOT_201: dict[str, Any] = {
+    "reason": "PowerUp",
+    "chargingStation": {"vendorName": "V", "model": "M"},
+}
 BOOT_16: dict[str, Any] = {"chargePointVendor": "V", "chargePointModel": "M"}
 
 
@@ -57,7 +60,9 @@ def test_validate_conforming_payload_passes(
     validate(version, message_type, action, payload)
 
 
-def violation(version: str, message_type: int, action: str, payload: dict[str, Any]) -> SchemaViolationError:
+def violation(
+    version: str, message_type: int, action: str, payload: dict[str, Any]
+) -> SchemaViolationError:
     with pytest.raises(SchemaViolationError) as caught:
         validate(version, message_type, action, payload)
     return caught.value
@@ -66,17 +71,71 @@ def violation(version: str, message_type: int, action: str, payload: dict[str, A
 @pytest.mark.parametrize(
     ("version", "action", "payload", "kind", "path"),
     [
-        ("1.6", "BootNotification", {**BOOT_16, "chargePointVendor": 5}, ErrorKind.TYPE_CONSTRAINT_VIOLATION, "chargePointVendor"),
-        ("2.0.1", "BootNotification", {**BOOT_201, "reason": 5}, ErrorKind.TYPE_CONSTRAINT_VIOLATION, "reason"),
-        ("1.6", "BootNotification", {"chargePointVendor": "V"}, ErrorKind.OCCURRENCE_CONSTRAINT_VIOLATION, ""),
-        ("2.0.1", "BootNotification", {"reason": "PowerUp"}, ErrorKind.OCCURRENCE_CONSTRAINT_VIOLATION, ""),
-        ("1.6", "StatusNotification", {"connectorId": 1, "errorCode": "NoError", "status": "Busy"}, ErrorKind.PROPERTY_CONSTRAINT_VIOLATION, "status"),
-        ("2.0.1", "BootNotification", {**BOOT_201, "reason": "Bored"}, ErrorKind.PROPERTY_CONSTRAINT_VIOLATION, "reason"),
-        ("1.6", "BootNotification", {**BOOT_16, "chargePointModel": "M" * 21}, ErrorKind.PROPERTY_CONSTRAINT_VIOLATION, "chargePointModel"),
-        ("2.0.1", "BootNotification", {"reason": "PowerUp", "chargingStation": {"vendorName": "V", "model": "M" * 21}}, ErrorKind.PROPERTY_CONSTRAINT_VIOLATION, "chargingStation/model"),
+        (
+            "1.6",
+            "BootNotification",
+            {**BOOT_16, "chargePointVendor": 5},
+            ErrorKind.TYPE_CONSTRAINT_VIOLATION,
+            "chargePointVendor",
+        ),
+        (
+            "2.0.1",
+            "BootNotification",
+            {**BOOT_201, "reason": 5},
+            ErrorKind.TYPE_CONSTRAINT_VIOLATION,
+            "reason",
+        ),
+        (
+            "1.6",
+            "BootNotification",
+            {"chargePointVendor": "V"},
+            ErrorKind.OCCURRENCE_CONSTRAINT_VIOLATION,
+            "",
+        ),
+        (
+            "2.0.1",
+            "BootNotification",
+            {"reason": "PowerUp"},
+            ErrorKind.OCCURRENCE_CONSTRAINT_VIOLATION,
+            "",
+        ),
+        (
+            "1.6",
+            "StatusNotification",
+            {"connectorId": 1, "errorCode": "NoError", "status": "Busy"},
+            ErrorKind.PROPERTY_CONSTRAINT_VIOLATION,
+            "status",
+        ),
+        (
+            "2.0.1",
+            "BootNotification",
+            {**BOOT_201, "reason": "Bored"},
+            ErrorKind.PROPERTY_CONSTRAINT_VIOLATION,
+            "reason",
+        ),
+        (
+            "1.6",
+            "BootNotification",
+            {**BOOT_16, "chargePointModel": "M" * 21},
+            ErrorKind.PROPERTY_CONSTRAINT_VIOLATION,
+            "chargePointModel",
+        ),
+        (
+            "2.0.1",
+            "BootNotification",
+            {"reason": "PowerUp", "chargingStation": {"vendorName": "V", "model": "M" * 21}},
+            ErrorKind.PROPERTY_CONSTRAINT_VIOLATION,
+            "chargingStation/model",
+        ),
         ("1.6", "BootNotification", {**BOOT_16, "colour": "red"}, ErrorKind.FORMAT_VIOLATION, ""),
         ("2.0.1", "Heartbeat", {"colour": "red"}, ErrorKind.FORMAT_VIOLATION, ""),
-        ("2.0.1", "NotifyReport", {"requestId": 1, "generatedAt": "2026-01-01T00:00:00Z", "seqNo": 0, "reportData": []}, ErrorKind.OCCURRENCE_CONSTRAINT_VIOLATION, "reportData"),
+        (
+            "2.0.1",
+            "NotifyReport",
+            {"requestId": 1, "generatedAt": "2026-01-01T00:00:00Z", "seqNo": 0, "reportData": []},
+            ErrorKind.OCCURRENCE_CONSTRAINT_VIOLATION,
+            "reportData",
+        ),
     ],
 )
 def test_validate_maps_failed_keyword_to_error_kind(

@@ -6,6 +6,15 @@ import json
 from datetime import timedelta
 
 import pytest
+from tests.conftest import World
+from tests.fakes import (
+    T0,
+    InMemoryCallRepository,
+    SequentialIds,
+    StubEncoder,
+    a_binding,
+    a_station,
+)
 
 from csms.domain.commands import (
     CallState,
@@ -24,15 +33,6 @@ from csms.domain.errors import (
 )
 from csms.domain.station import ProtocolVersion
 from csms.services.commands import CommandService
-from tests.conftest import World
-from tests.fakes import (
-    T0,
-    InMemoryCallRepository,
-    SequentialIds,
-    StubEncoder,
-    a_binding,
-    a_station,
-)
 
 RESET = ResetCommand(kind=ResetKind.HARD)
 
@@ -221,7 +221,9 @@ def test_answer_twice_is_refused(world: World) -> None:
     failed = world.commands.fail(call, "InternalError", "x")
     # THEN both are refused and the first answer stands
     assert (again, failed) == (False, False)
-    assert world.commands.result("tenant-a", "CP-1", call.unique_id).status is CommandStatus.ACCEPTED
+    assert (
+        world.commands.result("tenant-a", "CP-1", call.unique_id).status is CommandStatus.ACCEPTED
+    )
 
 
 def test_fail_closes_call_with_error(world: World) -> None:

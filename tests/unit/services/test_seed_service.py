@@ -5,13 +5,13 @@ from __future__ import annotations
 import itertools
 
 import pytest
+from tests.conftest import World
+from tests.fakes import a_binding, a_station
 
 from csms.domain.errors import InvalidSeedError
 from csms.domain.seed import Seed
 from csms.domain.station import ProtocolVersion
 from csms.services.seeding import SeedService, SeedSummary
-from tests.conftest import World
-from tests.fakes import a_binding, a_station
 
 
 class SaltedHasher:
@@ -133,3 +133,14 @@ def test_seed_load_empty_seed_does_nothing(world: World) -> None:
     assert summary == SeedSummary(sites=0, stations=0, tokens=0)
     assert world.stations_repo.stations == {}
     assert world.seeds_repo.sites == {}
+
+
+def test_seed_load_refused_seed_writes_nothing(world: World) -> None:
+    # GIVEN CP-2 registered in tenant-b
+    world.stations_repo.register(a_station(id="CP-2", tenant_id="tenant-b"))
+    # WHEN tenant-a loads a seed with a site, a new CP-1 and CP-2
+    with pytest.raises(InvalidSeedError):
+        world.seeds.load("tenant-a", SEED)
+    # THEN the refused seed left nothing behind
+    assert world.seeds_repo.sites == {}
+    assert "CP-1" not in world.stations_repo.stations

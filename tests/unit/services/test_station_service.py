@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from tests.conftest import World
+from tests.fakes import T0, InMemoryConnectorStatusRepository, a_binding, a_station
 
 from csms.domain.connection import ConnectionOutcome, RefusalReason
 from csms.domain.connector import (
@@ -24,8 +26,6 @@ from csms.domain.events import (
 )
 from csms.domain.station import BootInfo, BootReason, ProtocolVersion, RegistrationStatus
 from csms.services.stations import ConnectRequest, Credentials, StationService
-from tests.conftest import World
-from tests.fakes import T0, InMemoryConnectorStatusRepository, a_binding, a_station
 
 EVSE_1 = EvseRef(evse_id=1, connector_id=1)
 
@@ -135,8 +135,16 @@ def test_connect_accepted_binding_is_cached(world: World, monkeypatch: pytest.Mo
     [
         ({}, False, RefusalReason.UNKNOWN_STATION),
         ({"credentials": None}, True, RefusalReason.MISSING_CREDENTIALS),
-        ({"credentials": Credentials("CP-2", "secret-password")}, True, RefusalReason.BAD_CREDENTIALS),
-        ({"credentials": Credentials("CP-1", "wrong-password")}, True, RefusalReason.BAD_CREDENTIALS),
+        (
+            {"credentials": Credentials("CP-2", "secret-password")},
+            True,
+            RefusalReason.BAD_CREDENTIALS,
+        ),
+        (
+            {"credentials": Credentials("CP-1", "wrong-password")},
+            True,
+            RefusalReason.BAD_CREDENTIALS,
+        ),
         ({"credentials": Credentials("CP-1", "")}, True, RefusalReason.BAD_CREDENTIALS),
         ({"offered_protocols": ("ocpp1.5",)}, True, RefusalReason.NO_SUBPROTOCOL),
         ({"offered_protocols": ()}, True, RefusalReason.NO_SUBPROTOCOL),
@@ -336,7 +344,11 @@ def test_disconnect_unknown_connection_is_a_no_op(world: World) -> None:
     # GIVEN a station online on conn-1
     world.stations_repo.register(a_station())
     world.stations.connect(a_request())
-    before = (dict(world.stations_repo.stations), list(world.log.entries), list(world.events.events))
+    before = (
+        dict(world.stations_repo.stations),
+        list(world.log.entries),
+        list(world.events.events),
+    )
     # WHEN a connection nobody knows closes
     world.stations.disconnect("conn-unknown")
     # THEN nothing changes
@@ -616,9 +628,7 @@ def test_report_status_without_timestamp_uses_the_clock(world: World) -> None:
 def test_report_status_connectors_are_independent(world: World) -> None:
     # GIVEN two connectors and the station itself
     world.stations.report_status(a_binding(), a_report())
-    world.stations.report_status(
-        a_binding(), a_report(evse=EvseRef(evse_id=2, connector_id=1))
-    )
+    world.stations.report_status(a_binding(), a_report(evse=EvseRef(evse_id=2, connector_id=1)))
     world.stations.report_status(
         a_binding(),
         a_report(evse=EvseRef(evse_id=0, connector_id=0), status=ConnectorStatus.UNAVAILABLE),

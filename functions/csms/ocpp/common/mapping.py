@@ -20,7 +20,7 @@ def optional_timestamp(payload: Payload, field: str) -> datetime | None:
         return None
     try:
         return parse_timestamp(value)
-    except ValueError:
+    except (ValueError, OverflowError):  # Overflow: an instant outside datetime's range in UTC
         raise PayloadError(
             ErrorKind.PROPERTY_CONSTRAINT_VIOLATION, f"{field}: not an RFC 3339 date-time"
         ) from None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from csms.domain.commands import Command, ResetCommand
-from csms.domain.connector import ConnectorStatus, EvseRef, OccupancyDetail, StatusReport
+from csms.domain.connector import MAX_ID, ConnectorStatus, EvseRef, OccupancyDetail, StatusReport
 from csms.domain.station import BootInfo, ProtocolVersion
 from csms.ocpp.common import routes as common_routes
 from csms.ocpp.common.errors import ErrorKind, PayloadError
@@ -42,8 +42,10 @@ _STATUS: dict[str, tuple[ConnectorStatus, OccupancyDetail | None]] = {
 
 def evse_of_connector(connector_id: int) -> EvseRef:
     """1.6 connectorId N is 2.0.1 EVSE N with its connector 1; connectorId 0 is the station."""
-    if connector_id < 0:
-        raise PayloadError(ErrorKind.PROPERTY_CONSTRAINT_VIOLATION, "connectorId must be >= 0")
+    if not 0 <= connector_id <= MAX_ID:
+        raise PayloadError(
+            ErrorKind.PROPERTY_CONSTRAINT_VIOLATION, f"connectorId must be 0-{MAX_ID}"
+        )
     return EvseRef(evse_id=connector_id, connector_id=1 if connector_id else 0)
 
 

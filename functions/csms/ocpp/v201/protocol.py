@@ -8,7 +8,7 @@ from csms.domain.commands import (
     ResetKind,
     TriggerableMessage,
 )
-from csms.domain.connector import ConnectorStatus, EvseRef, StatusReport
+from csms.domain.connector import MAX_ID, ConnectorStatus, EvseRef, StatusReport
 from csms.domain.station import BootInfo, BootReason, ProtocolVersion
 from csms.ocpp.common import routes as common_routes
 from csms.ocpp.common.errors import ErrorKind, PayloadError
@@ -44,9 +44,9 @@ def boot_info(payload: Payload) -> BootInfo:
 def status_report(payload: Payload) -> StatusReport:
     """StatusNotificationRequest -> StatusReport."""
     evse_id, connector_id = payload["evseId"], payload["connectorId"]
-    if evse_id < 0 or connector_id < 0:
+    if not (0 <= evse_id <= MAX_ID and 0 <= connector_id <= MAX_ID):
         raise PayloadError(
-            ErrorKind.PROPERTY_CONSTRAINT_VIOLATION, "evseId and connectorId must be >= 0"
+            ErrorKind.PROPERTY_CONSTRAINT_VIOLATION, f"evseId and connectorId must be 0-{MAX_ID}"
         )
     return StatusReport(
         evse=EvseRef(evse_id=evse_id, connector_id=connector_id),
