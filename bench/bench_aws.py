@@ -155,7 +155,11 @@ class AwsRecorder:
             item = parsed.get("Item")
             size = item_size(item)
             reads.append(
-                ItemCost(self._table.key_label(params["Key"]), size, read_units(size, consistent=consistent))
+                ItemCost(
+                    self._table.key_label(params["Key"]),
+                    size,
+                    read_units(size, consistent=consistent),
+                )
             )
         elif operation in ("Query", "Scan"):
             size = sum(item_size(i) for i in parsed.get("Items", ()))
@@ -165,16 +169,17 @@ class AwsRecorder:
             for table, items in parsed.get("Responses", {}).items():
                 consistent = bool(params["RequestItems"][table].get("ConsistentRead"))
                 for item in items:
-                    key = self._table.key_label(self._table.key_of(item))
+                    label = self._table.key_label(self._table.key_of(item))
                     size = item_size(item)
-                    reads.append(ItemCost(key, size, read_units(size, consistent=consistent)))
+                    reads.append(ItemCost(label, size, read_units(size, consistent=consistent)))
         elif operation == "TransactGetItems":
             consistent = True
             for response in parsed.get("Responses", ()):
                 item = response.get("Item")
-                key = self._table.key_label(self._table.key_of(item)) if item else "(absent)"
+                label = self._table.key_label(self._table.key_of(item)) if item else "(absent)"
                 size = item_size(item)
-                reads.append(ItemCost(key, size, read_units(size, consistent=True, transactional=True)))
+                units = read_units(size, consistent=True, transactional=True)
+                reads.append(ItemCost(label, size, units))
         transactional = operation == "TransactWriteItems"
         for (kind, key), before in zip(pending.keys, pending.before, strict=True):
             after = self._read(key)

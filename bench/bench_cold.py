@@ -1,4 +1,4 @@
-"""Cold start: import time of each handler module, and import + first message, in fresh interpreters."""
+"""Cold start in fresh interpreters: import time per handler module, import + first message."""
 
 from __future__ import annotations
 

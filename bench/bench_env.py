@@ -123,7 +123,7 @@ class _ConnectionsHandler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", "0")
         self.end_headers()
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib's signature
+    def log_message(self, format: str, *args: Any) -> None:
         del format, args
 
 
@@ -159,6 +159,7 @@ def endpoint_of(server: ThreadingHTTPServer) -> str:
 def create_resources(endpoint: str, template: Mapping[str, Any]) -> dict[str, Any]:
     """Create the table (from the template) and the bus in the moto server; return the table."""
     import boto3
+
     from csms_local.emulation import table_definition
 
     definition = table_definition(dict(template), TABLE_NAME)

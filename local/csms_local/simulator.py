@@ -217,6 +217,20 @@ def _describe_close(exc: Exception) -> str:
     return f"connection closed ({close.code}{' ' + close.reason if close.reason else ''})"
 
 
+class _RedactAuthorization(logging.Filter):
+    """Hide the Basic Auth header from websockets' debug log of the handshake."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) == 2 and str(args[0]).lower() == "authorization":
+            record.args = (args[0], "[redacted]")
+        return True
+
+
+_WEBSOCKETS_LOGGER = logging.getLogger(f"{__name__}.websockets")
+_WEBSOCKETS_LOGGER.addFilter(_RedactAuthorization())
+
+
 def websockets_connector(timing: StationTiming = StationTiming()) -> Connect:
     """Connect with the `websockets` client; the default of `run_station`."""
     from websockets.asyncio.client import connect
@@ -233,6 +247,7 @@ def websockets_connector(timing: StationTiming = StationTiming()) -> Connect:
                 additional_headers=dict(headers),
                 open_timeout=timing.open_timeout,
                 close_timeout=timing.close_timeout,
+                logger=_WEBSOCKETS_LOGGER,
             )
         except InvalidStatus as exc:
             raise HandshakeRefusedError(exc.response.status_code) from exc
@@ -295,6 +310,11 @@ class SimulatedChargePoint(Protocol):
 
     async def send_heartbeat(self) -> None:
         """Send Heartbeat."""
+        ...
+
+    @property
+    def target_name(self) -> str:
+        """What a target of `send_status` is: "connector" (1.6) or "EVSE" (2.0.1)."""
         ...
 
     def status_targets(self) -> list[int]:
@@ -476,7 +496,7 @@ class _Session:
             except CsmsCallError as exc:
                 self._runner.emit(f"status notification failed: {exc}")
             self._runner.report.status_notifications_sent += 1
-        self._runner.emit(f"status Available sent for {', '.join(map(str, targets))}")
+        self._runner.emit(f"status Available sent for {self._targets(targets)}")
 
     async def _send_triggered(self, message: Trigger, targets: list[int]) -> None:
         if message is Trigger.BOOT_NOTIFICATION:
@@ -488,7 +508,11 @@ class _Session:
         else:
             for target in targets:
                 await self.charge_point.send_meter_values(target)
-            self._runner.emit(f"meter values sent for {', '.join(map(str, targets))}")
+            self._runner.emit(f"meter values sent for {self._targets(targets)}")
+
+    def _targets(self, targets: Sequence[int]) -> str:
+        plural = "s" if len(targets) > 1 else ""
+        return f"{self.charge_point.target_name}{plural} {', '.join(map(str, targets))}"
 
 
 async def _cancel_all(tasks: set[asyncio.Task[Any]]) -> None:

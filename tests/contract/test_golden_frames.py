@@ -15,6 +15,7 @@ import json
 from typing import Any
 
 import pytest
+from tests.contract import golden
 
 from csms.domain.commands import (
     Command,
@@ -31,7 +32,6 @@ from csms.ocpp.common.frames import CALL, CALL_RESULT, Call, CallResult, parse_f
 from csms.ocpp.dispatch import OcppCallEncoder
 from csms.ocpp.v16 import protocol as p16
 from csms.ocpp.v201 import protocol as p201
-from tests.contract import golden
 
 V16, V201 = ProtocolVersion.OCPP16, ProtocolVersion.OCPP201
 BOTH = [V16, V201]

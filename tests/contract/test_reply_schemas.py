@@ -11,6 +11,9 @@ import json
 from typing import Any
 
 import pytest
+from tests.conftest import World
+from tests.contract import golden
+from tests.fakes import a_binding, a_station
 
 from csms.domain.commands import (
     Command,
@@ -24,9 +27,6 @@ from csms.ocpp.common import schemas
 from csms.ocpp.common.errors import ErrorKind
 from csms.ocpp.common.frames import CALL, CALL_ERROR, CALL_RESULT, MAX_UNIQUE_ID
 from csms.ocpp.dispatch import PROTOCOLS, OcppCallEncoder
-from tests.conftest import World
-from tests.contract import golden
-from tests.fakes import a_binding, a_station
 
 V16, V201 = ProtocolVersion.OCPP16, ProtocolVersion.OCPP201
 BOTH = [V16, V201]
@@ -47,19 +47,21 @@ def _send(world: World, frame: object) -> list[Any]:
     return decoded
 
 
-def assert_legal_reply(version: ProtocolVersion, action: str, unique_id: str, reply: list[Any]) -> None:
+def assert_legal_reply(
+    version: ProtocolVersion, action: str, unique_id: str, reply: list[Any]
+) -> None:
     """A CALLRESULT passing the Response schema, or a CALLERROR with a legal code."""
     assert reply[1] == unique_id
     if reply[0] == CALL_RESULT:
-        assert len(reply) == 3  # noqa: PLR2004
+        assert len(reply) == 3
         schemas.validate(golden.SCHEMA_VERSIONS[version], CALL_RESULT, action, reply[2])
         return
     assert reply[0] == CALL_ERROR
-    assert len(reply) == 5  # noqa: PLR2004
+    assert len(reply) == 5
     _, _, code, description, details = reply
     assert code in golden.LEGAL_ERROR_CODES[version]
     assert isinstance(description, str)
-    assert len(description) <= 255  # noqa: PLR2004 - OCPP-J errorDescription limit
+    assert len(description) <= 255
     assert isinstance(details, dict)
 
 
@@ -118,22 +120,46 @@ def _without(payload: dict[str, Any], key: str) -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("version", "frame", "kind"),
     [
-        (V16, [2, "u", "BootNotification", _without(BOOT16, "chargePointModel")],
-         ErrorKind.OCCURRENCE_CONSTRAINT_VIOLATION),
-        (V201, [2, "u", "BootNotification", _without(BOOT201, "reason")],
-         ErrorKind.OCCURRENCE_CONSTRAINT_VIOLATION),
-        (V16, [2, "u", "StatusNotification", {**STATUS16, "connectorId": "1"}],
-         ErrorKind.TYPE_CONSTRAINT_VIOLATION),
-        (V201, [2, "u", "StatusNotification", {**STATUS201, "evseId": "1"}],
-         ErrorKind.TYPE_CONSTRAINT_VIOLATION),
-        (V16, [2, "u", "StatusNotification", {**STATUS16, "status": "Occupied"}],
-         ErrorKind.PROPERTY_CONSTRAINT_VIOLATION),
-        (V201, [2, "u", "StatusNotification", {**STATUS201, "connectorStatus": "Charging"}],
-         ErrorKind.PROPERTY_CONSTRAINT_VIOLATION),
-        (V16, [2, "u", "StatusNotification", {**STATUS16, "timestamp": "yesterday"}],
-         ErrorKind.PROPERTY_CONSTRAINT_VIOLATION),
-        (V201, [2, "u", "StatusNotification", {**STATUS201, "timestamp": "yesterday"}],
-         ErrorKind.PROPERTY_CONSTRAINT_VIOLATION),
+        (
+            V16,
+            [2, "u", "BootNotification", _without(BOOT16, "chargePointModel")],
+            ErrorKind.OCCURRENCE_CONSTRAINT_VIOLATION,
+        ),
+        (
+            V201,
+            [2, "u", "BootNotification", _without(BOOT201, "reason")],
+            ErrorKind.OCCURRENCE_CONSTRAINT_VIOLATION,
+        ),
+        (
+            V16,
+            [2, "u", "StatusNotification", {**STATUS16, "connectorId": "1"}],
+            ErrorKind.TYPE_CONSTRAINT_VIOLATION,
+        ),
+        (
+            V201,
+            [2, "u", "StatusNotification", {**STATUS201, "evseId": "1"}],
+            ErrorKind.TYPE_CONSTRAINT_VIOLATION,
+        ),
+        (
+            V16,
+            [2, "u", "StatusNotification", {**STATUS16, "status": "Occupied"}],
+            ErrorKind.PROPERTY_CONSTRAINT_VIOLATION,
+        ),
+        (
+            V201,
+            [2, "u", "StatusNotification", {**STATUS201, "connectorStatus": "Charging"}],
+            ErrorKind.PROPERTY_CONSTRAINT_VIOLATION,
+        ),
+        (
+            V16,
+            [2, "u", "StatusNotification", {**STATUS16, "timestamp": "yesterday"}],
+            ErrorKind.PROPERTY_CONSTRAINT_VIOLATION,
+        ),
+        (
+            V201,
+            [2, "u", "StatusNotification", {**STATUS201, "timestamp": "yesterday"}],
+            ErrorKind.PROPERTY_CONSTRAINT_VIOLATION,
+        ),
         (V16, [2, "u", "Heartbeat", {"extra": 1}], ErrorKind.FORMAT_VIOLATION),
         (V201, [2, "u", "Heartbeat", {"extra": 1}], ErrorKind.FORMAT_VIOLATION),
         (V16, [2, "u", "Heartbeat", []], ErrorKind.FORMAT_VIOLATION),
@@ -164,7 +190,9 @@ def test_reply_to_broken_call_is_the_versions_spelling_of_the_error(
 
 @pytest.mark.parametrize("kind", list(ErrorKind))
 @pytest.mark.parametrize("version", BOTH, ids=VERSION_IDS)
-def test_error_kind_every_kind_has_a_legal_spelling(version: ProtocolVersion, kind: ErrorKind) -> None:
+def test_error_kind_every_kind_has_a_legal_spelling(
+    version: ProtocolVersion, kind: ErrorKind
+) -> None:
     # GIVEN a version-neutral error kind
     # WHEN the version spells it
     code = PROTOCOLS[version].code(kind)

@@ -1,7 +1,6 @@
 """One contract suite for the repository ports, run against the in-memory fakes and against the
 DynamoDB adapters on moto (table from the synthesized template). The port docstrings in
-`csms.services.ports` are the contract; where an implementation breaks it, the test is a strict
-xfail for that implementation only, naming the bug.
+`csms.services.ports` are the contract: where the fakes and the adapters disagree, the port wins.
 """
 
 from __future__ import annotations
@@ -15,6 +14,16 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from tests.fakes import (
+    T0,
+    InMemoryCallRepository,
+    InMemoryConnectionLog,
+    InMemoryConnectorStatusRepository,
+    InMemorySeedRepository,
+    InMemoryStationRepository,
+    a_binding,
+    a_station,
+)
 
 from csms.adapters.dynamo import (
     DynamoCallRepository,
@@ -27,7 +36,13 @@ from csms.adapters.dynamo import (
 from csms.adapters.dynamo_models import SiteItem, TokenItem
 from csms.domain.commands import CallState, CommandStatus, OutgoingCall
 from csms.domain.connection import ConnectionLogEntry, ConnectionOutcome, RefusalReason
-from csms.domain.connector import ConnectorState, ConnectorStatus, EvseRef, OccupancyDetail
+from csms.domain.connector import (
+    MAX_ID,
+    ConnectorState,
+    ConnectorStatus,
+    EvseRef,
+    OccupancyDetail,
+)
 from csms.domain.errors import CallInProgressError, InvalidCursorError
 from csms.domain.seed import IdToken, Site, TokenStatus
 from csms.domain.station import BootInfo, BootReason, ProtocolVersion, RegistrationStatus
@@ -38,16 +53,6 @@ from csms.services.ports import (
     Page,
     SeedRepository,
     StationRepository,
-)
-from tests.fakes import (
-    T0,
-    InMemoryCallRepository,
-    InMemoryConnectionLog,
-    InMemoryConnectorStatusRepository,
-    InMemorySeedRepository,
-    InMemoryStationRepository,
-    a_binding,
-    a_station,
 )
 
 MEMORY, DYNAMO = "memory", "dynamo"
@@ -116,12 +121,6 @@ def repos(request: pytest.FixtureRequest) -> Repos:
         request.getfixturevalue("dynamo_table")
         return _dynamo()
     return _memory()
-
-
-def known_bug(request: pytest.FixtureRequest, repos: Repos, kind: str, reason: str) -> None:
-    """A contract break of one implementation: strict xfail there, a plain test elsewhere."""
-    if repos.kind == kind:
-        request.applymarker(pytest.mark.xfail(strict=True, reason=reason))
 
 
 def _all_pages(fetch: Callable[[str | None], Page[Any]], limit: int) -> list[list[Any]]:
@@ -228,20 +227,11 @@ def test_station_repository_garbage_cursor_is_invalid(repos: Repos, cursor: str)
         repos.stations.list_for_tenant("tenant-a", 1, cursor)
 
 
-def test_station_repository_tampered_cursor_of_the_right_tenant_is_invalid(
-    repos: Repos, request: pytest.FixtureRequest
-) -> None:
-    known_bug(
-        request,
-        repos,
-        DYNAMO,
-        "decode_cursor checks only the partition attribute: a cursor naming the right tenant but "
-        "not a key of the index reaches DynamoDB as ExclusiveStartKey and fails there "
-        "(ValidationException in AWS, TypeError on moto) instead of raising InvalidCursorError",
-    )
+def test_station_repository_tampered_cursor_of_the_right_tenant_is_invalid(repos: Repos) -> None:
     # GIVEN a tenant with stations
     repos.stations.register(a_station())
-    # WHEN a client forges a cursor that names the tenant but is no key of the listing
+    # WHEN a client forges a cursor that names the tenant but is no position in the listing
+    # (each implementation in its own cursor format: a partial index key, a non-numeric offset)
     forged_key = {"GSI1PK": {"S": tenant_pk("tenant-a")}}
     forged = base64.urlsafe_b64encode(json.dumps(forged_key).encode()).decode().rstrip("=")
     if repos.kind == MEMORY:
@@ -415,17 +405,7 @@ def test_connection_log_cursor_of_another_station_is_invalid(repos: Repos) -> No
         repos.log.list("CP-1", 1, "not-a-cursor")
 
 
-def test_connection_log_cursor_of_the_station_list_is_invalid(
-    repos: Repos, request: pytest.FixtureRequest
-) -> None:
-    known_bug(
-        request,
-        repos,
-        DYNAMO,
-        "a station-list cursor (GSI1 key) also carries PK=STATION#<id>, which passes "
-        "decode_cursor for that station's connection log: the log accepts a cursor it did not "
-        "hand out (moto then ignores it; AWS rejects the start key with a ValidationException)",
-    )
+def test_connection_log_cursor_of_the_station_list_is_invalid(repos: Repos) -> None:
     # GIVEN a cursor handed out by tenant-a's station list, stopping at CP-1
     repos.stations.register(a_station(id="CP-1"))
     repos.stations.register(a_station(id="CP-2"))
@@ -441,7 +421,9 @@ def test_connection_log_cursor_of_the_station_list_is_invalid(
 # -- ConnectorStatusRepository ----------------------------------------------------------------
 
 
-def _state(evse_id: int = 1, connector_id: int = 1, seconds: int = 0, **over: Any) -> ConnectorState:
+def _state(
+    evse_id: int = 1, connector_id: int = 1, seconds: int = 0, **over: Any
+) -> ConnectorState:
     at = T0 + timedelta(seconds=seconds)
     values: dict[str, Any] = {
         "evse": EvseRef(evse_id=evse_id, connector_id=connector_id),
@@ -539,18 +521,10 @@ def test_connector_status_list_is_ordered_by_evse_and_connector(repos: Repos) ->
 
 
 def test_connector_status_list_orders_large_evse_and_connector_ids_numerically(
-    repos: Repos, request: pytest.FixtureRequest
+    repos: Repos,
 ) -> None:
-    known_bug(
-        request,
-        repos,
-        DYNAMO,
-        "the sort key pads EVSE ids to 3 and connector ids to 2 digits (EVSE#{:03d}#{:02d}), "
-        "so EVSE 1000 sorts before EVSE 101 and connector 100 before connector 11; neither "
-        "version bounds these ids",
-    )
-    # GIVEN connectors whose ids need more digits than the usual
-    refs = [(101, 1), (1000, 1), (2, 1), (5, 11), (5, 100)]
+    # GIVEN connectors whose ids need more digits than the usual, up to the domain's bound
+    refs = [(101, 1), (1000, 1), (2, 1), (5, 11), (5, 100), (MAX_ID, MAX_ID), (MAX_ID, 0)]
     for evse_id, connector_id in refs:
         assert repos.statuses.save("CP-1", "tenant-a", _state(evse_id, connector_id), None)
     # WHEN they are listed

@@ -143,7 +143,8 @@ def test_trigger_message_and_reset_round_trip_through_the_api(
 def test_stop_with_ctrl_c_is_clean_and_data_dir_survives_restart(tmp_path: Path) -> None:
     # GIVEN a local runtime with a data dir where a station booted
     first = start_local(tmp_path)
-    _run(first, [E2E_201], 2.5)
+    [booted] = _run(first, [E2E_201], 6.0)
+    assert booted.boot_status == "Accepted"
     # WHEN it is stopped with Ctrl-C
     code = first.stop()
     # THEN it exits cleanly
@@ -157,7 +158,7 @@ def test_stop_with_ctrl_c_is_clean_and_data_dir_survives_restart(tmp_path: Path)
         assert status == 200
         assert body["lastBoot"]["model"] == "SimCharger"
         assert body["online"] is False
-        [report] = _run(second, [E2E_201], 1.5)
+        [report] = _run(second, [E2E_201], 6.0)
         assert report.boot_status == "Accepted"
     finally:
         assert second.stop() == 0

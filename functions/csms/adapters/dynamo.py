@@ -106,7 +106,9 @@ def decode_cursor(
     names = {"PK", "SK"} | ({"GSI1PK", "GSI1SK"} if key_attribute == "GSI1PK" else set())
     if not isinstance(key, dict) or set(key) != names:
         raise InvalidCursorError
-    if not all(isinstance(v, dict) and set(v) == {"S"} and isinstance(v["S"], str) for v in key.values()):
+    if not all(
+        isinstance(v, dict) and set(v) == {"S"} and isinstance(v["S"], str) for v in key.values()
+    ):
         raise InvalidCursorError
     if key[key_attribute]["S"] != partition or not key["SK"]["S"].startswith(sort_prefix):
         raise InvalidCursorError

@@ -85,6 +85,8 @@ async def _call(charge_point: Any, payload: object) -> Any:
 class ChargePoint16(OcppChargePoint16):  # type: ignore[misc]  # ocpp is untyped
     """OCPP 1.6 charge point of a simulated station."""
 
+    target_name = "connector"
+
     def __init__(
         self,
         station: SimulatedStation,
@@ -197,6 +199,8 @@ class ChargePoint16(OcppChargePoint16):  # type: ignore[misc]  # ocpp is untyped
 
 class ChargePoint201(OcppChargePoint201):  # type: ignore[misc]  # ocpp is untyped
     """OCPP 2.0.1 charge point of a simulated station: one connector per EVSE."""
+
+    target_name = "EVSE"
 
     def __init__(
         self,

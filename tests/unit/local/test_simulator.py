@@ -1000,7 +1000,7 @@ class FakeClientConnection:
 
 
 async def test_websockets_connector_passes_auth_and_subprotocols(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     from websockets.exceptions import ConnectionClosedError
     from websockets.frames import Close
@@ -1024,6 +1024,12 @@ async def test_websockets_connector_passes_auth_and_subprotocols(
 
     # THEN the handshake carried the subprotocols and the header
     assert seen["uri"] == "ws://h/ocpp/CP-1"
+    # AND the header stays out of websockets' debug log of the handshake
+    caplog.set_level(logging.DEBUG)
+    seen["logger"].debug("> %s: %s", "Authorization", "Basic x")
+    seen["logger"].debug("> %s: %s", "Host", "h")
+    assert "Basic x" not in caplog.text
+    assert "Host: h" in caplog.text
     assert seen["subprotocols"] == ["ocpp1.6"]
     assert seen["additional_headers"] == {"Authorization": "Basic x"}
     assert connection.subprotocol == "ocpp1.6"
