@@ -1,4 +1,4 @@
-"""Golden OCPP-J frames: one file per event and version, same name in `golden/v16` and `golden/v201`.
+"""Golden OCPP-J frames: one file per event and version, same name in golden/v16 and golden/v201.
 
 A pair of files with the same name describes the same event (or command) in both versions; the
 contract tests check that each pair maps to equal domain objects.
