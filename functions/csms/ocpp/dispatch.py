@@ -45,6 +45,7 @@ PROTOCOLS: Mapping[ProtocolVersion, VersionProtocol] = {V16.version: V16, V201.v
 _FRAME_ERROR_KINDS = {
     FrameProblem.BAD_MESSAGE_TYPE: ErrorKind.MESSAGE_TYPE_NOT_SUPPORTED,
     FrameProblem.PAYLOAD_NOT_OBJECT: ErrorKind.FORMAT_VIOLATION,
+    FrameProblem.NOT_UNICODE: ErrorKind.FORMAT_VIOLATION,
 }
 
 

@@ -314,15 +314,43 @@ def test_encode_error_truncates_description_to_255() -> None:
     assert frame == [CALL_ERROR, "u-1", "GenericError", "x" * 255, {}]
 
 
-def test_encode_frames_are_compact_and_keep_unicode() -> None:
-    # GIVEN payloads with non-ASCII text
+def test_encode_frames_are_compact_ascii_and_round_trip_unicode() -> None:
+    # GIVEN payloads with non-ASCII text, and an id holding a lone surrogate (escaped by a
+    # station, so it must be echoed)
     # WHEN encoded
     call = encode_call("u-1", "DataTransfer", {"data": "Zürich"})
     result = encode_result("u-1", {})
-    # THEN they are compact JSON with the text as is
-    assert call == '[2,"u-1","DataTransfer",{"data":"Zürich"}]'
+    error = encode_error("\ud800", "FormatViolation", "x")
+    # THEN they are compact ASCII JSON, valid UTF-8 text that decodes to the same values
+    assert call == '[2,"u-1","DataTransfer",{"data":"Z\\u00fcrich"}]'
+    assert json.loads(call)[3] == {"data": "Zürich"}
     assert result == '[3,"u-1",{}]'
     assert json.loads(result)[0] == CALL_RESULT
+    assert json.loads(error.encode("utf-8"))[1] == "\ud800"
+
+
+def test_parse_lone_surrogate_is_not_unicode_and_keeps_the_id() -> None:
+    # GIVEN frames whose strings hold an escaped lone surrogate, in text or in UTF-8 bytes
+    for raw in ('[2,"a","Heartbeat",{"x":"\\udfff"}]', b'[2,"a","Heartbeat",{"x":"\\ud800"}]'):
+        # WHEN parsed
+        with pytest.raises(FrameError) as caught:
+            parse_frame(raw)
+        # THEN the frame is malformed, and the id can still be answered
+        assert caught.value.problem is FrameProblem.NOT_UNICODE
+        assert caught.value.unique_id == "a"
+    # AND a proper surrogate pair (an emoji) is ordinary text
+    frame = parse_frame('[2,"a","Heartbeat",{"x":"\\ud83d\\ude00"}]')
+    assert isinstance(frame, Call)
+    assert frame.payload == {"x": "\U0001f600"}
+
+
+def test_parse_bytes_must_be_utf8() -> None:
+    # GIVEN a frame in UTF-16 (json.loads alone would accept it)
+    raw = '[2,"a","Heartbeat",{}]'.encode("utf-16")
+    # WHEN parsed THEN it is no OCPP-J frame
+    with pytest.raises(FrameError) as caught:
+        parse_frame(raw)
+    assert caught.value.problem is FrameProblem.NOT_JSON
 
 
 # -- timestamps -------------------------------------------------------------------------------

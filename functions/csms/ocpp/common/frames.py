@@ -29,6 +29,7 @@ class FrameProblem(StrEnum):
     BAD_ACTION = "Action is not a non-empty string"
     BAD_LENGTH = "wrong number of elements for this MessageTypeId"
     PAYLOAD_NOT_OBJECT = "payload is not a JSON object"
+    NOT_UNICODE = "a string holds a lone surrogate (not Unicode text)"
 
 
 class FrameError(Exception):
@@ -79,11 +80,19 @@ def _reject_constant(name: str) -> None:
 def parse_frame(raw: str | bytes) -> Frame:
     """Parse one OCPP-J frame."""
     try:
-        data = json.loads(raw, parse_constant=_reject_constant)
+        # OCPP-J is UTF-8 only; json.loads would also guess UTF-16 or UTF-32 from bytes.
+        text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+        data = json.loads(text, parse_constant=_reject_constant)
     except (ValueError, RecursionError, UnicodeDecodeError):
         raise FrameError(FrameProblem.NOT_JSON, None, None) from None
     if not isinstance(data, list) or not data:
         raise FrameError(FrameProblem.NOT_ARRAY, None, None)
+    # JSON may escape lone surrogates ("\\ud800"); no UTF-8 text, log line or DynamoDB string
+    # can carry them, so such a frame is malformed.
+    if ("\\u" in text or not text.isascii()) and _has_lone_surrogate(data):
+        unique_id = data[1] if len(data) > 1 and _is_unique_id(data[1]) else None
+        type_id = data[0] if type(data[0]) is int else None
+        raise FrameError(FrameProblem.NOT_UNICODE, unique_id, type_id)
     type_id = data[0] if type(data[0]) is int else None
     unique_id = data[1] if len(data) > 1 and _is_unique_id(data[1]) else None
     if type_id not in (CALL, CALL_RESULT, CALL_ERROR):
@@ -104,6 +113,21 @@ def parse_frame(raw: str | bytes) -> Frame:
     if not isinstance(code, str) or not isinstance(description, str):
         raise FrameError(FrameProblem.BAD_LENGTH, unique_id, type_id)
     return CallError(unique_id, code, description, _object(data[4], unique_id, type_id))
+
+
+def _has_lone_surrogate(value: object) -> bool:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if any("\ud800" <= char <= "\udfff" for char in item):
+                return True
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+    return False
 
 
 def _is_unique_id(value: object) -> bool:
@@ -134,7 +158,8 @@ def encode_error(
 
 
 def _dumps(value: object) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    # ASCII with \u escapes: any id a station sent can be echoed as valid UTF-8 text.
+    return json.dumps(value, separators=(",", ":"))
 
 
 def format_timestamp(value: datetime) -> str:
