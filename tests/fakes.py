@@ -11,7 +11,14 @@ from typing import Any
 
 from csms.domain.commands import CallState, Command, OutgoingCall
 from csms.domain.connection import ConnectionBinding, ConnectionLogEntry
-from csms.domain.connector import ConnectorState, EvseRef, StatusReport
+from csms.domain.connector import (
+    AppliedStatus,
+    ConnectorState,
+    EvseRef,
+    StatusOutcome,
+    StatusReport,
+    fold_report,
+)
 from csms.domain.errors import CallInProgressError, InvalidCursorError, StationOfflineError
 from csms.domain.events import DomainEvent
 from csms.domain.seed import IdToken, Site
@@ -159,34 +166,33 @@ class InMemoryConnectionLog:
 class InMemoryConnectorStatusRepository:
     def __init__(self) -> None:
         self.states: dict[tuple[str, EvseRef], ConnectorState] = {}
-        self.history: list[tuple[str, StatusReport]] = []
+        self.history_items: dict[tuple[str, datetime, EvseRef], StatusReport] = {}
 
     def get(self, station_id: str, evse: EvseRef) -> ConnectorState | None:
         return self.states.get((station_id, evse))
 
-    def save(
-        self,
-        station_id: str,
-        tenant_id: str,
-        state: ConnectorState,
-        expected: ConnectorState | None,
-    ) -> bool:
-        del tenant_id
-        current = self.states.get((station_id, state.evse))
-        if (current is None) != (expected is None):
-            return False
-        if (
-            current is not None
-            and expected is not None
-            and current.reported_at != expected.reported_at
-        ):
-            return False
-        self.states[(station_id, state.evse)] = state
-        return True
+    def apply(self, station_id: str, tenant_id: str, report: StatusReport) -> AppliedStatus:
+        assert report.timestamp is not None
+        held = self.states.get((station_id, report.evse))
+        applied, state = fold_report(report, held, report.timestamp)
+        if state is not None:
+            self.states[(station_id, report.evse)] = state
+        if applied.outcome is StatusOutcome.CHANGED:
+            self.append_history(station_id, tenant_id, report)
+        return applied
 
     def append_history(self, station_id: str, tenant_id: str, report: StatusReport) -> None:
         del tenant_id
-        self.history.append((station_id, report))
+        assert report.timestamp is not None
+        # Keyed like the table's history items: a retransmitted report overwrites itself.
+        self.history_items[(station_id, report.timestamp, report.evse)] = report
+
+    def history(self, station_id: str, limit: int = 1000) -> list[StatusReport]:
+        kept = sorted(
+            (key for key in self.history_items if key[0] == station_id),
+            key=lambda key: (key[1], key[2].evse_id, key[2].connector_id),
+        )
+        return [self.history_items[key] for key in kept[:limit]]
 
     def list(self, station_id: str) -> list[ConnectorState]:
         return sorted(
@@ -203,7 +209,9 @@ class InMemoryCallRepository:
     def open(self, call: OutgoingCall, now: datetime) -> None:
         holder = self.slots.get(call.station_id)
         if holder is not None and holder.deadline > now:
-            raise CallInProgressError(call.station_id, holder.unique_id)
+            record = self.calls.get((call.station_id, holder.unique_id))
+            if record is not None and record.state is CallState.PENDING:
+                raise CallInProgressError(call.station_id, holder.unique_id)
         self.slots[call.station_id] = call
         self.calls[(call.station_id, call.unique_id)] = call
 
@@ -215,9 +223,6 @@ class InMemoryCallRepository:
         if current is None or current.state is not CallState.PENDING:
             return False
         self.calls[(call.station_id, call.unique_id)] = call
-        holder = self.slots.get(call.station_id)
-        if holder is not None and holder.unique_id == call.unique_id:
-            del self.slots[call.station_id]
         return True
 
 

@@ -240,6 +240,9 @@ class CsmsStack(Stack):
             ),
             removal_policy=RemovalPolicy.RETAIN,
         )
+        # Keys only: listing reads the items by key afterwards (reads are cheaper than the index
+        # writes a full projection costs on every station update), and no secret such as a
+        # password hash is copied into an index.
         for index in ("GSI1", "GSI2"):
             table.add_global_secondary_index(
                 index_name=index,
@@ -247,7 +250,7 @@ class CsmsStack(Stack):
                     name=f"{index}PK", type=dynamodb.AttributeType.STRING
                 ),
                 sort_key=dynamodb.Attribute(name=f"{index}SK", type=dynamodb.AttributeType.STRING),
-                projection_type=dynamodb.ProjectionType.ALL,
+                projection_type=dynamodb.ProjectionType.KEYS_ONLY,
             )
         return table
 

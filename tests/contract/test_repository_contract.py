@@ -38,10 +38,13 @@ from csms.domain.commands import CallState, CommandStatus, OutgoingCall
 from csms.domain.connection import ConnectionLogEntry, ConnectionOutcome, RefusalReason
 from csms.domain.connector import (
     MAX_ID,
+    AppliedStatus,
     ConnectorState,
     ConnectorStatus,
     EvseRef,
     OccupancyDetail,
+    StatusOutcome,
+    StatusReport,
 )
 from csms.domain.errors import CallInProgressError, InvalidCursorError
 from csms.domain.seed import IdToken, Site, TokenStatus
@@ -442,77 +445,112 @@ def test_connector_status_get_unknown_is_none(repos: Repos) -> None:
     assert repos.statuses.get("CP-1", EvseRef(evse_id=1, connector_id=1)) is None
 
 
-def test_connector_status_save_first_state_with_expected_none(repos: Repos) -> None:
+def _report(evse_id: int = 1, connector_id: int = 1, seconds: int = 0, **over: Any) -> StatusReport:
+    values: dict[str, Any] = {
+        "evse": EvseRef(evse_id=evse_id, connector_id=connector_id),
+        "status": ConnectorStatus.AVAILABLE,
+        "timestamp": T0 + timedelta(seconds=seconds),
+    }
+    values.update(over)
+    return StatusReport(**values)
+
+
+def test_connector_status_apply_first_report_is_a_change(repos: Repos) -> None:
     # GIVEN no state for the connector
-    state = _state(
+    report = _report(
         status=ConnectorStatus.OCCUPIED,
         detail=OccupancyDetail.CHARGING,
         error_code="OtherError",
         info="hot",
         vendor_error_code="E42",
     )
-    # WHEN the first state is saved expecting none
-    saved = repos.statuses.save("CP-1", "tenant-a", state, None)
-    # THEN it is stored as given
-    assert saved is True
-    assert repos.statuses.get("CP-1", state.evse) == state
+    # WHEN the first report is applied
+    applied = repos.statuses.apply("CP-1", "tenant-a", report)
+    # THEN it is a change from nothing, stored with since = its time
+    assert applied == AppliedStatus(outcome=StatusOutcome.CHANGED)
+    assert repos.statuses.get("CP-1", report.evse) == _state(
+        status=ConnectorStatus.OCCUPIED,
+        detail=OccupancyDetail.CHARGING,
+        error_code="OtherError",
+        info="hot",
+        vendor_error_code="E42",
+    )
 
 
-def test_connector_status_save_expecting_none_when_one_exists_stores_nothing(
-    repos: Repos,
-) -> None:
-    # GIVEN a stored state
-    first = _state()
-    assert repos.statuses.save("CP-1", "tenant-a", first, None)
-    # WHEN another writer, who also read nothing, saves its state
-    saved = repos.statuses.save("CP-1", "tenant-a", _state(seconds=5), None)
-    # THEN it loses: nothing changes
-    assert saved is False
-    assert repos.statuses.get("CP-1", first.evse) == first
+def test_connector_status_apply_newer_other_status_is_a_change(repos: Repos) -> None:
+    # GIVEN an Available connector
+    repos.statuses.apply("CP-1", "tenant-a", _report())
+    # WHEN a newer Faulted report is applied
+    applied = repos.statuses.apply(
+        "CP-1",
+        "tenant-a",
+        _report(seconds=10, status=ConnectorStatus.FAULTED, error_code="GroundFailure"),
+    )
+    # THEN it is a change; since moved
+    assert applied == AppliedStatus(outcome=StatusOutcome.CHANGED)
+    assert repos.statuses.get("CP-1", EvseRef(evse_id=1, connector_id=1)) == _state(
+        seconds=10, status=ConnectorStatus.FAULTED, error_code="GroundFailure"
+    )
 
 
-def test_connector_status_save_with_matching_expected_replaces(repos: Repos) -> None:
-    # GIVEN a stored state
-    first = _state()
-    assert repos.statuses.save("CP-1", "tenant-a", first, None)
-    # WHEN a newer state is saved expecting the stored one
-    newer = _state(seconds=10, status=ConnectorStatus.FAULTED, error_code="GroundFailure")
-    saved = repos.statuses.save("CP-1", "tenant-a", newer, first)
-    # THEN it replaces it
-    assert saved is True
-    assert repos.statuses.get("CP-1", first.evse) == newer
+def test_connector_status_apply_repeat_moves_report_time_and_details_only(repos: Repos) -> None:
+    # GIVEN a Faulted connector
+    repos.statuses.apply("CP-1", "tenant-a", _report(status=ConnectorStatus.FAULTED, info="a"))
+    # WHEN a newer report with the same status and other details is applied
+    applied = repos.statuses.apply(
+        "CP-1", "tenant-a", _report(seconds=10, status=ConnectorStatus.FAULTED, error_code="X")
+    )
+    # THEN it is a repeat: since stays, the details follow the newest report
+    assert applied == AppliedStatus(outcome=StatusOutcome.REPEATED)
+    held = repos.statuses.get("CP-1", EvseRef(evse_id=1, connector_id=1))
+    assert held == _state(status=ConnectorStatus.FAULTED, error_code="X").model_copy(
+        update={"reported_at": T0 + timedelta(seconds=10)}
+    )
 
 
-def test_connector_status_save_with_stale_expected_stores_nothing(repos: Repos) -> None:
-    # GIVEN a state that was replaced after a writer read it
-    first = _state()
-    second = _state(seconds=10, status=ConnectorStatus.UNAVAILABLE)
-    assert repos.statuses.save("CP-1", "tenant-a", first, None)
-    assert repos.statuses.save("CP-1", "tenant-a", second, first)
-    # WHEN that writer saves expecting what it read
-    saved = repos.statuses.save("CP-1", "tenant-a", _state(seconds=5), first)
-    # THEN it loses: the newer state stays
-    assert saved is False
-    assert repos.statuses.get("CP-1", first.evse) == second
+@pytest.mark.parametrize("seconds", [-5, 0], ids=["older", "same-time"])
+def test_connector_status_apply_stale_report_changes_nothing(repos: Repos, seconds: int) -> None:
+    # GIVEN a connector whose state was reported at T0
+    repos.statuses.apply("CP-1", "tenant-a", _report())
+    # WHEN a report from before T0 (late) or from T0 itself (retransmitted) is applied
+    applied = repos.statuses.apply(
+        "CP-1", "tenant-a", _report(seconds=seconds, status=ConnectorStatus.UNAVAILABLE)
+    )
+    # THEN it is stale and the state stands
+    assert applied == AppliedStatus(outcome=StatusOutcome.STALE)
+    assert repos.statuses.get("CP-1", EvseRef(evse_id=1, connector_id=1)) == _state()
 
 
-def test_connector_status_save_expecting_a_state_when_none_exists_stores_nothing(
-    repos: Repos,
-) -> None:
-    # GIVEN nothing stored
-    # WHEN a state is saved expecting some previous state
-    saved = repos.statuses.save("CP-1", "tenant-a", _state(seconds=5), _state())
-    # THEN nothing is stored
-    assert saved is False
-    assert repos.statuses.get("CP-1", EvseRef(evse_id=1, connector_id=1)) is None
+def test_connector_status_history_keeps_changes_and_appended_reports(repos: Repos) -> None:
+    # GIVEN a change, a repeat, a later change and a retransmitted one
+    first = _report()
+    repos.statuses.apply("CP-1", "tenant-a", first)
+    repos.statuses.apply("CP-1", "tenant-a", _report(seconds=5))
+    change = _report(seconds=10, status=ConnectorStatus.FAULTED, error_code="GroundFailure")
+    repos.statuses.apply("CP-1", "tenant-a", change)
+    repos.statuses.apply("CP-1", "tenant-a", change)
+    # AND a late report kept by the caller, twice (a retransmission)
+    late = _report(seconds=7, status=ConnectorStatus.UNAVAILABLE)
+    repos.statuses.append_history("CP-1", "tenant-a", late)
+    repos.statuses.append_history("CP-1", "tenant-a", late)
+    # WHEN the history is read
+    history = repos.statuses.history("CP-1")
+    # THEN it holds the changes and the late report once each, oldest first
+    assert [(r.timestamp, r.status) for r in history] == [
+        (first.timestamp, ConnectorStatus.AVAILABLE),
+        (late.timestamp, ConnectorStatus.UNAVAILABLE),
+        (change.timestamp, ConnectorStatus.FAULTED),
+    ]
+    assert history[2].error_code == "GroundFailure"
+    assert repos.statuses.history("CP-2") == []
 
 
 def test_connector_status_list_is_ordered_by_evse_and_connector(repos: Repos) -> None:
     # GIVEN connectors of CP-1 saved out of order, and one of CP-2
     refs = [(2, 1), (0, 0), (1, 2), (10, 1), (1, 1)]
     for evse_id, connector_id in refs:
-        assert repos.statuses.save("CP-1", "tenant-a", _state(evse_id, connector_id), None)
-    assert repos.statuses.save("CP-2", "tenant-a", _state(3, 1), None)
+        repos.statuses.apply("CP-1", "tenant-a", _report(evse_id, connector_id))
+    repos.statuses.apply("CP-2", "tenant-a", _report(3, 1))
     # WHEN CP-1's connectors are listed
     listed = repos.statuses.list("CP-1")
     # THEN they are ordered by EVSE, then connector, and only CP-1's
@@ -526,7 +564,7 @@ def test_connector_status_list_orders_large_evse_and_connector_ids_numerically(
     # GIVEN connectors whose ids need more digits than the usual, up to the domain's bound
     refs = [(101, 1), (1000, 1), (2, 1), (5, 11), (5, 100), (MAX_ID, MAX_ID), (MAX_ID, 0)]
     for evse_id, connector_id in refs:
-        assert repos.statuses.save("CP-1", "tenant-a", _state(evse_id, connector_id), None)
+        repos.statuses.apply("CP-1", "tenant-a", _report(evse_id, connector_id))
     # WHEN they are listed
     listed = repos.statuses.list("CP-1")
     # THEN they are still in numeric EVSE/connector order

@@ -83,7 +83,7 @@ def test_table_has_keys_indexes_ttl_and_recovery(assertions: Template) -> None:
                                 {"AttributeName": f"{index}PK", "KeyType": "HASH"},
                                 {"AttributeName": f"{index}SK", "KeyType": "RANGE"},
                             ],
-                            "Projection": {"ProjectionType": "ALL"},
+                            "Projection": {"ProjectionType": "KEYS_ONLY"},
                         }
                         for index in ("GSI1", "GSI2")
                     ],

@@ -8,7 +8,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pynamodb.exceptions import DeleteError, PutError, TransactWriteError, UpdateError
+from pynamodb.exceptions import PutError, TransactWriteError, UpdateError
 from pynamodb.transactions import TransactWrite
 
 from csms.adapters.dynamo_models import (
@@ -22,7 +22,7 @@ from csms.adapters.dynamo_models import (
     StatusHistoryItem,
     TokenItem,
 )
-from csms.domain.commands import OutgoingCall
+from csms.domain.commands import CallState, OutgoingCall
 from csms.domain.connection import (
     ConnectionBinding,
     ConnectionLogEntry,
@@ -30,10 +30,12 @@ from csms.domain.connection import (
     RefusalReason,
 )
 from csms.domain.connector import (
+    AppliedStatus,
     ConnectorState,
     ConnectorStatus,
     EvseRef,
     OccupancyDetail,
+    StatusOutcome,
     StatusReport,
 )
 from csms.domain.errors import CallInProgressError, InvalidCursorError
@@ -156,7 +158,10 @@ class DynamoStationRepository:
             limit=limit,
             last_evaluated_key=decode_cursor(cursor, partition, "GSI1PK", sort_prefix=META),
         )
-        items = [_station(item.PK.removeprefix("STATION#"), item) for item in result]
+        keys = [(item.PK, item.SK) for item in result]
+        # The index holds keys only: read the items (eventually consistent, like the index).
+        found = {item.PK: item for item in StationItem.batch_get(keys)}
+        items = [_station(pk.removeprefix("STATION#"), found[pk]) for pk, _ in keys if pk in found]
         return Page(items=items, next_cursor=encode_cursor(result.last_evaluated_key))
 
     def bind(self, binding: ConnectionBinding) -> None:
@@ -229,9 +234,7 @@ class DynamoStationRepository:
             "registration_status": status.value,
         }
         actions: list[Any] = [StationItem.last_boot_at.set(at)]
-        for name, value in values.items():
-            attribute = getattr(StationItem, name)
-            actions.append(attribute.set(value) if value is not None else attribute.remove())
+        actions.extend(_set_or_remove(getattr(StationItem, n), v) for n, v in values.items())
         StationItem(station_pk(station_id), META).update(
             actions=actions, condition=StationItem.PK.exists()
         )
@@ -337,53 +340,71 @@ class DynamoConnectorStatusRepository:
             return None
         return _connector_state(item)
 
-    def save(
-        self,
-        station_id: str,
-        tenant_id: str,
-        state: ConnectorState,
-        expected: ConnectorState | None,
-    ) -> bool:
-        """Conditional put: no item yet, or still the one the caller read."""
-        condition = (
-            ConnectorStatusItem.PK.does_not_exist()
-            if expected is None
-            else ConnectorStatusItem.reported_at == expected.reported_at
-        )
+    def apply(self, station_id: str, tenant_id: str, report: StatusReport) -> AppliedStatus:
+        """`fold_report` as conditional writes, with no read first.
+
+        The change (a first report, or a newer one with another status) goes in one
+        transaction with its history item, so state and history never disagree. Failing
+        that, the repeat (newer, same status) moves the report time and details. Failing
+        both, the report is stale.
+        """
+        at = _timestamp_of(report)
+        item = ConnectorStatusItem
+        key = _status_key(report.status, report.detail)
+        details = [
+            _set_or_remove(item.error_code, report.error_code),
+            _set_or_remove(item.info, report.info),
+            _set_or_remove(item.vendor_error_code, report.vendor_error_code),
+            item.reported_at.set(at),
+        ]
+        state = item(station_pk(station_id), _evse_sk(report.evse))
         try:
-            ConnectorStatusItem(
-                station_pk(station_id),
-                _evse_sk(state.evse),
-                tenant_id=tenant_id,
-                evse_id=state.evse.evse_id,
-                connector_id=state.evse.connector_id,
-                status=state.status.value,
-                detail=state.detail.value if state.detail else None,
-                error_code=state.error_code,
-                info=state.info,
-                vendor_error_code=state.vendor_error_code,
-                since=state.since,
-                reported_at=state.reported_at,
-            ).save(condition=condition)
-        except PutError as exc:
-            if _is_conditional_failure(exc):
-                return False
-            raise
-        return True
+            with TransactWrite(connection=item._get_connection().connection) as tx:
+                tx.update(
+                    state,
+                    actions=[
+                        item.tenant_id.set(tenant_id),
+                        item.evse_id.set(report.evse.evse_id),
+                        item.connector_id.set(report.evse.connector_id),
+                        item.status.set(report.status.value),
+                        _set_or_remove(item.detail, report.detail.value if report.detail else None),
+                        item.status_key.set(key),
+                        item.since.set(at),
+                        *details,
+                    ],
+                    condition=item.PK.does_not_exist()
+                    | ((item.reported_at < at) & (item.status_key != key)),
+                )
+                tx.save(_history_item(station_id, tenant_id, report))
+        except TransactWriteError as exc:
+            if not _is_conditional_failure(exc):
+                raise
+        else:
+            return AppliedStatus(outcome=StatusOutcome.CHANGED)
+        try:
+            state.update(actions=details, condition=item.reported_at < at)
+        except UpdateError as exc:
+            if not _is_conditional_failure(exc):
+                raise
+            return AppliedStatus(outcome=StatusOutcome.STALE)
+        return AppliedStatus(outcome=StatusOutcome.REPEATED)
 
     def append_history(self, station_id: str, tenant_id: str, report: StatusReport) -> None:
         """One item per report; a retransmitted report overwrites itself."""
-        at = (report.timestamp or datetime.now(UTC)).astimezone(UTC).isoformat()
-        StatusHistoryItem(
-            f"{station_pk(station_id)}#STATUS",
-            f"{at}#{report.evse.evse_id:05d}#{report.evse.connector_id:05d}",
-            tenant_id=tenant_id,
-            evse_id=report.evse.evse_id,
-            connector_id=report.evse.connector_id,
-            status=report.status.value,
-            detail=report.detail.value if report.detail else None,
-            error_code=report.error_code,
-        ).save()
+        _history_item(station_id, tenant_id, report).save()
+
+    def history(self, station_id: str, limit: int = 1000) -> list[StatusReport]:
+        """Kept reports, oldest first."""
+        return [
+            StatusReport(
+                evse=EvseRef(evse_id=int(item.evse_id), connector_id=int(item.connector_id)),
+                status=ConnectorStatus(item.status),
+                detail=OccupancyDetail(item.detail) if item.detail else None,
+                error_code=item.error_code,
+                timestamp=datetime.fromisoformat(item.SK.split("#", 1)[0]),
+            )
+            for item in StatusHistoryItem.query(f"{station_pk(station_id)}#STATUS", limit=limit)
+        ]
 
     def list(self, station_id: str) -> list[ConnectorState]:
         """All connectors in EVSE/connector order."""
@@ -393,6 +414,35 @@ class DynamoConnectorStatusRepository:
                 station_pk(station_id), ConnectorStatusItem.SK.startswith("EVSE#")
             )
         ]
+
+
+def _timestamp_of(report: StatusReport) -> datetime:
+    if report.timestamp is None:
+        raise ValueError("the report needs its timestamp")
+    return report.timestamp
+
+
+def _history_item(station_id: str, tenant_id: str, report: StatusReport) -> StatusHistoryItem:
+    at = _timestamp_of(report).astimezone(UTC).isoformat()
+    return StatusHistoryItem(
+        f"{station_pk(station_id)}#STATUS",
+        f"{at}#{report.evse.evse_id:05d}#{report.evse.connector_id:05d}",
+        tenant_id=tenant_id,
+        evse_id=report.evse.evse_id,
+        connector_id=report.evse.connector_id,
+        status=report.status.value,
+        detail=report.detail.value if report.detail else None,
+        error_code=report.error_code,
+    )
+
+
+def _status_key(status: ConnectorStatus, detail: OccupancyDetail | None) -> str:
+    # What counts as a change of status (ConnectorState.status_key), as one comparable string.
+    return f"{status.value}|{detail.value if detail else ''}"
+
+
+def _set_or_remove(attribute: Any, value: object) -> Any:
+    return attribute.set(value) if value is not None else attribute.remove()
 
 
 def _connector_state(item: ConnectorStatusItem) -> ConnectorState:
@@ -409,10 +459,15 @@ def _connector_state(item: ConnectorStatusItem) -> ConnectorState:
 
 
 class DynamoCallRepository:
-    """CallRepository: a slot item per station guards the one outstanding call."""
+    """CallRepository: a slot item per station names the latest call.
+
+    The slot is free when it names a call that has ended (its record is no longer Pending)
+    or is past its deadline. Closing a call therefore writes only its record: the station's
+    answer costs one read and one write; opening, the rarer side, checks the record instead.
+    """
 
     def open(self, call: OutgoingCall, now: datetime) -> None:
-        """Take the slot (free, or held by a call past its deadline) and store the call."""
+        """Take the slot and store the call, in one transaction."""
         pk = station_pk(call.station_id)
         slot = CallSlotItem(
             pk,
@@ -422,26 +477,36 @@ class DynamoCallRepository:
             deadline=_epoch_ms(call.deadline),
             expires_at=_epoch(call.deadline) + 60,
         )
-        record = _call_item(call)
+        holder = self._holder(pk)
         try:
             # The models share one table, hence one connection.
             with TransactWrite(connection=CallItem._get_connection().connection) as tx:
-                tx.save(
-                    slot,
-                    condition=CallSlotItem.PK.does_not_exist()
-                    | (CallSlotItem.deadline <= _epoch_ms(now)),
-                )
-                tx.save(record, condition=CallItem.PK.does_not_exist())
+                if holder is None:
+                    tx.save(slot, condition=CallSlotItem.PK.does_not_exist())
+                else:
+                    if holder.deadline > _epoch_ms(now):
+                        tx.condition_check(
+                            CallItem,
+                            pk,
+                            f"CALL#{holder.unique_id}",
+                            condition=CallItem.PK.does_not_exist()
+                            | (CallItem.state != CallState.PENDING.value),
+                        )
+                    # Unchanged since read: a concurrent open loses the race.
+                    tx.save(slot, condition=CallSlotItem.unique_id == holder.unique_id)
+                tx.save(_call_item(call), condition=CallItem.PK.does_not_exist())
         except TransactWriteError as exc:
             if not _is_conditional_failure(exc):
                 raise
-            outstanding = self._outstanding(pk)
-            raise CallInProgressError(call.station_id, outstanding) from None
+            latest = self._holder(pk)
+            raise CallInProgressError(
+                call.station_id, latest.unique_id if latest else None
+            ) from None
 
     @staticmethod
-    def _outstanding(pk: str) -> str | None:
+    def _holder(pk: str) -> CallSlotItem | None:
         try:
-            return CallSlotItem.get(pk, "CALL#OUTSTANDING", consistent_read=True).unique_id
+            return CallSlotItem.get(pk, "CALL#OUTSTANDING", consistent_read=True)
         except CallSlotItem.DoesNotExist:
             return None
 
@@ -454,20 +519,9 @@ class DynamoCallRepository:
         return OutgoingCall.model_validate_json(item.body)
 
     def close(self, call: OutgoingCall) -> bool:
-        """Free the slot the call held, then store its outcome if it was still pending.
-
-        The slot goes first: whoever reads the outcome may send the next call at once.
-        """
+        """Store the outcome if the call was still pending; that alone frees the slot."""
         try:
-            CallSlotItem(station_pk(call.station_id), "CALL#OUTSTANDING").delete(
-                condition=CallSlotItem.unique_id == call.unique_id
-            )
-        except DeleteError as exc:
-            # Freed already, or taken by a newer call after this one expired: leave it.
-            if not _is_conditional_failure(exc):
-                raise
-        try:
-            _call_item(call).save(condition=CallItem.state == "Pending")
+            _call_item(call).save(condition=CallItem.state == CallState.PENDING.value)
         except PutError as exc:
             if _is_conditional_failure(exc):
                 return False

@@ -28,7 +28,7 @@ from pynamodb.attributes import (
     UnicodeAttribute,
     UTCDateTimeAttribute,
 )
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.indexes import GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
 
@@ -37,7 +37,7 @@ class Gsi1(GlobalSecondaryIndex[Any]):  # type: ignore[no-untyped-call]
 
     class Meta:  # noqa: D106 - pynamodb's configuration class
         index_name = "GSI1"
-        projection = AllProjection()
+        projection = KeysOnlyProjection()
 
     GSI1PK = UnicodeAttribute(hash_key=True)
     GSI1SK = UnicodeAttribute(range_key=True)
@@ -109,6 +109,7 @@ class ConnectorStatusItem(_Item):
     connector_id = NumberAttribute()
     status = UnicodeAttribute()
     detail = UnicodeAttribute(null=True)
+    status_key = UnicodeAttribute(null=True)
     error_code = UnicodeAttribute(null=True)
     info = UnicodeAttribute(null=True)
     vendor_error_code = UnicodeAttribute(null=True)

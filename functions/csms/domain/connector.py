@@ -104,3 +104,33 @@ class ConnectorState(BaseModel):
     def status_key(self) -> tuple[ConnectorStatus, OccupancyDetail | None]:
         """What counts as a change of status."""
         return (self.status, self.detail)
+
+
+class StatusOutcome(StrEnum):
+    """What a report did to the connector's state."""
+
+    CHANGED = "Changed"  # first report, or a newer one with another status
+    REPEATED = "Repeated"  # newer, same status: only the report time and error details moved
+    STALE = "Stale"  # not newer than the state held (late or retransmitted)
+
+
+class AppliedStatus(BaseModel):
+    """The result of folding a report into a connector's state."""
+
+    model_config = ConfigDict(frozen=True)
+
+    outcome: StatusOutcome
+
+
+def fold_report(
+    report: StatusReport, held: ConnectorState | None, received_at: datetime
+) -> tuple[AppliedStatus, ConnectorState | None]:
+    """The rule every store applies: (what happened, the state to keep; None: keep held)."""
+    state = ConnectorState.from_report(report, held, received_at)
+    if held is None:
+        return AppliedStatus(outcome=StatusOutcome.CHANGED), state
+    if held.reported_at >= state.reported_at:
+        return AppliedStatus(outcome=StatusOutcome.STALE), None
+    if held.status_key != state.status_key:
+        return AppliedStatus(outcome=StatusOutcome.CHANGED), state
+    return AppliedStatus(outcome=StatusOutcome.REPEATED), state

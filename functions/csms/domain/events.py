@@ -77,7 +77,6 @@ class ConnectorStatusChanged(DomainEvent):
     evse: EvseRef
     status: ConnectorStatus
     detail: OccupancyDetail | None = None
-    previous_status: ConnectorStatus | None = None
     error_code: str | None = None
 
 

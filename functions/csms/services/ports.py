@@ -13,7 +13,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from csms.domain.commands import Command, OutgoingCall
 from csms.domain.connection import ConnectionBinding, ConnectionLogEntry
-from csms.domain.connector import ConnectorState, EvseRef, StatusReport
+from csms.domain.connector import AppliedStatus, ConnectorState, EvseRef, StatusReport
 from csms.domain.events import DomainEvent
 from csms.domain.seed import IdToken, Site
 from csms.domain.station import BootInfo, ProtocolVersion, RegistrationStatus, Station
@@ -134,21 +134,22 @@ class ConnectorStatusRepository(Protocol):
         """Return the state held for one connector."""
         ...
 
-    def save(
-        self,
-        station_id: str,
-        tenant_id: str,
-        state: ConnectorState,
-        expected: ConnectorState | None,
-    ) -> bool:
-        """Replace the held state if it still is `expected` (None: there is none yet).
+    def apply(self, station_id: str, tenant_id: str, report: StatusReport) -> AppliedStatus:
+        """Fold a report (with its timestamp set) into the connector's state, atomically.
 
-        Returns False, storing nothing, when another writer got there first.
+        The rule is `csms.domain.connector.fold_report`: a first or changed status replaces the
+        state (`since` moves) and is kept in history with it, in one write; a repeated one moves
+        only the report time and error details; a report not newer than the state held changes
+        nothing (the caller may still keep it in history).
         """
         ...
 
     def append_history(self, station_id: str, tenant_id: str, report: StatusReport) -> None:
-        """Keep every report, in or out of order, for uptime."""
+        """Keep a late report for uptime; idempotent per report."""
+        ...
+
+    def history(self, station_id: str, limit: int = 1000) -> list[StatusReport]:
+        """The station's kept reports, oldest first (uptime reads these)."""
         ...
 
     def list(self, station_id: str) -> list[ConnectorState]:

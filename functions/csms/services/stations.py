@@ -12,11 +12,10 @@ from csms.domain.connection import (
     ConnectionOutcome,
     RefusalReason,
 )
-from csms.domain.connector import ConnectorState, StatusReport
+from csms.domain.connector import StatusOutcome, StatusReport
 from csms.domain.errors import InvalidStationIdError, UnknownConnectionError
 from csms.domain.events import (
     ConnectorStatusChanged,
-    DomainEvent,
     StationBooted,
     StationConnected,
     StationConnectionRefused,
@@ -277,31 +276,27 @@ class StationService:
         return self._clock.now()
 
     def report_status(self, binding: ConnectionBinding, report: StatusReport) -> None:
-        """Keep the report in history and fold it into the connector's current state."""
-        now = self._clock.now()
-        if report.timestamp is None:
-            report = report.model_copy(update={"timestamp": now})
-        self._statuses.append_history(binding.station_id, binding.tenant_id, report)
-        events: list[DomainEvent] = []
-        # Optimistic concurrency: two Lambda invocations may report the same connector at once.
-        for _attempt in range(3):
-            previous = self._statuses.get(binding.station_id, report.evse)
-            state = ConnectorState.from_report(report, previous, now)
-            if previous is not None and previous.reported_at > state.reported_at:
-                return  # an older report that arrived late: history only
-            if self._statuses.save(binding.station_id, binding.tenant_id, state, previous):
-                if previous is None or previous.status_key != state.status_key:
-                    events.append(
-                        ConnectorStatusChanged(
-                            station_id=binding.station_id,
-                            tenant_id=binding.tenant_id,
-                            occurred_at=state.reported_at,
-                            evse=report.evse,
-                            status=report.status,
-                            detail=report.detail,
-                            previous_status=previous.status if previous else None,
-                            error_code=report.error_code,
-                        )
+        """Fold the report into the connector's state; keep transitions for uptime.
+
+        A repeated status is not history (nothing changed); a late report is, since it may be
+        a real transition that a station queued while offline.
+        """
+        at = report.timestamp or self._clock.now()
+        report = report.model_copy(update={"timestamp": at})
+        applied = self._statuses.apply(binding.station_id, binding.tenant_id, report)
+        if applied.outcome is StatusOutcome.STALE:
+            self._statuses.append_history(binding.station_id, binding.tenant_id, report)
+        elif applied.outcome is StatusOutcome.CHANGED:
+            self._events.publish(
+                [
+                    ConnectorStatusChanged(
+                        station_id=binding.station_id,
+                        tenant_id=binding.tenant_id,
+                        occurred_at=at,
+                        evse=report.evse,
+                        status=report.status,
+                        detail=report.detail,
+                        error_code=report.error_code,
                     )
-                break
-        self._events.publish(events)
+                ]
+            )

@@ -245,7 +245,7 @@ def test_dispatch_schema_failure_gets_the_version_violation_code(
     # THEN it gets its version's spelling of the violation, and nothing was stored
     assert code_of(reply) == code
     assert world.events.events == []
-    assert world.statuses.history == []
+    assert world.statuses.history_items == {}
 
 
 @BOTH

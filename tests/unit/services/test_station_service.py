@@ -6,11 +6,10 @@ from datetime import timedelta
 
 import pytest
 from tests.conftest import World
-from tests.fakes import T0, InMemoryConnectorStatusRepository, a_binding, a_station
+from tests.fakes import T0, a_binding, a_station
 
 from csms.domain.connection import ConnectionOutcome, RefusalReason
 from csms.domain.connector import (
-    ConnectorState,
     ConnectorStatus,
     EvseRef,
     OccupancyDetail,
@@ -40,18 +39,6 @@ def a_request(**over: object) -> ConnectRequest:
     }
     values.update(over)
     return ConnectRequest(**values)  # type: ignore[arg-type]
-
-
-def station_service(world: World, statuses: InMemoryConnectorStatusRepository) -> StationService:
-    """The world's StationService, but on another status repository."""
-    return StationService(
-        stations=world.stations_repo,
-        connection_log=world.log,
-        statuses=statuses,
-        events=world.events,
-        hasher=world.hasher,
-        clock=world.clock,
-    )
 
 
 # -- $connect ---------------------------------------------------------------------------------
@@ -496,7 +483,7 @@ def test_heartbeat_answers_the_time_and_writes_nothing(world: World) -> None:
         dict(world.stations_repo.stations),
         dict(world.stations_repo.bindings),
         dict(world.statuses.states),
-        list(world.statuses.history),
+        dict(world.statuses.history_items),
         list(world.log.entries),
     )
     # WHEN it sends a heartbeat
@@ -508,7 +495,7 @@ def test_heartbeat_answers_the_time_and_writes_nothing(world: World) -> None:
         dict(world.stations_repo.stations),
         dict(world.stations_repo.bindings),
         dict(world.statuses.states),
-        list(world.statuses.history),
+        dict(world.statuses.history_items),
         list(world.log.entries),
     )
     assert after == before
@@ -533,12 +520,12 @@ def test_report_status_first_report_stores_state_and_publishes(world: World) -> 
     report = a_report(status=ConnectorStatus.FAULTED, error_code="GroundFailure")
     # WHEN the station reports it
     world.stations.report_status(a_binding(), report)
-    # THEN the state is stored, history keeps the report
+    # THEN the state is stored, history keeps the transition
     state = world.statuses.get("CP-1", EVSE_1)
     assert state is not None
     assert state.status is ConnectorStatus.FAULTED
     assert state.since == T0
-    assert world.statuses.history == [("CP-1", report)]
+    assert list(world.statuses.history_items.values()) == [report]
     # AND a change with no previous status is published
     assert world.events.events == [
         ConnectorStatusChanged(
@@ -547,7 +534,6 @@ def test_report_status_first_report_stores_state_and_publishes(world: World) -> 
             occurred_at=T0,
             evse=EVSE_1,
             status=ConnectorStatus.FAULTED,
-            previous_status=None,
             error_code="GroundFailure",
         )
     ]
@@ -560,15 +546,15 @@ def test_report_status_same_status_again_publishes_nothing(world: World) -> None
     later = T0 + timedelta(minutes=5)
     # WHEN it reports Available again
     world.stations.report_status(a_binding(), a_report(timestamp=later))
-    # THEN no event, since is unchanged, reported_at moved, history grew
+    # THEN no event, since is unchanged, reported_at moved, no new history (no transition)
     assert world.events.events == []
     state = world.statuses.get("CP-1", EVSE_1)
     assert state is not None
     assert (state.since, state.reported_at) == (T0, later)
-    assert len(world.statuses.history) == 2
+    assert len(world.statuses.history_items) == 1
 
 
-def test_report_status_change_publishes_previous_status(world: World) -> None:
+def test_report_status_change_publishes_the_new_status(world: World) -> None:
     # GIVEN a connector Available since T0
     world.stations.report_status(a_binding(), a_report())
     world.events.events.clear()
@@ -578,7 +564,7 @@ def test_report_status_change_publishes_previous_status(world: World) -> None:
         status=ConnectorStatus.OCCUPIED, detail=OccupancyDetail.CHARGING, timestamp=later
     )
     world.stations.report_status(a_binding(), report)
-    # THEN the change carries the previous status and the report's time
+    # THEN the change carries the new status and the report's time
     assert world.events.events == [
         ConnectorStatusChanged(
             station_id="CP-1",
@@ -587,7 +573,6 @@ def test_report_status_change_publishes_previous_status(world: World) -> None:
             evse=EVSE_1,
             status=ConnectorStatus.OCCUPIED,
             detail=OccupancyDetail.CHARGING,
-            previous_status=ConnectorStatus.AVAILABLE,
         )
     ]
     state = world.statuses.get("CP-1", EVSE_1)
@@ -606,7 +591,7 @@ def test_report_status_older_report_goes_to_history_only(world: World) -> None:
     world.stations.report_status(a_binding(), late)
     # THEN it is kept in history but changes neither the state nor the bus
     assert world.statuses.get("CP-1", EVSE_1) == held
-    assert world.statuses.history[-1] == ("CP-1", late)
+    assert list(world.statuses.history_items.values())[-1] == late
     assert world.events.events == []
 
 
@@ -621,7 +606,7 @@ def test_report_status_without_timestamp_uses_the_clock(world: World) -> None:
     state = world.statuses.get("CP-1", EVSE_1)
     assert state is not None
     assert state.reported_at == now
-    assert world.statuses.history[0][1].timestamp == now
+    assert next(iter(world.statuses.history_items.values())).timestamp == now
     assert world.events.events[0].occurred_at == now
 
 
@@ -638,80 +623,31 @@ def test_report_status_connectors_are_independent(world: World) -> None:
     assert len(world.events.events) == 3
 
 
-class ConflictingStatusRepository(InMemoryConnectorStatusRepository):
-    """Another writer gets in between this service's read and write, `conflicts` times."""
-
-    def __init__(self, conflicts: int, intruder: ConnectorState | None) -> None:
-        super().__init__()
-        self.conflicts = conflicts
-        self.intruder = intruder
-        self.saves = 0
-
-    def save(
-        self,
-        station_id: str,
-        tenant_id: str,
-        state: ConnectorState,
-        expected: ConnectorState | None,
-    ) -> bool:
-        self.saves += 1
-        if self.conflicts > 0:
-            self.conflicts -= 1
-            if self.intruder is not None:
-                self.states[(station_id, self.intruder.evse)] = self.intruder
-            return False
-        return super().save(station_id, tenant_id, state, expected)
+def test_report_status_retransmitted_report_changes_nothing_twice(world: World) -> None:
+    # GIVEN a change to Faulted that was applied and published
+    report = a_report(status=ConnectorStatus.FAULTED)
+    world.stations.report_status(a_binding(), report)
+    # WHEN the station sends the very same report again (same timestamp)
+    world.stations.report_status(a_binding(), report)
+    # THEN it is stale: one state, one history entry, one event
+    assert len(world.statuses.history_items) == 1
+    assert len(world.events.events) == 1
 
 
-def test_report_status_retries_after_a_concurrent_write(world: World) -> None:
-    # GIVEN another invocation stores Faulted (at T0 - 1 min) between our read and write
-    intruder = ConnectorState(
-        evse=EVSE_1,
-        status=ConnectorStatus.FAULTED,
-        since=T0 - timedelta(minutes=1),
-        reported_at=T0 - timedelta(minutes=1),
+def test_report_status_repeat_updates_error_details_without_event(world: World) -> None:
+    # GIVEN a Faulted connector
+    world.stations.report_status(
+        a_binding(), a_report(status=ConnectorStatus.FAULTED, error_code="GroundFailure")
     )
-    statuses = ConflictingStatusRepository(conflicts=1, intruder=intruder)
-    service = station_service(world, statuses)
-    # WHEN this invocation reports Available at T0
-    service.report_status(a_binding(), a_report())
-    # THEN it re-reads, folds onto the intruder's state and wins on the second try
-    assert statuses.saves == 2
-    state = statuses.get("CP-1", EVSE_1)
+    world.events.events.clear()
+    # WHEN it is still Faulted, now for another reason
+    later = T0 + timedelta(minutes=1)
+    world.stations.report_status(
+        a_binding(),
+        a_report(status=ConnectorStatus.FAULTED, error_code="HighTemperature", timestamp=later),
+    )
+    # THEN the details follow the newest report, the status did not change
+    state = world.statuses.get("CP-1", EVSE_1)
     assert state is not None
-    assert state.status is ConnectorStatus.AVAILABLE
-    # AND the event names the status it really replaced
-    [event] = world.events.events
-    assert isinstance(event, ConnectorStatusChanged)
-    assert event.previous_status is ConnectorStatus.FAULTED
-
-
-def test_report_status_concurrent_newer_report_wins(world: World) -> None:
-    # GIVEN another invocation stores a newer report between our read and write
-    intruder = ConnectorState(
-        evse=EVSE_1,
-        status=ConnectorStatus.FAULTED,
-        since=T0 + timedelta(minutes=1),
-        reported_at=T0 + timedelta(minutes=1),
-    )
-    statuses = ConflictingStatusRepository(conflicts=1, intruder=intruder)
-    service = station_service(world, statuses)
-    # WHEN our older report is retried
-    service.report_status(a_binding(), a_report())
-    # THEN it steps aside: the newer state stands and nothing is published
-    assert statuses.get("CP-1", EVSE_1) == intruder
-    assert world.events.events == []
-    assert len(statuses.history) == 1
-
-
-def test_report_status_gives_up_after_three_conflicts(world: World) -> None:
-    # GIVEN a repository that always loses the race
-    statuses = ConflictingStatusRepository(conflicts=99, intruder=None)
-    service = station_service(world, statuses)
-    # WHEN a report arrives
-    service.report_status(a_binding(), a_report())
-    # THEN it tries three times, keeps the report in history, and publishes nothing
-    assert statuses.saves == 3
-    assert statuses.states == {}
-    assert len(statuses.history) == 1
+    assert (state.error_code, state.since, state.reported_at) == ("HighTemperature", T0, later)
     assert world.events.events == []
