@@ -46,11 +46,11 @@ class World:
 @pytest.fixture
 def world() -> World:
     clock = FixedClock()
-    stations_repo = InMemoryStationRepository()
-    log = InMemoryConnectionLog()
-    statuses = InMemoryConnectorStatusRepository()
-    calls = InMemoryCallRepository()
     events = InMemoryEventPublisher()
+    stations_repo = InMemoryStationRepository(events)
+    log = InMemoryConnectionLog(events)
+    statuses = InMemoryConnectorStatusRepository(events)
+    calls = InMemoryCallRepository()
     sender = InMemoryFrameSender()
     seeds_repo = InMemorySeedRepository()
     hasher = PlainHasher()
@@ -58,7 +58,6 @@ def world() -> World:
         stations=stations_repo,
         connection_log=log,
         statuses=statuses,
-        events=events,
         hasher=hasher,
         clock=clock,
         heartbeat_interval_s=300,

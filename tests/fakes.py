@@ -81,8 +81,22 @@ def _page(items: list[Any], limit: int, cursor: str | None, key: str) -> Page[An
     return Page(items=items[start:end], next_cursor=next_cursor)
 
 
-class InMemoryStationRepository:
+class InMemoryEventPublisher:
+    """The bus as the fakes see it: events land here when the write they ride with happens."""
+
     def __init__(self) -> None:
+        self.events: list[DomainEvent] = []
+
+    def publish(self, events: Sequence[DomainEvent]) -> None:
+        self.events.extend(events)
+
+    def of_type(self, detail_type: str) -> list[DomainEvent]:
+        return [e for e in self.events if e.detail_type == detail_type]
+
+
+class InMemoryStationRepository:
+    def __init__(self, outbox: InMemoryEventPublisher | None = None) -> None:
+        self.outbox = outbox or InMemoryEventPublisher()
         self.stations: dict[str, Station] = {}
         self.bindings: dict[str, ConnectionBinding] = {}
 
@@ -137,20 +151,28 @@ class InMemoryStationRepository:
         return True
 
     def record_boot(
-        self, station_id: str, boot: BootInfo, status: RegistrationStatus, at: datetime
+        self,
+        station_id: str,
+        boot: BootInfo,
+        status: RegistrationStatus,
+        at: datetime,
+        events: Sequence[DomainEvent] = (),
     ) -> None:
         station = self.stations[station_id]
         self.stations[station_id] = station.model_copy(
             update={"boot": boot, "registration_status": status, "last_boot_at": at}
         )
+        self.outbox.publish(events)
 
 
 class InMemoryConnectionLog:
-    def __init__(self) -> None:
+    def __init__(self, outbox: InMemoryEventPublisher | None = None) -> None:
+        self.outbox = outbox or InMemoryEventPublisher()
         self.entries: list[ConnectionLogEntry] = []
 
-    def append(self, entry: ConnectionLogEntry) -> None:
+    def append(self, entry: ConnectionLogEntry, events: Sequence[DomainEvent] = ()) -> None:
         self.entries.append(entry)
+        self.outbox.publish(events)
 
     def list(
         self, station_id: str, limit: int, cursor: str | None = None
@@ -164,14 +186,21 @@ class InMemoryConnectionLog:
 
 
 class InMemoryConnectorStatusRepository:
-    def __init__(self) -> None:
+    def __init__(self, outbox: InMemoryEventPublisher | None = None) -> None:
+        self.outbox = outbox or InMemoryEventPublisher()
         self.states: dict[tuple[str, EvseRef], ConnectorState] = {}
         self.history_items: dict[tuple[str, datetime, EvseRef], StatusReport] = {}
 
     def get(self, station_id: str, evse: EvseRef) -> ConnectorState | None:
         return self.states.get((station_id, evse))
 
-    def apply(self, station_id: str, tenant_id: str, report: StatusReport) -> AppliedStatus:
+    def apply(
+        self,
+        station_id: str,
+        tenant_id: str,
+        report: StatusReport,
+        on_change: Sequence[DomainEvent] = (),
+    ) -> AppliedStatus:
         assert report.timestamp is not None
         held = self.states.get((station_id, report.evse))
         applied, state = fold_report(report, held, report.timestamp)
@@ -179,6 +208,7 @@ class InMemoryConnectorStatusRepository:
             self.states[(station_id, report.evse)] = state
         if applied.outcome is StatusOutcome.CHANGED:
             self.append_history(station_id, tenant_id, report)
+            self.outbox.publish(on_change)
         return applied
 
     def append_history(self, station_id: str, tenant_id: str, report: StatusReport) -> None:
@@ -224,17 +254,6 @@ class InMemoryCallRepository:
             return False
         self.calls[(call.station_id, call.unique_id)] = call
         return True
-
-
-class InMemoryEventPublisher:
-    def __init__(self) -> None:
-        self.events: list[DomainEvent] = []
-
-    def publish(self, events: Sequence[DomainEvent]) -> None:
-        self.events.extend(events)
-
-    def of_type(self, detail_type: str) -> list[DomainEvent]:
-        return [e for e in self.events if e.detail_type == detail_type]
 
 
 @dataclass

@@ -71,6 +71,7 @@ HANDLER_SETTINGS: dict[str, type[BaseCsmsSettings]] = {
     "csms.handlers.ws_message.lambda_handler": StationGatewaySettings,
     "csms.handlers.ws_disconnect.lambda_handler": StationGatewaySettings,
     "csms.handlers.api.lambda_handler": ApiSettings,
+    "csms.handlers.stream_outbox.lambda_handler": BaseCsmsSettings,
 }
 
 

@@ -74,6 +74,15 @@ def acknowledge(stack: CsmsStack) -> None:
         },
     )
     _ack(
+        stack.outbox_dlq,
+        {
+            "AwsSolutions-SQS3": (
+                "This queue is itself the dead-letter queue of the outbox relay's stream "
+                "mapping (it holds batches that failed all retries, for an operator to replay)."
+            ),
+        },
+    )
+    _ack(
         stack.openapi_route,
         {
             "AwsSolutions-APIG4": (

@@ -19,7 +19,9 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from csms_infra.layer import ARCHITECTURE, RUNTIME, dependencies_layer
@@ -35,6 +37,7 @@ WS_CONNECT = "csms.handlers.ws_connect.lambda_handler"
 WS_MESSAGE = "csms.handlers.ws_message.lambda_handler"
 WS_DISCONNECT = "csms.handlers.ws_disconnect.lambda_handler"
 API = "csms.handlers.api.lambda_handler"
+STREAM_OUTBOX = "csms.handlers.stream_outbox.lambda_handler"
 
 # Headers of the WebSocket opening handshake (RFC 6455 section 4.1) that the origin must see;
 # Sec-WebSocket-Protocol carries the OCPP version offer ("ocpp2.0.1, ocpp1.6").
@@ -193,6 +196,7 @@ class CsmsStack(Stack):
             WS_DISCONNECT: handler_function("WsDisconnect", WS_DISCONNECT),
             API: handler_function("Api", API, timeout=Duration.seconds(29)),
         }
+        self.handlers[STREAM_OUTBOX] = self._outbox_relay(code, layer)
 
         def ws_route(name: str, handler: str, *, return_response: bool = False) -> None:
             self.ws_api.add_route(
@@ -227,6 +231,56 @@ class CsmsStack(Stack):
         CfnOutput(self, "TableName", value=self.table.table_name)
         CfnOutput(self, "EventBusName", value=self.bus.event_bus_name)
 
+    def _outbox_relay(self, code: lambda_.Code, layer: lambda_.ILayerVersion) -> HandlerFunction:
+        """Table stream -> EventBridge: publishes the events that rode in item writes.
+
+        One batch per shard at a time, in order; a failed record is retried from where it
+        failed (partial batch responses), and after the retries its batch goes to a DLQ.
+        """
+        relay = HandlerFunction(
+            self,
+            "StreamOutbox",
+            handler=STREAM_OUTBOX,
+            code=code,
+            layer=layer,
+            environment={
+                "CSMS_TABLE_NAME": self.table.table_name,
+                "CSMS_EVENT_BUS_NAME": self.bus.event_bus_name,
+            },
+            timeout=Duration.seconds(60),
+        )
+        self.bus.grant_put_events_to(relay.function)
+        self.outbox_dlq = sqs.Queue(
+            self,
+            "StreamOutboxDlq",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
+        )
+        relay.function.add_event_source(
+            event_sources.DynamoEventSource(
+                self.table,
+                starting_position=lambda_.StartingPosition.TRIM_HORIZON,
+                batch_size=100,
+                max_batching_window=Duration.seconds(0),
+                parallelization_factor=1,
+                report_batch_item_failures=True,
+                retry_attempts=20,
+                on_failure=event_sources.SqsDlq(self.outbox_dlq),
+                # Only writes that carry events invoke the relay.
+                filters=[
+                    lambda_.FilterCriteria.filter(
+                        {
+                            "dynamodb": {
+                                "NewImage": {"outbox_id": {"S": lambda_.FilterRule.exists()}}
+                            }
+                        }
+                    )
+                ],
+            )
+        )
+        return relay
+
     def _table(self) -> dynamodb.Table:
         table = dynamodb.Table(
             self,
@@ -235,6 +289,8 @@ class CsmsStack(Stack):
             sort_key=dynamodb.Attribute(name="SK", type=dynamodb.AttributeType.STRING),
             billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
             time_to_live_attribute="expires_at",
+            # The outbox relay reads the stream (csms.adapters.outbox).
+            stream=dynamodb.StreamViewType.NEW_AND_OLD_IMAGES,
             point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
                 point_in_time_recovery_enabled=True
             ),

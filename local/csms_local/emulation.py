@@ -77,6 +77,12 @@ def table_definition(template: dict[str, Any], table_name: str) -> dict[str, Any
         "AttributeDefinitions": props["AttributeDefinitions"],
         "BillingMode": "PAY_PER_REQUEST",
     }
+    stream = props.get("StreamSpecification")
+    if stream:
+        definition["StreamSpecification"] = {
+            "StreamEnabled": True,
+            "StreamViewType": stream["StreamViewType"],
+        }
     if props.get("GlobalSecondaryIndexes"):
         definition["GlobalSecondaryIndexes"] = [
             {
@@ -125,6 +131,57 @@ def create_resources(
         Targets=[{"Id": "local-queue", "Arn": queue_arn}],
     )
     return EmulatedResources(table_name, bus_name, queue_url)
+
+
+class OutboxPump:
+    """The table stream -> outbox relay path that AWS runs as an event source mapping.
+
+    Each `pump()` reads what the stream gained since the last one and hands the records to
+    the relay handler, as Lambda would; the local runtime pumps continuously, tests when they
+    want the events.
+    """
+
+    def __init__(self, table_name: str) -> None:
+        dynamodb = boto3.client("dynamodb", region_name=REGION)
+        self._arn = dynamodb.describe_table(TableName=table_name)["Table"]["LatestStreamArn"]
+        # moto answers the streams API only at its regional endpoint.
+        self._streams = boto3.client(
+            "dynamodbstreams",
+            region_name=REGION,
+            endpoint_url=f"https://streams.dynamodb.{REGION}.amazonaws.com",
+        )
+        self._iterators: dict[str, str] = {}
+
+    def pump(self) -> int:
+        """Relay every new record; return how many records were read."""
+        from csms.handlers import stream_outbox
+        from csms_local.gateway import LambdaContextStub
+
+        shards = self._streams.describe_stream(StreamArn=self._arn)["StreamDescription"]["Shards"]
+        count = 0
+        for shard in shards:
+            shard_id = shard["ShardId"]
+            iterator = (
+                self._iterators.get(shard_id)
+                or self._streams.get_shard_iterator(
+                    StreamArn=self._arn, ShardId=shard_id, ShardIteratorType="TRIM_HORIZON"
+                )["ShardIterator"]
+            )
+            while True:
+                page = self._streams.get_records(ShardIterator=iterator, Limit=100)
+                records = page["Records"]
+                if records:
+                    result = stream_outbox.lambda_handler(
+                        {"Records": records}, LambdaContextStub("stream-outbox")
+                    )
+                    if result["batchItemFailures"]:
+                        return count  # retried from the same iterator next time
+                    count += len(records)
+                iterator = page["NextShardIterator"]
+                self._iterators[shard_id] = iterator
+                if not records:
+                    break
+        return count
 
 
 @contextmanager

@@ -25,6 +25,8 @@ logger = logging.getLogger(__name__)
 
 SNAPSHOT_FILE = "table.json"
 SNAPSHOT_EVERY_S = 30.0
+# How often the table stream is handed to the outbox relay (AWS polls about 4 times a second).
+OUTBOX_EVERY_S = 0.25
 
 
 class LocalError(RuntimeError):
@@ -120,6 +122,8 @@ def restore_snapshot(table_name: str, data_dir: Path) -> int:
         raise LocalError(
             f"data file {source} is damaged ({exc}); move it away to start afresh"
         ) from None
+    # Their events went out in the run that wrote them: do not publish them again.
+    items = [{k: v for k, v in item.items() if k not in ("outbox", "outbox_id")} for item in items]
     client = boto3.client("dynamodb", region_name=emulation.REGION)
     for start in range(0, len(items), 25):
         batch: list[Any] = [{"PutRequest": {"Item": item}} for item in items[start : start + 25]]
@@ -138,6 +142,7 @@ class LocalRuntime:
         self.restored = 0
         self._runners: list[web.AppRunner] = []
         self._snapshot_task: asyncio.Task[None] | None = None
+        self._outbox_task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         """Create the emulated resources, load data and open the ports (mock_aws must be on)."""
@@ -148,6 +153,9 @@ class LocalRuntime:
         configure_environment(options, self.resources)
         if options.data_dir is not None:
             self.restored = restore_snapshot(self.resources.table_name, options.data_dir)
+        self._outbox_task = asyncio.create_task(
+            self._relay_outbox(emulation.OutboxPump(self.resources.table_name))
+        )
         if seed_document is not None:
             self.seed_result = load_seed(seed_document, options.tenant_id)
         key = tokens.signing_key(options.key_file)
@@ -170,6 +178,15 @@ class LocalRuntime:
             ) from None
         self._runners.append(runner)
 
+    @staticmethod
+    async def _relay_outbox(pump: emulation.OutboxPump) -> None:
+        while True:
+            try:
+                await asyncio.to_thread(pump.pump)
+            except Exception:
+                logger.exception("outbox relay failed; retrying")
+            await asyncio.sleep(OUTBOX_EVERY_S)
+
     async def _snapshots(self) -> None:
         while True:
             await asyncio.sleep(SNAPSHOT_EVERY_S)
@@ -190,6 +207,10 @@ class LocalRuntime:
         for runner in reversed(self._runners):
             await runner.cleanup()
         self._runners.clear()
+        if self._outbox_task is not None:
+            self._outbox_task.cancel()
+            with suppress(asyncio.CancelledError):
+                await self._outbox_task
         await asyncio.to_thread(self.snapshot)
 
 

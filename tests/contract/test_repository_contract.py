@@ -7,18 +7,21 @@ from __future__ import annotations
 
 import base64
 import json
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import boto3
 import pytest
 from tests.fakes import (
     T0,
     InMemoryCallRepository,
     InMemoryConnectionLog,
     InMemoryConnectorStatusRepository,
+    InMemoryEventPublisher,
     InMemorySeedRepository,
     InMemoryStationRepository,
     a_binding,
@@ -34,8 +37,14 @@ from csms.adapters.dynamo import (
     tenant_pk,
 )
 from csms.adapters.dynamo_models import SiteItem, TokenItem
+from csms.adapters.outbox import OutboxEncoder, entries_of
 from csms.domain.commands import CallState, CommandStatus, OutgoingCall
-from csms.domain.connection import ConnectionLogEntry, ConnectionOutcome, RefusalReason
+from csms.domain.connection import (
+    ConnectionBinding,
+    ConnectionLogEntry,
+    ConnectionOutcome,
+    RefusalReason,
+)
 from csms.domain.connector import (
     MAX_ID,
     AppliedStatus,
@@ -48,7 +57,13 @@ from csms.domain.connector import (
 )
 from csms.domain.errors import CallInProgressError, InvalidCursorError
 from csms.domain.seed import IdToken, Site, TokenStatus
-from csms.domain.station import BootInfo, BootReason, ProtocolVersion, RegistrationStatus
+from csms.domain.station import (
+    BootInfo,
+    BootReason,
+    ProtocolVersion,
+    RegistrationStatus,
+    Station,
+)
 from csms.services.ports import (
     CallRepository,
     ConnectionLog,
@@ -57,6 +72,7 @@ from csms.services.ports import (
     SeedRepository,
     StationRepository,
 )
+from csms_local import emulation
 
 MEMORY, DYNAMO = "memory", "dynamo"
 
@@ -73,20 +89,45 @@ class Repos:
     seeds: SeedRepository
     read_site: Callable[[str, str], Site | None]
     read_token: Callable[[str, str], IdToken | None]
+    # Detail types of the events published so far (through the outbox, for DynamoDB).
+    published: Callable[[], list[str]]
 
 
 def _memory() -> Repos:
     seeds = InMemorySeedRepository()
+    bus = InMemoryEventPublisher()
     return Repos(
         kind=MEMORY,
-        stations=InMemoryStationRepository(),
-        log=InMemoryConnectionLog(),
-        statuses=InMemoryConnectorStatusRepository(),
+        stations=InMemoryStationRepository(bus),
+        log=InMemoryConnectionLog(bus),
+        statuses=InMemoryConnectorStatusRepository(bus),
         calls=InMemoryCallRepository(),
         seeds=seeds,
         read_site=lambda tenant, site_id: seeds.sites.get((tenant, site_id)),
         read_token=lambda tenant, token: seeds.tokens.get((tenant, token)),
+        published=lambda: [event.detail_type for event in bus.events],
     )
+
+
+def _outbox_published(table_name: str) -> list[str]:
+    """Every entry the table's stream carries for the outbox relay, in order."""
+    arn = boto3.client("dynamodb", region_name=emulation.REGION).describe_table(
+        TableName=table_name
+    )["Table"]["LatestStreamArn"]
+    streams = boto3.client(
+        "dynamodbstreams",
+        region_name=emulation.REGION,
+        endpoint_url=f"https://streams.dynamodb.{emulation.REGION}.amazonaws.com",
+    )
+    types: list[str] = []
+    for shard in streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
+        iterator = streams.get_shard_iterator(
+            StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"]
+        records = streams.get_records(ShardIterator=iterator, Limit=1000)["Records"]
+        for record in records:
+            types.extend(entry["DetailType"] for entry in entries_of(record))
+    return types
 
 
 def _read_site(tenant_id: str, site_id: str) -> Site | None:
@@ -105,24 +146,25 @@ def _read_token(tenant_id: str, id_token: str) -> IdToken | None:
     return IdToken(id_token=id_token, status=TokenStatus(item.status), group_id=item.group_id)
 
 
-def _dynamo() -> Repos:
+def _dynamo(table_name: str) -> Repos:
+    outbox = OutboxEncoder("csms-events", lambda: str(uuid.uuid4()))
     return Repos(
         kind=DYNAMO,
-        stations=DynamoStationRepository(),
-        log=DynamoConnectionLog(timedelta(days=90)),
-        statuses=DynamoConnectorStatusRepository(),
+        stations=DynamoStationRepository(outbox),
+        log=DynamoConnectionLog(timedelta(days=90), outbox),
+        statuses=DynamoConnectorStatusRepository(outbox),
         calls=DynamoCallRepository(),
         seeds=DynamoSeedRepository(),
         read_site=_read_site,
         read_token=_read_token,
+        published=lambda: _outbox_published(table_name),
     )
 
 
 @pytest.fixture(params=[MEMORY, DYNAMO])
 def repos(request: pytest.FixtureRequest) -> Repos:
     if request.param == DYNAMO:
-        request.getfixturevalue("dynamo_table")
-        return _dynamo()
+        return _dynamo(request.getfixturevalue("dynamo_table"))
     return _memory()
 
 
@@ -718,3 +760,58 @@ def test_seed_repository_put_token_creates_or_replaces(repos: Repos) -> None:
     # THEN it is replaced as a whole, and unknown tokens stay unknown
     assert repos.read_token("tenant-a", "TAG-1") == blocked
     assert repos.read_token("tenant-b", "TAG-1") is None
+
+
+# -- the outbox: events ride with the writes that record them ---------------------------------
+
+
+def _event(kind: type[Any], **fields: Any) -> Any:
+    return kind(station_id="CP-1", tenant_id="tenant-a", occurred_at=T0, **fields)
+
+
+def test_outbox_events_go_out_with_their_writes_only(repos: Repos) -> None:
+    from csms.domain.events import ConnectorStatusChanged, StationBooted, StationConnected
+
+    # GIVEN a registered, connected station
+    repos.stations.register(Station(id="CP-1", tenant_id="tenant-a", password_hash="plain$x"))
+    # WHEN a log entry, a boot and a status change are written with their events, and a
+    # repeated status and later station updates are written without
+    repos.log.append(
+        ConnectionLogEntry(station_id="CP-1", at=T0, outcome=ConnectionOutcome.CONNECTED),
+        events=[_event(StationConnected, connection_id="c1", protocol=ProtocolVersion.OCPP16)],
+    )
+    repos.stations.record_boot(
+        "CP-1",
+        BootInfo(vendor="V", model="M"),
+        RegistrationStatus.ACCEPTED,
+        T0,
+        events=[
+            _event(
+                StationBooted,
+                vendor="V",
+                model="M",
+                reason=BootReason.UNKNOWN,
+                registration_status=RegistrationStatus.ACCEPTED,
+            )
+        ],
+    )
+    changed = _event(
+        ConnectorStatusChanged,
+        evse=EvseRef(evse_id=1, connector_id=1),
+        status=ConnectorStatus.AVAILABLE,
+    )
+    repos.statuses.apply("CP-1", "tenant-a", _report(), on_change=[changed])
+    repos.statuses.apply("CP-1", "tenant-a", _report(seconds=5), on_change=[changed])
+    repos.statuses.apply("CP-1", "tenant-a", _report(seconds=1), on_change=[changed])
+    repos.stations.bind(
+        ConnectionBinding(
+            connection_id="c2",
+            station_id="CP-1",
+            tenant_id="tenant-a",
+            protocol=ProtocolVersion.OCPP16,
+            connected_at=T0,
+        )
+    )
+    # THEN each event went out exactly once, in order; the repeat, the stale report and the
+    # later update published nothing
+    assert repos.published() == ["StationConnected", "StationBooted", "ConnectorStatusChanged"]

@@ -10,10 +10,17 @@ from typing import Any
 from aws_cdk import cx_api
 from aws_cdk.assertions import Match, Template
 
-from csms_infra.stack import API, WEBSOCKET_HEADERS, WS_CONNECT, WS_DISCONNECT, WS_MESSAGE
+from csms_infra.stack import (
+    API,
+    STREAM_OUTBOX,
+    WEBSOCKET_HEADERS,
+    WS_CONNECT,
+    WS_DISCONNECT,
+    WS_MESSAGE,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
-HANDLERS = {WS_CONNECT, WS_MESSAGE, WS_DISCONNECT, API}
+HANDLERS = {WS_CONNECT, WS_MESSAGE, WS_DISCONNECT, API, STREAM_OUTBOX}
 Resources = dict[str, dict[str, Any]]
 
 
@@ -111,7 +118,7 @@ def test_functions_run_python312_arm64_traced_with_their_handlers(
     functions = resources(template, "AWS::Lambda::Function").values()
     # WHEN reading every function by its handler string
     by_handler = {fn["Properties"]["Handler"]: fn["Properties"] for fn in functions}
-    # THEN there are exactly the four runtime handlers, each on python3.12/arm64 with active
+    # THEN there are exactly the five runtime handlers, each on python3.12/arm64 with active
     # tracing, JSON logs in an explicit log group, Powertools settings and the dependencies layer
     assert set(by_handler) == HANDLERS
     for handler, props in by_handler.items():
@@ -160,19 +167,64 @@ def test_functions_get_least_privilege_grants(template: dict[str, Any]) -> None:
         for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
             action = statement["Action"]
             actions.setdefault(role, set()).update([action] if isinstance(action, str) else action)
-    # THEN every function may use the table, put events and reach station connections, and no
-    # action is a service-wide wildcard
+    # THEN every request handler may use the table, reach station connections and put events;
+    # the outbox relay may read the stream and put events, nothing else; no action is a
+    # service-wide wildcard
     assert set(actions) == roles_of_functions
+    relay_role = next(
+        ref
+        for fn in resources(template, "AWS::Lambda::Function").values()
+        if fn["Properties"]["Handler"] == STREAM_OUTBOX
+        for ref in references(fn["Properties"]["Role"])
+    )
     for role, allowed in actions.items():
-        assert {
-            "dynamodb:GetItem",
-            "dynamodb:PutItem",
-            "dynamodb:UpdateItem",
-            "dynamodb:Query",
-            "events:PutEvents",
-            "execute-api:ManageConnections",
-        } <= allowed, role
+        if role == relay_role:
+            assert {
+                "dynamodb:GetRecords",
+                "dynamodb:GetShardIterator",
+                "events:PutEvents",
+            } <= allowed
+            assert not {a for a in allowed if a.startswith("dynamodb:") and "Item" in a}, allowed
+            assert "execute-api:ManageConnections" not in allowed
+        else:
+            assert {
+                "dynamodb:GetItem",
+                "dynamodb:PutItem",
+                "dynamodb:UpdateItem",
+                "dynamodb:Query",
+                "events:PutEvents",
+                "execute-api:ManageConnections",
+            } <= allowed, role
         assert not [action for action in allowed if action.endswith(":*")], role
+
+
+def test_outbox_relay_reads_the_stream_in_order_with_a_dlq(assertions: Template) -> None:
+    # GIVEN the synthesized template
+    # THEN the table streams old and new images, and the relay reads them one batch per shard,
+    # from the start, reporting partial failures, filtered to writes that carry events
+    assertions.has_resource_properties(
+        "AWS::DynamoDB::Table",
+        {"StreamSpecification": {"StreamViewType": "NEW_AND_OLD_IMAGES"}},
+    )
+    assertions.has_resource_properties(
+        "AWS::Lambda::EventSourceMapping",
+        {
+            "StartingPosition": "TRIM_HORIZON",
+            "ParallelizationFactor": 1,
+            "FunctionResponseTypes": ["ReportBatchItemFailures"],
+            "DestinationConfig": {"OnFailure": {"Destination": Match.any_value()}},
+            "FilterCriteria": {
+                "Filters": [
+                    {
+                        "Pattern": json.dumps(
+                            {"dynamodb": {"NewImage": {"outbox_id": {"S": [{"exists": True}]}}}},
+                            separators=(",", ":"),
+                        )
+                    }
+                ]
+            },
+        },
+    )
 
 
 def test_functions_share_one_code_asset_without_bytecode(

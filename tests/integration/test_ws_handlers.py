@@ -153,9 +153,15 @@ def test_message_boot_heartbeat_status_are_answered_and_stored(
         "Available",
     )
     # AND the domain events reached the bus in the {metadata, data} envelope
+    # (through the table stream and the outbox relay, as in AWS)
+    pump = emulation.OutboxPump(aws.table_name)
+    pump.pump()
     events = emulation.drain_events(aws.events_queue_url)
     types = [e["detail-type"] for e in events]
     assert types == ["StationConnected", "StationBooted", "ConnectorStatusChanged"]
+    # AND a second pump publishes nothing again
+    pump.pump()
+    assert emulation.drain_events(aws.events_queue_url) == []
     assert all(e["source"] == "csms.stations" for e in events)
     assert events[1]["detail"]["metadata"]["station_id"] == "CP-1"
     assert events[1]["detail"]["data"]["vendor"] == "Acme"

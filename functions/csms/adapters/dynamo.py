@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -22,6 +23,7 @@ from csms.adapters.dynamo_models import (
     StatusHistoryItem,
     TokenItem,
 )
+from csms.adapters.outbox import OutboxEncoder
 from csms.domain.commands import CallState, OutgoingCall
 from csms.domain.connection import (
     ConnectionBinding,
@@ -39,6 +41,7 @@ from csms.domain.connector import (
     StatusReport,
 )
 from csms.domain.errors import CallInProgressError, InvalidCursorError
+from csms.domain.events import DomainEvent
 from csms.domain.seed import IdToken, Site
 from csms.domain.station import (
     BootInfo,
@@ -117,8 +120,29 @@ def decode_cursor(
     return key
 
 
+def _outbox_actions(model: Any, outbox: OutboxEncoder, events: Sequence[DomainEvent]) -> list[Any]:
+    """Update actions that put events in the item's outbox, or clear an earlier one."""
+    encoded = outbox.encode(events)
+    if encoded is None:
+        return [model.outbox.remove(), model.outbox_id.remove()]
+    return [model.outbox.set(encoded[0]), model.outbox_id.set(encoded[1])]
+
+
+def _outbox_values(outbox: OutboxEncoder, events: Sequence[DomainEvent]) -> dict[str, str]:
+    """Attributes of a new item that carries events in its outbox."""
+    encoded = outbox.encode(events)
+    return {} if encoded is None else {"outbox": encoded[0], "outbox_id": encoded[1]}
+
+
 class DynamoStationRepository:
-    """StationRepository on the single table."""
+    """StationRepository on the single table.
+
+    Station updates that carry no event clear the item's outbox, so the item stays small and
+    the stream publishes nothing twice.
+    """
+
+    def __init__(self, outbox: OutboxEncoder) -> None:
+        self._outbox = outbox
 
     def get(self, station_id: str) -> Station | None:
         """Return the station (strongly consistent: connect follows registration closely)."""
@@ -144,6 +168,7 @@ class DynamoStationRepository:
                 StationItem.pinned_protocol.set(pinned.value)
                 if pinned
                 else StationItem.pinned_protocol.remove(),
+                *_outbox_actions(StationItem, self._outbox, ()),
             ]
         )
 
@@ -181,6 +206,7 @@ class DynamoStationRepository:
                 StationItem.protocol.set(binding.protocol.value),
                 StationItem.connection_id.set(binding.connection_id),
                 StationItem.connected_at.set(binding.connected_at),
+                *_outbox_actions(StationItem, self._outbox, ()),
             ],
             condition=StationItem.PK.exists(),
         )
@@ -208,6 +234,7 @@ class DynamoStationRepository:
                     StationItem.online.set(False),
                     StationItem.disconnected_at.set(at),
                     StationItem.connection_id.remove(),
+                    *_outbox_actions(StationItem, self._outbox, ()),
                 ],
                 condition=StationItem.connection_id == binding.connection_id,
             )
@@ -218,9 +245,14 @@ class DynamoStationRepository:
         return True
 
     def record_boot(
-        self, station_id: str, boot: BootInfo, status: RegistrationStatus, at: datetime
+        self,
+        station_id: str,
+        boot: BootInfo,
+        status: RegistrationStatus,
+        at: datetime,
+        events: Sequence[DomainEvent] = (),
     ) -> None:
-        """Store boot data on the station item."""
+        """Store boot data on the station item, its events in the item's outbox."""
         values: dict[str, str | None] = {
             "vendor": boot.vendor,
             "model": boot.model,
@@ -233,7 +265,10 @@ class DynamoStationRepository:
             "boot_reason": boot.reason.value,
             "registration_status": status.value,
         }
-        actions: list[Any] = [StationItem.last_boot_at.set(at)]
+        actions: list[Any] = [
+            StationItem.last_boot_at.set(at),
+            *_outbox_actions(StationItem, self._outbox, events),
+        ]
         actions.extend(_set_or_remove(getattr(StationItem, n), v) for n, v in values.items())
         StationItem(station_pk(station_id), META).update(
             actions=actions, condition=StationItem.PK.exists()
@@ -276,12 +311,13 @@ def _station(station_id: str, item: StationItem) -> Station:
 class DynamoConnectionLog:
     """ConnectionLog on the single table, entries expiring after the retention period."""
 
-    def __init__(self, retention: timedelta) -> None:
+    def __init__(self, retention: timedelta, outbox: OutboxEncoder) -> None:
         self._retention = retention
+        self._outbox = outbox
 
-    def append(self, entry: ConnectionLogEntry) -> None:
-        """Add one entry; unknown stations' attempts are kept too, without a tenant."""
-        ConnectionLogItem(
+    def append(self, entry: ConnectionLogEntry, events: Sequence[DomainEvent] = ()) -> None:
+        """Add one entry (its events in its outbox); unknown stations' attempts too."""
+        item = ConnectionLogItem(
             station_pk(entry.station_id),
             f"LOG#{entry.at.astimezone(UTC).isoformat()}#{entry.connection_id or ''}",
             at=entry.at,
@@ -292,7 +328,10 @@ class DynamoConnectionLog:
             source_ip=entry.source_ip,
             offered_protocols=list(entry.offered_protocols) or None,
             expires_at=_epoch(entry.at + self._retention),
-        ).save()
+        )
+        for name, value in _outbox_values(self._outbox, events).items():
+            setattr(item, name, value)
+        item.save()
 
     def list(
         self, station_id: str, limit: int, cursor: str | None = None
@@ -330,6 +369,9 @@ def _evse_sk(evse: EvseRef) -> str:
 class DynamoConnectorStatusRepository:
     """ConnectorStatusRepository on the single table."""
 
+    def __init__(self, outbox: OutboxEncoder) -> None:
+        self._outbox = outbox
+
     def get(self, station_id: str, evse: EvseRef) -> ConnectorState | None:
         """Strongly consistent, since a conditional write follows."""
         try:
@@ -340,7 +382,13 @@ class DynamoConnectorStatusRepository:
             return None
         return _connector_state(item)
 
-    def apply(self, station_id: str, tenant_id: str, report: StatusReport) -> AppliedStatus:
+    def apply(
+        self,
+        station_id: str,
+        tenant_id: str,
+        report: StatusReport,
+        on_change: Sequence[DomainEvent] = (),
+    ) -> AppliedStatus:
         """`fold_report` as conditional writes, with no read first.
 
         The change (a first report, or a newer one with another status) goes in one
@@ -375,7 +423,10 @@ class DynamoConnectorStatusRepository:
                     condition=item.PK.does_not_exist()
                     | ((item.reported_at < at) & (item.status_key != key)),
                 )
-                tx.save(_history_item(station_id, tenant_id, report))
+                history = _history_item(station_id, tenant_id, report)
+                for name, value in _outbox_values(self._outbox, on_change).items():
+                    setattr(history, name, value)
+                tx.save(history)
         except TransactWriteError as exc:
             if not _is_conditional_failure(exc):
                 raise

@@ -51,6 +51,9 @@ class _Item(Model):
     PK = UnicodeAttribute(hash_key=True)
     SK = UnicodeAttribute(range_key=True)
     tenant_id = UnicodeAttribute(null=True)
+    # The transactional outbox (csms.adapters.outbox): events that ride with this write.
+    outbox = UnicodeAttribute(null=True)
+    outbox_id = UnicodeAttribute(null=True)
 
 
 class StationItem(_Item):

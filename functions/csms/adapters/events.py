@@ -23,8 +23,19 @@ def envelope_json(event: DomainEvent, event_id: str) -> str:
     return EventEnvelope[Any].wrap(event, event_id).model_dump_json()
 
 
+def entry_of(event: DomainEvent, bus_name: str, event_id: str) -> dict[str, Any]:
+    """The PutEvents entry of an event (JSON-ready: it also travels through the outbox)."""
+    return {
+        "Source": event.source,
+        "DetailType": event.detail_type,
+        "Detail": envelope_json(event, event_id),
+        "EventBusName": bus_name,
+        "Time": event.occurred_at.isoformat(),
+    }
+
+
 class EventBridgePublisher:
-    """Publishes domain events; the client is created on first use (Heartbeat needs none)."""
+    """Publishes to the bus; the client is created on first use (most messages need none)."""
 
     def __init__(
         self,
@@ -38,34 +49,28 @@ class EventBridgePublisher:
         self._new_id = new_id
 
     def publish(self, events: Sequence[DomainEvent]) -> None:
-        """Publish in order, in batches of ten; retry failed entries once, then log them."""
-        if not events:
-            return
-        if self._client is None:
-            self._client = self._factory()
-        entries = [
-            {
-                "Source": event.source,
-                "DetailType": event.detail_type,
-                "Detail": envelope_json(event, self._new_id()),
-                "EventBusName": self._bus,
-                "Time": event.occurred_at,
-            }
-            for event in events
-        ]
+        """Publish in order; entries that still fail after one retry are logged."""
+        entries = [entry_of(event, self._bus, self._new_id()) for event in events]
+        for entry in self.put_entries(entries):
+            logger.error(
+                "event not published",
+                extra={"detail_type": entry["DetailType"], "source": entry["Source"]},
+            )
+
+    def put_entries(self, entries: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Put ready entries in batches of ten, retrying failures once; return what failed."""
+        failed_all: list[dict[str, Any]] = []
         for start in range(0, len(entries), _BATCH):
-            batch = entries[start : start + _BATCH]
+            batch = list(entries[start : start + _BATCH])
             failed = self._put(batch)
             if failed:
                 failed = self._put(failed)
-            for entry in failed:
-                logger.error(
-                    "event not published",
-                    extra={"detail_type": entry["DetailType"], "source": entry["Source"]},
-                )
+            failed_all.extend(failed)
+        return failed_all
 
     def _put(self, batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        assert self._client is not None  # noqa: S101 - set by publish()
+        if self._client is None:
+            self._client = self._factory()
         response = self._client.put_events(Entries=batch)  # type: ignore[arg-type]
         if not response.get("FailedEntryCount"):
             return []

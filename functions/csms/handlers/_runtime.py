@@ -25,12 +25,13 @@ from csms.adapters.dynamo import (
 )
 from csms.adapters.dynamo_models import configure_table
 from csms.adapters.events import EventBridgePublisher
+from csms.adapters.outbox import OutboxEncoder
 from csms.adapters.system import Argon2PasswordHasher, SystemClock, new_uuid
 from csms.ocpp.dispatch import OcppCallEncoder, OcppDispatcher
 from csms.services.commands import CommandService
 from csms.services.seeding import SeedService
 from csms.services.stations import StationService
-from csms.settings import ApiSettings, StationGatewaySettings, load_settings
+from csms.settings import ApiSettings, BaseCsmsSettings, StationGatewaySettings, load_settings
 
 if TYPE_CHECKING:
     from mypy_boto3_apigatewaymanagementapi import ApiGatewayManagementApiClient
@@ -56,7 +57,7 @@ class Runtime:
     station_repository: DynamoStationRepository
 
 
-def _client(service: str, settings: StationGatewaySettings, **kwargs: Any) -> Any:
+def _client(service: str, settings: BaseCsmsSettings, **kwargs: Any) -> Any:
     # boto3 is imported here, on first use: the Heartbeat path never needs it.
     import boto3
     from botocore.config import Config
@@ -83,14 +84,13 @@ def build(settings: StationGatewaySettings) -> Runtime:
     """Wire the adapters and services for these settings."""
     configure_table(settings.table_name, settings.aws_region, settings.aws_endpoint_url)
     clock = SystemClock()
-    stations = DynamoStationRepository()
-    connection_log = DynamoConnectionLog(timedelta(days=settings.connection_log_retention_days))
-    statuses = DynamoConnectorStatusRepository()
+    outbox = OutboxEncoder(settings.event_bus_name, new_uuid)
+    stations = DynamoStationRepository(outbox)
+    connection_log = DynamoConnectionLog(
+        timedelta(days=settings.connection_log_retention_days), outbox
+    )
+    statuses = DynamoConnectorStatusRepository(outbox)
     hasher = Argon2PasswordHasher()
-
-    def events_client() -> EventBridgeClient:
-        client: EventBridgeClient = _client("events", settings)
-        return client
 
     def management_client() -> ApiGatewayManagementApiClient:
         client: ApiGatewayManagementApiClient = _client(
@@ -98,13 +98,11 @@ def build(settings: StationGatewaySettings) -> Runtime:
         )
         return client
 
-    events = EventBridgePublisher(settings.event_bus_name, events_client, new_uuid)
     sender = ApiGwConnectionSender(management_client)
     station_service = StationService(
         stations=stations,
         connection_log=connection_log,
         statuses=statuses,
-        events=events,
         hasher=hasher,
         clock=clock,
         heartbeat_interval_s=settings.heartbeat_interval_s,
@@ -138,6 +136,25 @@ def gateway() -> Runtime:
     return build(load_settings(StationGatewaySettings))
 
 
+@dataclass(frozen=True)
+class Relay:
+    """What the outbox relay needs: only the bus."""
+
+    events: EventBridgePublisher
+
+
+@cache
+def relay() -> Relay:
+    """The runtime of the outbox relay (table stream -> EventBridge)."""
+    settings = load_settings(BaseCsmsSettings)
+
+    def events_client() -> EventBridgeClient:
+        client: EventBridgeClient = _client("events", settings)
+        return client
+
+    return Relay(events=EventBridgePublisher(settings.event_bus_name, events_client, new_uuid))
+
+
 @cache
 def api() -> Runtime:
     """The runtime of the HTTP API handler."""
@@ -148,3 +165,4 @@ def reset() -> None:
     """Forget the built runtimes (after the environment changed)."""
     gateway.cache_clear()
     api.cache_clear()
+    relay.cache_clear()

@@ -107,17 +107,22 @@ class StationRepository(Protocol):
         ...
 
     def record_boot(
-        self, station_id: str, boot: BootInfo, status: RegistrationStatus, at: datetime
+        self,
+        station_id: str,
+        boot: BootInfo,
+        status: RegistrationStatus,
+        at: datetime,
+        events: Sequence[DomainEvent] = (),
     ) -> None:
-        """Store what the station said at boot."""
+        """Store what the station said at boot; the events go out with the write (outbox)."""
         ...
 
 
 class ConnectionLog(Protocol):
     """The per-station log of connects, disconnects and refusals."""
 
-    def append(self, entry: ConnectionLogEntry) -> None:
-        """Add one entry."""
+    def append(self, entry: ConnectionLogEntry, events: Sequence[DomainEvent] = ()) -> None:
+        """Add one entry; the events go out with it (outbox)."""
         ...
 
     def list(
@@ -134,8 +139,16 @@ class ConnectorStatusRepository(Protocol):
         """Return the state held for one connector."""
         ...
 
-    def apply(self, station_id: str, tenant_id: str, report: StatusReport) -> AppliedStatus:
+    def apply(
+        self,
+        station_id: str,
+        tenant_id: str,
+        report: StatusReport,
+        on_change: Sequence[DomainEvent] = (),
+    ) -> AppliedStatus:
         """Fold a report (with its timestamp set) into the connector's state, atomically.
+
+        `on_change` goes out with the write when the report is a change (outbox).
 
         The rule is `csms.domain.connector.fold_report`: a first or changed status replaces the
         state (`since` moves) and is kept in history with it, in one write; a repeated one moves
@@ -180,7 +193,11 @@ class CallRepository(Protocol):
 
 
 class EventPublisher(Protocol):
-    """Domain events out to the bus."""
+    """Domain events out to the bus.
+
+    Events that record a state change travel with that change instead (the repositories'
+    `events` arguments: a transactional outbox); this port publishes the rest.
+    """
 
     def publish(self, events: Sequence[DomainEvent]) -> None:
         """Publish the events in order."""

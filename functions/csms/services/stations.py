@@ -33,7 +33,6 @@ from csms.services.ports import (
     Clock,
     ConnectionLog,
     ConnectorStatusRepository,
-    EventPublisher,
     PasswordHasher,
     StationRepository,
 )
@@ -95,7 +94,6 @@ class StationService:
         stations: StationRepository,
         connection_log: ConnectionLog,
         statuses: ConnectorStatusRepository,
-        events: EventPublisher,
         hasher: PasswordHasher,
         clock: Clock,
         heartbeat_interval_s: int = 300,
@@ -103,7 +101,6 @@ class StationService:
         self._stations = stations
         self._log = connection_log
         self._statuses = statuses
-        self._events = events
         self._hasher = hasher
         self._clock = clock
         self._interval = heartbeat_interval_s
@@ -126,6 +123,19 @@ class StationService:
                 refusal = RefusalReason.NO_SUBPROTOCOL
         if refusal is not None or protocol is None or station is None:
             reason = refusal or RefusalReason.UNKNOWN_STATION
+            # Unknown ids belong to no tenant: their attempts are logged, not published.
+            refused = (
+                [
+                    StationConnectionRefused(
+                        station_id=station_id,
+                        tenant_id=station.tenant_id,
+                        occurred_at=now,
+                        reason=reason,
+                    )
+                ]
+                if station is not None
+                else []
+            )
             self._log.append(
                 ConnectionLogEntry(
                     station_id=station_id,
@@ -135,19 +145,9 @@ class StationService:
                     connection_id=request.connection_id,
                     source_ip=request.source_ip,
                     offered_protocols=request.offered_protocols,
-                )
+                ),
+                events=refused,
             )
-            if station is not None:
-                self._events.publish(
-                    [
-                        StationConnectionRefused(
-                            station_id=station_id,
-                            tenant_id=station.tenant_id,
-                            occurred_at=now,
-                            reason=reason,
-                        )
-                    ]
-                )
             return ConnectDecision(refusal=reason)
 
         binding = ConnectionBinding(
@@ -168,10 +168,8 @@ class StationService:
                 connection_id=request.connection_id,
                 source_ip=request.source_ip,
                 offered_protocols=request.offered_protocols,
-            )
-        )
-        self._events.publish(
-            [
+            ),
+            events=[
                 StationConnected(
                     station_id=station_id,
                     tenant_id=station.tenant_id,
@@ -179,7 +177,7 @@ class StationService:
                     connection_id=request.connection_id,
                     protocol=protocol,
                 )
-            ]
+            ],
         )
         return ConnectDecision(protocol=protocol)
 
@@ -216,10 +214,8 @@ class StationService:
                 outcome=ConnectionOutcome.DISCONNECTED,
                 protocol=binding.protocol,
                 connection_id=connection_id,
-            )
-        )
-        self._events.publish(
-            [
+            ),
+            events=[
                 StationDisconnected(
                     station_id=binding.station_id,
                     tenant_id=binding.tenant_id,
@@ -227,7 +223,7 @@ class StationService:
                     connection_id=connection_id,
                     superseded=not went_offline,
                 )
-            ]
+            ],
         )
 
     # -- $default ------------------------------------------------------------------------
@@ -252,9 +248,12 @@ class StationService:
         """Store boot information; a station that authenticated is accepted."""
         now = self._clock.now()
         status = RegistrationStatus.ACCEPTED
-        self._stations.record_boot(binding.station_id, boot, status, now)
-        self._events.publish(
-            [
+        self._stations.record_boot(
+            binding.station_id,
+            boot,
+            status,
+            now,
+            events=[
                 StationBooted(
                     station_id=binding.station_id,
                     tenant_id=binding.tenant_id,
@@ -266,7 +265,7 @@ class StationService:
                     reason=boot.reason,
                     registration_status=status,
                 )
-            ]
+            ],
         )
         return BootResult(status=status, current_time=now, interval_s=self._interval)
 
@@ -283,20 +282,17 @@ class StationService:
         """
         at = report.timestamp or self._clock.now()
         report = report.model_copy(update={"timestamp": at})
-        applied = self._statuses.apply(binding.station_id, binding.tenant_id, report)
+        changed = ConnectorStatusChanged(
+            station_id=binding.station_id,
+            tenant_id=binding.tenant_id,
+            occurred_at=at,
+            evse=report.evse,
+            status=report.status,
+            detail=report.detail,
+            error_code=report.error_code,
+        )
+        applied = self._statuses.apply(
+            binding.station_id, binding.tenant_id, report, on_change=[changed]
+        )
         if applied.outcome is StatusOutcome.STALE:
             self._statuses.append_history(binding.station_id, binding.tenant_id, report)
-        elif applied.outcome is StatusOutcome.CHANGED:
-            self._events.publish(
-                [
-                    ConnectorStatusChanged(
-                        station_id=binding.station_id,
-                        tenant_id=binding.tenant_id,
-                        occurred_at=at,
-                        evse=report.evse,
-                        status=report.status,
-                        detail=report.detail,
-                        error_code=report.error_code,
-                    )
-                ]
-            )

@@ -460,7 +460,6 @@ def test_register_boot_uses_configured_interval(world: World) -> None:
         stations=world.stations_repo,
         connection_log=world.log,
         statuses=world.statuses,
-        events=world.events,
         hasher=world.hasher,
         clock=world.clock,
         heartbeat_interval_s=60,
