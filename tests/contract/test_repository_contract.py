@@ -126,7 +126,7 @@ def _outbox_published(table_name: str) -> list[str]:
         )["ShardIterator"]
         records = streams.get_records(ShardIterator=iterator, Limit=1000)["Records"]
         for record in records:
-            types.extend(entry["DetailType"] for entry in entries_of(record))
+            types.extend(entry["DetailType"] for entry in entries_of(record, "csms-events"))
     return types
 
 
@@ -147,7 +147,7 @@ def _read_token(tenant_id: str, id_token: str) -> IdToken | None:
 
 
 def _dynamo(table_name: str) -> Repos:
-    outbox = OutboxEncoder("csms-events", lambda: str(uuid.uuid4()))
+    outbox = OutboxEncoder(lambda: str(uuid.uuid4()))
     return Repos(
         kind=DYNAMO,
         stations=DynamoStationRepository(outbox),
@@ -561,6 +561,36 @@ def test_connector_status_apply_stale_report_changes_nothing(repos: Repos, secon
     # THEN it is stale and the state stands
     assert applied == AppliedStatus(outcome=StatusOutcome.STALE)
     assert repos.statuses.get("CP-1", EvseRef(evse_id=1, connector_id=1)) == _state()
+
+
+def test_connector_status_apply_retransmitted_repeat_is_stale(repos: Repos) -> None:
+    # GIVEN a connector reported Available twice (the second a repeat)
+    repos.statuses.apply("CP-1", "tenant-a", _report())
+    repeat = _report(seconds=5)
+    assert repos.statuses.apply("CP-1", "tenant-a", repeat).outcome is StatusOutcome.REPEATED
+    # WHEN the repeat is retransmitted
+    # THEN it is stale
+    assert repos.statuses.apply("CP-1", "tenant-a", repeat).outcome is StatusOutcome.STALE
+
+
+def test_connector_status_second_writer_change_is_not_taken_for_a_repeat(repos: Repos) -> None:
+    # GIVEN this writer saw Available, then another writer (another Lambda container) stored
+    # Faulted
+    repos.statuses.apply("CP-1", "tenant-a", _report())
+    # (the fakes hold state per instance, so the same instance stands for the other writer)
+    other = (
+        repos.statuses
+        if repos.kind == MEMORY
+        else DynamoConnectorStatusRepository(OutboxEncoder(lambda: str(uuid.uuid4())))
+    )
+    other.apply("CP-1", "tenant-a", _report(seconds=5, status=ConnectorStatus.FAULTED))
+    # WHEN this writer applies a newer Available
+    applied = repos.statuses.apply("CP-1", "tenant-a", _report(seconds=10))
+    # THEN it is a change back to Available, not a repeat of what it last saw
+    assert applied.outcome is StatusOutcome.CHANGED
+    held = repos.statuses.get("CP-1", EvseRef(evse_id=1, connector_id=1))
+    assert held is not None
+    assert (held.status, held.since) == (ConnectorStatus.AVAILABLE, T0 + timedelta(seconds=10))
 
 
 def test_connector_status_history_keeps_changes_and_appended_reports(repos: Repos) -> None:

@@ -37,35 +37,37 @@ def _image(outbox: str, outbox_id: str) -> dict[str, Any]:
 def test_outbox_encoder_writes_ready_entries_with_a_fresh_id() -> None:
     # GIVEN an encoder with predictable ids
     ids = iter(["e-1", "o-1"])
-    encoder = OutboxEncoder("bus", lambda: next(ids))
+    encoder = OutboxEncoder(lambda: next(ids))
     # WHEN events are encoded, and when there are none
     encoded = encoder.encode([EVENT])
-    # THEN the entries are PutEvents-ready, the envelope inside, and nothing is no outbox
+    # THEN the relay turns it into PutEvents entries with the envelope, and no events make
+    # no outbox
     assert encoded is not None
     outbox, outbox_id = encoded
-    [entry] = json.loads(outbox)
+    [entry] = entries_of(_record("INSERT", _image(outbox, outbox_id)), "bus")
     assert (entry["Source"], entry["DetailType"], entry["EventBusName"]) == (
         "csms.stations",
         "StationConnected",
         "bus",
     )
     assert json.loads(entry["Detail"])["metadata"]["event_id"] == "e-1"
+    assert entry["Time"] == "2026-11-24T00:00:00Z"
     assert outbox_id == "o-1"
     assert encoder.encode([]) is None
 
 
 def test_entries_of_publishes_only_a_new_outbox() -> None:
-    outbox = OutboxEncoder("bus", lambda: "x").encode([EVENT])
+    outbox = OutboxEncoder(lambda: "x").encode([EVENT])
     assert outbox is not None
     image = _image(*outbox)
     # An insert with an outbox, and a modify that brings a new outbox id, publish
-    assert len(entries_of(_record("INSERT", image))) == 1
-    assert len(entries_of(_record("MODIFY", image, _image(outbox[0], "older")))) == 1
+    assert len(entries_of(_record("INSERT", image), "bus")) == 1
+    assert len(entries_of(_record("MODIFY", image, _image(outbox[0], "older")), "bus")) == 1
     # A modify that keeps the id, one that removed the outbox, a delete, or a plain item: none
-    assert entries_of(_record("MODIFY", image, image)) == []
-    assert entries_of(_record("MODIFY", {"PK": {"S": "a"}}, image)) == []
-    assert entries_of(_record("REMOVE", None, image)) == []
-    assert entries_of(_record("INSERT", {"PK": {"S": "a"}})) == []
+    assert entries_of(_record("MODIFY", image, image), "bus") == []
+    assert entries_of(_record("MODIFY", {"PK": {"S": "a"}}, image), "bus") == []
+    assert entries_of(_record("REMOVE", None, image), "bus") == []
+    assert entries_of(_record("INSERT", {"PK": {"S": "a"}}), "bus") == []
 
 
 def test_relay_reports_the_first_failed_record_and_stops(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -84,7 +86,7 @@ def test_relay_reports_the_first_failed_record_and_stops(monkeypatch: pytest.Mon
         return list(entries)
 
     monkeypatch.setattr("csms.adapters.events.EventBridgePublisher.put_entries", refuse)
-    outbox = OutboxEncoder("bus", lambda: "x").encode([EVENT])
+    outbox = OutboxEncoder(lambda: "x").encode([EVENT])
     assert outbox is not None
     records = [
         {

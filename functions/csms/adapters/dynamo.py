@@ -369,8 +369,12 @@ def _evse_sk(evse: EvseRef) -> str:
 class DynamoConnectorStatusRepository:
     """ConnectorStatusRepository on the single table."""
 
+    _CACHE_SIZE = 4096
+
     def __init__(self, outbox: OutboxEncoder) -> None:
         self._outbox = outbox
+        # (station, EVSE) -> the status key last written from this container.
+        self._last_keys: dict[tuple[str, EvseRef], str] = {}
 
     def get(self, station_id: str, evse: EvseRef) -> ConnectorState | None:
         """Strongly consistent, since a conditional write follows."""
@@ -406,6 +410,13 @@ class DynamoConnectorStatusRepository:
             item.reported_at.set(at),
         ]
         state = item(station_pk(station_id), _evse_sk(report.evse))
+        seen = (station_id, report.evse)
+        # A status this container last saw for the connector is probably a repeat: try the
+        # cheap write first. Only the order of the attempts depends on this cache, never the
+        # outcome: each write is conditional.
+        likely_repeat = self._last_keys.get(seen) == key
+        if likely_repeat and self._repeat(state, details, at, key):
+            return AppliedStatus(outcome=StatusOutcome.REPEATED)
         try:
             with TransactWrite(connection=item._get_connection().connection) as tx:
                 tx.update(
@@ -431,14 +442,28 @@ class DynamoConnectorStatusRepository:
             if not _is_conditional_failure(exc):
                 raise
         else:
+            self._remember(seen, key)
             return AppliedStatus(outcome=StatusOutcome.CHANGED)
+        if not likely_repeat and self._repeat(state, details, at, key):
+            self._remember(seen, key)
+            return AppliedStatus(outcome=StatusOutcome.REPEATED)
+        return AppliedStatus(outcome=StatusOutcome.STALE)
+
+    @staticmethod
+    def _repeat(state: ConnectorStatusItem, details: list[Any], at: datetime, key: str) -> bool:
+        condition = (ConnectorStatusItem.reported_at < at) & (ConnectorStatusItem.status_key == key)
         try:
-            state.update(actions=details, condition=item.reported_at < at)
+            state.update(actions=details, condition=condition)
         except UpdateError as exc:
             if not _is_conditional_failure(exc):
                 raise
-            return AppliedStatus(outcome=StatusOutcome.STALE)
-        return AppliedStatus(outcome=StatusOutcome.REPEATED)
+            return False
+        return True
+
+    def _remember(self, seen: tuple[str, EvseRef], key: str) -> None:
+        self._last_keys[seen] = key
+        if len(self._last_keys) > self._CACHE_SIZE:
+            self._last_keys.pop(next(iter(self._last_keys)))
 
     def append_history(self, station_id: str, tenant_id: str, report: StatusReport) -> None:
         """One item per report; a retransmitted report overwrites itself."""

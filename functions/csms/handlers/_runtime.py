@@ -84,7 +84,7 @@ def build(settings: StationGatewaySettings) -> Runtime:
     """Wire the adapters and services for these settings."""
     configure_table(settings.table_name, settings.aws_region, settings.aws_endpoint_url)
     clock = SystemClock()
-    outbox = OutboxEncoder(settings.event_bus_name, new_uuid)
+    outbox = OutboxEncoder(new_uuid)
     stations = DynamoStationRepository(outbox)
     connection_log = DynamoConnectionLog(
         timedelta(days=settings.connection_log_retention_days), outbox
@@ -140,6 +140,7 @@ def gateway() -> Runtime:
 class Relay:
     """What the outbox relay needs: only the bus."""
 
+    bus_name: str
     events: EventBridgePublisher
 
 
@@ -152,7 +153,10 @@ def relay() -> Relay:
         client: EventBridgeClient = _client("events", settings)
         return client
 
-    return Relay(events=EventBridgePublisher(settings.event_bus_name, events_client, new_uuid))
+    return Relay(
+        bus_name=settings.event_bus_name,
+        events=EventBridgePublisher(settings.event_bus_name, events_client, new_uuid),
+    )
 
 
 @cache

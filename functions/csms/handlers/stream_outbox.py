@@ -20,13 +20,13 @@ from csms.handlers._runtime import logger, relay
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Publish the outbox entries of every record, in order."""
     del context
-    publisher = relay().events
+    runtime = relay()
     published = 0
     for record in event.get("Records") or []:
-        entries = entries_of(record)
+        entries = entries_of(record, runtime.bus_name)
         if not entries:
             continue
-        failed = publisher.put_entries(entries)
+        failed = runtime.events.put_entries(entries)
         if failed:
             sequence = (record.get("dynamodb") or {}).get("SequenceNumber")
             logger.warning(
