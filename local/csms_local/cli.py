@@ -8,8 +8,11 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from csms_local import tokens
+from csms_local.errors import LocalError, TemplateError
+from csms_local.seed_file import read_seed
 
 DEFAULT_SEED = Path(__file__).with_name("demo_seed.json")
 ROLES = ("owner", "admin", "operator", "technician", "viewer")
@@ -17,6 +20,13 @@ ROLES = ("owner", "admin", "operator", "technician", "viewer")
 
 class CliError(Exception):
     """A user mistake, printed as one line."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a wrong argument is one line (no usage dump), exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def _port(value: str) -> int:
@@ -43,10 +53,10 @@ def build_parser() -> argparse.ArgumentParser:
     """All subcommands and their options."""
     from csms_local import simulator
 
-    parser = argparse.ArgumentParser(
-        prog="csms", description="Open serverless CSMS: local runtime and tools."
+    parser = _Parser(prog="csms", description="Open serverless CSMS: local runtime and tools.")
+    commands = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", parser_class=_Parser
     )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     local = commands.add_parser("local", help="run the whole system on 127.0.0.1")
     local.add_argument("--seed", type=Path, default=DEFAULT_SEED, help="seed JSON file")
@@ -85,25 +95,23 @@ def run_token(args: argparse.Namespace) -> int:
 
 def run_local(args: argparse.Namespace) -> int:
     """Start the embedded default and serve until Ctrl-C."""
+    if not 10 <= args.heartbeat_interval <= 590:
+        raise CliError("--heartbeat-interval must be between 10 and 590 seconds")
+    seed_file = None if args.no_seed else args.seed
+    # Wrong input is reported before anything heavy is imported or started.
+    seed_document = read_seed(seed_file) if seed_file is not None else None
     from csms_local import emulation
     from csms_local.runtime import LocalOptions, LocalRuntime, serve_until_stopped
 
-    if not 10 <= args.heartbeat_interval <= 590:
-        raise CliError("--heartbeat-interval must be between 10 and 590 seconds")
     options = LocalOptions(
         ws_port=args.ws_port,
         http_port=args.http_port,
-        seed_file=None if args.no_seed else args.seed,
+        seed_file=seed_file,
         data_dir=args.data_dir,
         key_file=args.key_file,
         tenant_id=args.tenant,
         heartbeat_interval_s=args.heartbeat_interval,
     )
-    seed_document = None
-    if options.seed_file is not None:
-        from csms_local.runtime import read_seed
-
-        seed_document = read_seed(options.seed_file)
 
     def started(runtime: LocalRuntime) -> None:
         print(f"CSMS local is running (tenant {options.tenant_id!r}); Ctrl-C stops it.")
@@ -142,9 +150,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as exc:
-        from csms_local.emulation import TemplateError
-        from csms_local.runtime import LocalError
-
         if isinstance(exc, CliError | LocalError | TemplateError | tokens.TokenError):
             print(f"csms: error: {exc}", file=sys.stderr)
             return 2

@@ -18,13 +18,11 @@ from typing import Any
 
 import boto3
 
+from csms_local.errors import TemplateError
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = REPO_ROOT / "cdk.out" / "CsmsStack.template.json"
 REGION = "us-east-1"
-
-
-class TemplateError(RuntimeError):
-    """The synthesized template is missing or does not describe what we need."""
 
 
 def load_template(path: Path = TEMPLATE_PATH, *, synth_if_missing: bool = True) -> dict[str, Any]:

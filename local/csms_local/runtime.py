@@ -19,7 +19,9 @@ from aiohttp import web
 from csms.handlers import _runtime
 from csms.handlers import seed as seed_handler
 from csms_local import emulation, tokens
+from csms_local.errors import LocalError
 from csms_local.gateway import GatewayLimits, LambdaContextStub, LocalGateway
+from csms_local.seed_file import read_seed
 
 logger = logging.getLogger(__name__)
 
@@ -27,10 +29,6 @@ SNAPSHOT_FILE = "table.json"
 SNAPSHOT_EVERY_S = 30.0
 # How often the table stream is handed to the outbox relay (AWS polls about 4 times a second).
 OUTBOX_EVERY_S = 0.25
-
-
-class LocalError(RuntimeError):
-    """A problem the user can fix, reported as one line."""
 
 
 @dataclass
@@ -48,25 +46,6 @@ class LocalOptions:
     heartbeat_interval_s: int = 300
     call_timeout_s: int = 30
     limits: GatewayLimits = field(default_factory=GatewayLimits)
-
-
-def read_seed(path: Path) -> dict[str, Any]:
-    """Read a seed file, with a readable error for every way it can be wrong."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise LocalError(f"seed file {path} does not exist") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise LocalError(f"seed file {path} cannot be read: {exc}") from None
-    try:
-        document = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise LocalError(
-            f"seed file {path} is not valid JSON: {exc.msg} at line {exc.lineno}"
-        ) from None
-    if not isinstance(document, dict):
-        raise LocalError(f"seed file {path} must hold a JSON object with sites/stations/tokens")
-    return document
 
 
 def configure_environment(options: LocalOptions, resources: emulation.EmulatedResources) -> None:

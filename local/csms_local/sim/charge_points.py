@@ -82,10 +82,8 @@ async def _call(charge_point: Any, payload: object) -> Any:
         raise CsmsCallError(action, type(exc).__name__, str(exc)) from exc
 
 
-class ChargePoint16(OcppChargePoint16):  # type: ignore[misc]  # ocpp is untyped
-    """OCPP 1.6 charge point of a simulated station."""
-
-    target_name = "connector"
+class _SimulatedStationMixin:
+    """What both versions' charge points are built with (first in their bases)."""
 
     def __init__(
         self,
@@ -95,11 +93,18 @@ class ChargePoint16(OcppChargePoint16):  # type: ignore[misc]  # ocpp is untyped
         *,
         response_timeout: float,
     ) -> None:
-        super().__init__(
+        # Cooperative: the next class in the MRO is the version's ocpp ChargePoint.
+        super().__init__(  # type: ignore[call-arg]
             station.station_id, connection, response_timeout=response_timeout, logger=_WIRE_LOGGER
         )
         self._station = station
         self._host = host
+
+
+class ChargePoint16(_SimulatedStationMixin, OcppChargePoint16):  # type: ignore[misc]  # untyped
+    """OCPP 1.6 charge point of a simulated station."""
+
+    target_name = "connector"
 
     async def send_boot(self, reason: BootReason) -> BootResult:
         """Send BootNotification."""
@@ -197,24 +202,10 @@ class ChargePoint16(OcppChargePoint16):  # type: ignore[misc]  # ocpp is untyped
         return message, []
 
 
-class ChargePoint201(OcppChargePoint201):  # type: ignore[misc]  # ocpp is untyped
+class ChargePoint201(_SimulatedStationMixin, OcppChargePoint201):  # type: ignore[misc]  # untyped
     """OCPP 2.0.1 charge point of a simulated station: one connector per EVSE."""
 
     target_name = "EVSE"
-
-    def __init__(
-        self,
-        station: SimulatedStation,
-        connection: StationConnection,
-        host: SessionHost,
-        *,
-        response_timeout: float,
-    ) -> None:
-        super().__init__(
-            station.station_id, connection, response_timeout=response_timeout, logger=_WIRE_LOGGER
-        )
-        self._station = station
-        self._host = host
 
     async def send_boot(self, reason: BootReason) -> BootResult:
         """Send BootNotification with its reason."""
