@@ -81,6 +81,7 @@ def moto_server(timeout_s: float = 30.0) -> Iterator[str]:
     """
     port = free_port()
     env = {**os.environ, **AWS_ENV}
+    # moto's server with the local runtime's fix for its transaction memory growth.
     server = str(Path(__file__).with_name("moto_server.py"))
     command = [sys.executable, server, "-H", "127.0.0.1", "-p", str(port)]
     process = subprocess.Popen(

@@ -182,11 +182,38 @@ class OutboxPump:
         return count
 
 
+def bound_moto_memory() -> None:
+    """Stop moto from keeping every DynamoDB object a transaction copies (idempotent).
+
+    moto backs up the tables a transaction touches with `copy.deepcopy`, and its models record
+    every instance ever created; so each transaction kept a whole copy of the table alive and
+    memory grew with the square of the writes (10 GB in a bench run). The record serves only
+    moto's introspection API, so it is emptied after each transaction.
+    """
+    from moto.core.base_backend import model_data  # type: ignore[attr-defined]
+    from moto.dynamodb.models import DynamoDBBackend
+
+    original = DynamoDBBackend.transact_write_items
+    if getattr(original, "_csms_bounded", False):
+        return
+
+    def transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> None:
+        try:
+            original(self, transact_items)
+        finally:
+            for model in model_data["dynamodb"].values():
+                model.instances_tracked.clear()  # type: ignore[attr-defined]
+
+    transact_write_items._csms_bounded = True  # type: ignore[attr-defined]
+    DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+
+
 @contextmanager
 def mocked_aws() -> Iterator[None]:
     """Moto's in-process emulation, with fake credentials so no real account is ever used."""
     from moto import mock_aws
 
+    bound_moto_memory()
     fake = {
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
