@@ -2,7 +2,7 @@
 
 Run from the repository root after `make synth` (`make bench` does both):
 
-    .venv/bin/python bench/messages.py [--messages 1000] [--replies 200] [--connects 50]
+    .venv/bin/python bench/messages.py [--messages 1000] [--replies 1000] [--connects 50]
 
 The handlers run in this process against a moto server in another process (so the emulated
 DynamoDB's work is not counted), with a local `@connections` endpoint for CSMS->station calls.
@@ -516,7 +516,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Iteration counts (the defaults are what the issue asks for)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--messages", type=int, default=1000, help="timed calls per message type")
-    parser.add_argument("--replies", type=int, default=200, help="timed CALLRESULTs per version")
+    parser.add_argument("--replies", type=int, default=1000, help="timed CALLRESULTs per version")
     parser.add_argument("--connects", type=int, default=50, help="timed $connects per version")
     parser.add_argument(
         "--cold-runs", type=int, default=5, help="fresh interpreters, with bytecode"
