@@ -155,7 +155,7 @@ def relay() -> Relay:
 
     return Relay(
         bus_name=settings.event_bus_name,
-        events=EventBridgePublisher(settings.event_bus_name, events_client, new_uuid),
+        events=EventBridgePublisher(settings.event_bus_name, events_client),
     )
 
 

@@ -192,18 +192,6 @@ class CallRepository(Protocol):
         ...
 
 
-class EventPublisher(Protocol):
-    """Domain events out to the bus.
-
-    Events that record a state change travel with that change instead (the repositories'
-    `events` arguments: a transactional outbox); this port publishes the rest.
-    """
-
-    def publish(self, events: Sequence[DomainEvent]) -> None:
-        """Publish the events in order."""
-        ...
-
-
 class FrameSender(Protocol):
     """Frames out to a live station connection."""
 
