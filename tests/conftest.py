@@ -8,17 +8,23 @@ import pytest
 
 from csms.ocpp.dispatch import OcppCallEncoder, OcppDispatcher
 from csms.services.commands import CommandService
+from csms.services.notifications import NotificationService
 from csms.services.seeding import SeedService
+from csms.services.sessions import SessionService
 from csms.services.stations import StationService
 from tests.fakes import (
     FixedClock,
     InMemoryCallRepository,
+    InMemoryChargingNeedsRepository,
     InMemoryConnectionLog,
     InMemoryConnectorStatusRepository,
     InMemoryEventPublisher,
     InMemoryFrameSender,
     InMemorySeedRepository,
+    InMemorySessionRepository,
+    InMemoryStationNoteRepository,
     InMemoryStationRepository,
+    InMemoryTokenRepository,
     PlainHasher,
     SequentialIds,
 )
@@ -36,10 +42,16 @@ class World:
     events: InMemoryEventPublisher
     sender: InMemoryFrameSender
     seeds_repo: InMemorySeedRepository
+    tokens: InMemoryTokenRepository
+    sessions_repo: InMemorySessionRepository
     hasher: PlainHasher
     stations: StationService
     commands: CommandService
     seeds: SeedService
+    sessions: SessionService
+    notes: InMemoryStationNoteRepository
+    needs: InMemoryChargingNeedsRepository
+    notifications: NotificationService
     dispatcher: OcppDispatcher
 
 
@@ -52,8 +64,14 @@ def world() -> World:
     statuses = InMemoryConnectorStatusRepository(events)
     calls = InMemoryCallRepository()
     sender = InMemoryFrameSender()
-    seeds_repo = InMemorySeedRepository()
+    tokens = InMemoryTokenRepository()
+    seeds_repo = InMemorySeedRepository(tokens)
+    sessions_repo = InMemorySessionRepository(events)
+    sessions = SessionService(sessions=sessions_repo, tokens=tokens, clock=clock)
     hasher = PlainHasher()
+    notes = InMemoryStationNoteRepository()
+    needs = InMemoryChargingNeedsRepository()
+    notifications = NotificationService(notes=notes, needs=needs, clock=clock)
     stations = StationService(
         stations=stations_repo,
         connection_log=log,
@@ -81,9 +99,20 @@ def world() -> World:
         events=events,
         sender=sender,
         seeds_repo=seeds_repo,
+        tokens=tokens,
+        sessions_repo=sessions_repo,
         hasher=hasher,
         stations=stations,
         commands=commands,
         seeds=SeedService(stations=stations_repo, seeds=seeds_repo, hasher=hasher),
-        dispatcher=OcppDispatcher(stations=stations, commands=commands),
+        sessions=sessions,
+        notes=notes,
+        needs=needs,
+        notifications=notifications,
+        dispatcher=OcppDispatcher(
+            stations=stations,
+            commands=commands,
+            sessions=sessions,
+            notifications=notifications,
+        ),
     )

@@ -4,7 +4,7 @@ the DynamoDB adapters (tests/contract/test_repository_contract.py)."""
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -19,11 +19,26 @@ from csms.domain.connector import (
     StatusReport,
     fold_report,
 )
-from csms.domain.errors import CallInProgressError, InvalidCursorError, StationOfflineError
+from csms.domain.errors import (
+    CallInProgressError,
+    DuplicateChunkError,
+    InvalidCursorError,
+    StaleSessionError,
+    StationOfflineError,
+)
 from csms.domain.events import DomainEvent
-from csms.domain.seed import IdToken, Site
+from csms.domain.meter import Reading
+from csms.domain.seed import Site
+from csms.domain.sessions import MeterChunk, Session, SessionState
 from csms.domain.station import BootInfo, ProtocolVersion, RegistrationStatus, Station
-from csms.services.ports import EncodedCall, Page
+from csms.domain.tokens import IdToken, token_key
+from csms.services.ports import (
+    AuthorizationRecord,
+    EncodedCall,
+    Page,
+    SessionQuery,
+    SessionSnapshot,
+)
 
 T0 = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
 
@@ -274,15 +289,202 @@ class InMemoryFrameSender:
 
 
 class InMemorySeedRepository:
-    def __init__(self) -> None:
+    def __init__(self, tokens: InMemoryTokenRepository | None = None) -> None:
         self.sites: dict[tuple[str, str], Site] = {}
         self.tokens: dict[tuple[str, str], IdToken] = {}
+        self._token_repo = tokens
 
     def put_site(self, tenant_id: str, site: Site) -> None:
         self.sites[(tenant_id, site.id)] = site
 
     def put_token(self, tenant_id: str, token: IdToken) -> None:
         self.tokens[(tenant_id, token.id_token)] = token
+        if self._token_repo is not None:
+            self._token_repo.replace(tenant_id, token, T0)
+
+
+# --- sessions ---
+
+
+class InMemoryTokenRepository:
+    def __init__(self) -> None:
+        self.tokens: dict[tuple[str, str], IdToken] = {}
+
+    def get(self, tenant_id: str, value: str) -> IdToken | None:
+        return self.tokens.get((tenant_id, token_key(value)))
+
+    def create(self, tenant_id: str, token: IdToken, at: datetime) -> bool:
+        if (tenant_id, token.key) in self.tokens:
+            return False
+        self.tokens[(tenant_id, token.key)] = token
+        return True
+
+    def replace(self, tenant_id: str, token: IdToken, at: datetime) -> None:
+        self.tokens[(tenant_id, token.key)] = token
+
+    def list(self, tenant_id: str, limit: int, cursor: str | None = None) -> Page[IdToken]:
+        items = [t for (tenant, key), t in sorted(self.tokens.items()) if tenant == tenant_id]
+        return _page(items, limit, cursor, f"tokens/{tenant_id}")
+
+
+class InMemorySessionRepository:
+    """Sessions with the same conditional-write semantics as the DynamoDB adapter."""
+
+    def __init__(self, outbox: InMemoryEventPublisher | None = None) -> None:
+        self.outbox = outbox or InMemoryEventPublisher()
+        self.sessions: dict[str, Session] = {}
+        self.chunk_store: dict[str, dict[str, MeterChunk]] = {}
+        self.starts: dict[tuple[str, str], str] = {}
+        self.authorizations: dict[tuple[str, str], AuthorizationRecord] = {}
+        self.station_readings: list[tuple[str, str, EvseRef, Reading]] = []
+        self.counter = 0
+        self.writes = 0
+        # Called before each conditional write: tests make another writer win the race.
+        self.before_write: Callable[[], None] | None = None
+
+    def _race(self) -> None:
+        hook, self.before_write = self.before_write, None
+        if hook is not None:
+            hook()
+
+    def load(self, session_id: str) -> SessionSnapshot:
+        chunks = self.chunk_store.get(session_id, {})
+        newest = chunks[max(chunks)] if chunks else None
+        return SessionSnapshot(session=self.sessions.get(session_id), newest=newest)
+
+    def next_transaction_number(self) -> int:
+        self.counter += 1
+        return self.counter
+
+    def find_start(self, station_id: str, start_key: str) -> str | None:
+        return self.starts.get((station_id, start_key))
+
+    def create(
+        self,
+        session: Session,
+        *,
+        chunk: MeterChunk | None = None,
+        start_key: str | None = None,
+        events: Sequence[DomainEvent] = (),
+    ) -> bool:
+        self._race()
+        if session.id in self.sessions:
+            return False
+        if start_key is not None and (session.station_id, start_key) in self.starts:
+            return False
+        if chunk is not None and chunk.key in self.chunk_store.get(session.id, {}):
+            raise DuplicateChunkError(session.id, chunk.key)
+        self.sessions[session.id] = session.model_copy(update={"version": 1})
+        if start_key is not None:
+            self.starts[(session.station_id, start_key)] = session.id
+        if chunk is not None:
+            self.chunk_store.setdefault(session.id, {})[chunk.key] = chunk
+        self.writes += 1
+        self.outbox.publish(events)
+        return True
+
+    def save(
+        self,
+        session: Session,
+        *,
+        chunk: MeterChunk | None = None,
+        events: Sequence[DomainEvent] = (),
+    ) -> None:
+        self._race()
+        current = self.sessions.get(session.id)
+        if current is None or current.version != session.version:
+            raise StaleSessionError(session.id)
+        if chunk is not None and chunk.key in self.chunk_store.get(session.id, {}):
+            raise DuplicateChunkError(session.id, chunk.key)
+        self.sessions[session.id] = session.model_copy(update={"version": session.version + 1})
+        if chunk is not None:
+            self.chunk_store.setdefault(session.id, {})[chunk.key] = chunk
+        self.writes += 1
+        self.outbox.publish(events)
+
+    def add_chunk(
+        self, tenant_id: str, chunk: MeterChunk, events: Sequence[DomainEvent] = ()
+    ) -> bool:
+        self._race()
+        chunks = self.chunk_store.setdefault(chunk.session_id, {})
+        if chunk.key in chunks:
+            return False
+        chunks[chunk.key] = chunk
+        self.writes += 1
+        self.outbox.publish(events)
+        return True
+
+    def chunks(self, session_id: str, limit: int, cursor: str | None = None) -> Page[MeterChunk]:
+        chunks = self.chunk_store.get(session_id, {})
+        return _page([chunks[k] for k in sorted(chunks)], limit, cursor, f"chunks/{session_id}")
+
+    def get(self, session_id: str) -> Session | None:
+        return self.sessions.get(session_id)
+
+    def active_for_token(self, tenant_id: str, token_value: str) -> list[Session]:
+        key = token_key(token_value)
+        return [
+            s
+            for s in self.sessions.values()
+            if s.tenant_id == tenant_id
+            and s.state is SessionState.ACTIVE
+            and s.id_token is not None
+            and token_key(s.id_token) == key
+        ]
+
+    def list(
+        self, tenant_id: str, query: SessionQuery, limit: int, cursor: str | None = None
+    ) -> Page[Session]:
+        def keep(s: Session) -> bool:
+            start = s.started_at or s.updated_at
+            return (
+                s.tenant_id == tenant_id
+                and query.station_id in (None, s.station_id)
+                and query.site_id in (None, s.site_id)
+                and query.group_id in (None, s.group_id)
+                and query.state in (None, s.state)
+                and (
+                    query.id_token is None
+                    or (
+                        s.id_token is not None
+                        and token_key(s.id_token) == token_key(query.id_token)
+                    )
+                )
+                and (query.started_from is None or start >= query.started_from)
+                and (query.started_to is None or start < query.started_to)
+            )
+
+        found = sorted(
+            (s for s in self.sessions.values() if keep(s)),
+            key=lambda s: (s.started_at or s.updated_at, s.id),
+            reverse=True,
+        )
+        return _page(found, limit, cursor, f"sessions/{tenant_id}")
+
+    def open_sessions(self, limit: int, cursor: str | None = None) -> Page[Session]:
+        found = sorted(
+            (s for s in self.sessions.values() if s.state is SessionState.ACTIVE),
+            key=lambda s: (s.started_at or s.updated_at, s.id),
+        )
+        return _page(found, limit, cursor, "open")
+
+    def record_authorization(
+        self, record: AuthorizationRecord, events: Sequence[DomainEvent] = ()
+    ) -> bool:
+        key = (record.station_id, record.unique_id)
+        if key in self.authorizations:
+            return False
+        self.authorizations[key] = record
+        self.outbox.publish(events)
+        return True
+
+    def put_station_readings(
+        self, tenant_id: str, station_id: str, evse: EvseRef, readings: Sequence[Reading]
+    ) -> None:
+        for reading in readings:
+            entry = (tenant_id, station_id, evse, reading)
+            if entry not in self.station_readings:
+                self.station_readings.append(entry)
 
 
 class StubEncoder:
@@ -316,3 +518,60 @@ def a_binding(**over: Any) -> ConnectionBinding:
     }
     values.update(over)
     return ConnectionBinding(**values)
+
+
+# --- notifications ---
+# A section of its own (imports too), so that it merges cleanly with the fakes above.
+from csms.domain.notifications import ChargingNeeds, NoteKind, StationNote  # noqa: E402
+
+
+class InMemoryStationNoteRepository:
+    def __init__(self) -> None:
+        self.notes: dict[tuple[str, NoteKind, datetime, str], StationNote] = {}
+        self.latest_notes: dict[tuple[str, NoteKind], StationNote] = {}
+        self.tenants: dict[str, str] = {}
+
+    def record(self, station_id: str, tenant_id: str, note: StationNote) -> bool:
+        held = self.latest_notes.get((station_id, note.kind))
+        if held is not None and note.is_retransmission_of(held):
+            return False
+        # Keyed like the table's note items: kind, time, fingerprint.
+        self.notes[(station_id, note.kind, note.at, note.fingerprint)] = note
+        self.latest_notes[(station_id, note.kind)] = note.without_detail()
+        self.tenants[station_id] = tenant_id
+        return True
+
+    def latest(self, station_id: str, kind: NoteKind) -> StationNote | None:
+        return self.latest_notes.get((station_id, kind))
+
+    def list(
+        self, station_id: str, kind: NoteKind, limit: int, cursor: str | None = None
+    ) -> Page[StationNote]:
+        keys = sorted(
+            (key for key in self.notes if key[:2] == (station_id, kind)),
+            key=lambda key: (key[2], key[3]),
+            reverse=True,
+        )
+        return _page([self.notes[key] for key in keys], limit, cursor, f"notes-{station_id}-{kind}")
+
+
+class InMemoryChargingNeedsRepository:
+    def __init__(self) -> None:
+        self.needs: dict[tuple[str, int], ChargingNeeds] = {}
+        self.tenants: dict[str, str] = {}
+
+    def put(self, station_id: str, tenant_id: str, needs: ChargingNeeds) -> bool:
+        assert needs.received_at is not None
+        held = self.needs.get((station_id, needs.evse_id))
+        held_at = held.received_at if held is not None else None
+        if held_at is not None and held_at > needs.received_at:
+            return False
+        self.needs[(station_id, needs.evse_id)] = needs
+        self.tenants[station_id] = tenant_id
+        return True
+
+    def get(self, station_id: str, evse_id: int) -> ChargingNeeds | None:
+        return self.needs.get((station_id, evse_id))
+
+    def list(self, station_id: str) -> list[ChargingNeeds]:
+        return [self.needs[key] for key in sorted(k for k in self.needs if k[0] == station_id)]

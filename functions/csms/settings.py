@@ -16,6 +16,7 @@ __all__ = [
     "HANDLER_SETTINGS",
     "ApiSettings",
     "BaseCsmsSettings",
+    "SessionSettings",
     "SettingsError",
     "StationGatewaySettings",
     "load_settings",
@@ -45,7 +46,20 @@ class BaseCsmsSettings(BaseSettings):
     tenant_default: Annotated[str, Field(min_length=1, max_length=64)] = "default"
 
 
-class StationGatewaySettings(BaseCsmsSettings):
+class SessionSettings(BaseCsmsSettings):
+    """How charging sessions are kept: event throttling, clock sanity, the cleanup job."""
+
+    # At most one TransactionUpdated per session per this many seconds of meter time.
+    session_update_interval_s: Annotated[int, Field(ge=10, le=86_400)] = 300
+    # A session with no report for this long is closed by the cleanup job (marked Abandoned).
+    session_abandon_after_h: Annotated[int, Field(ge=1, le=24 * 90)] = 48
+    # Station clocks: ahead of ours by more than this, or older than the oldest offline queue
+    # we accept, and a timestamp is recorded as an anomaly instead of being believed.
+    meter_max_skew_s: Annotated[int, Field(ge=0, le=86_400)] = 300
+    meter_max_age_days: Annotated[int, Field(ge=1, le=3650)] = 60
+
+
+class StationGatewaySettings(SessionSettings):
     """Settings of the WebSocket route handlers ($connect, $default, $disconnect)."""
 
     # https://{api-id}.execute-api.{region}.amazonaws.com/{stage} in AWS; the local gateway's
@@ -72,6 +86,7 @@ HANDLER_SETTINGS: dict[str, type[BaseCsmsSettings]] = {
     "csms.handlers.ws_disconnect.lambda_handler": StationGatewaySettings,
     "csms.handlers.api.lambda_handler": ApiSettings,
     "csms.handlers.stream_outbox.lambda_handler": BaseCsmsSettings,
+    "csms.handlers.sched_session_cleanup.lambda_handler": SessionSettings,
 }
 
 

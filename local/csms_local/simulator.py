@@ -6,6 +6,12 @@ Available and sends heartbeats. It answers Reset (by rebooting) and TriggerMessa
 reconnects with backoff when the connection closes: API Gateway cuts every connection after
 2 hours, so a reconnect is routine and, unlike a reset, does not reboot the station.
 
+With a charging plan, each station also runs charging sessions on its connectors (authorize,
+start, periodic meter values, stop) on a simulated clock that may run faster than real time
+(`csms_local.sim.sessions`). Transaction messages wait in a queue that survives reconnects and
+are removed only once answered; with chaos (`csms_local.sim.chaos`) the connection drops at
+random and messages are retransmitted or reordered, and no transaction message is lost.
+
 The version-neutral behaviour lives here; the wire payloads of each OCPP version live in
 `csms_local.sim.charge_points`, imported only when a station runs, because the `ocpp` package
 costs about 200 ms to import and every `csms` command builds this module's arguments.
@@ -21,13 +27,35 @@ import logging
 import math
 import secrets
 import sys
+import uuid
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from enum import Enum, StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from urllib.parse import quote
+
+from csms_local.sim.chaos import Chaos, ChaosConfig, ChaosConnection, ChaosCounts
+from csms_local.sim.clock import ScaledClock, SimClock
+from csms_local.sim.sessions import (
+    ACCEPTED,
+    MAX_ID_TOKEN,
+    ChargingPlan,
+    Connector,
+    ConnectorState,
+    EnergyMeter,
+    MeterSample,
+    SessionRecord,
+    TokenPool,
+    TransactionQueue,
+    TxAnswer,
+    TxKind,
+    TxMessage,
+    initial_register,
+    run_connector,
+)
 
 if TYPE_CHECKING:
     from websockets.asyncio.client import ClientConnection
@@ -36,6 +64,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_URL = "ws://127.0.0.1:9000/ocpp"
 DEFAULT_SEED = Path(__file__).with_name("demo_seed.json")
+NO_SESSIONS = ChargingPlan()
 
 OCPP16 = "ocpp1.6"
 OCPP201 = "ocpp2.0.1"
@@ -107,6 +136,49 @@ class StationReport:
     refused: int | None = None
     connects: int = 0
     error: str | None = None
+    sessions_planned: int = 0
+    sessions: list[SessionRecord] = field(default_factory=list)
+    """Finished sessions, in the order the CSMS answered their ends."""
+    queued_messages: int = 0
+    """Transaction messages still unanswered when the station stopped."""
+    transaction_messages_sent: int = 0
+    """Answered transaction messages (a retransmission counts once more)."""
+    transaction_messages_failed: int = 0
+    """Transaction messages given up after CALLERROR answers."""
+    reply_mismatches: int = 0
+    """Retransmissions the CSMS answered differently from the first time."""
+    chaos: ChaosCounts | None = None
+
+    @property
+    def done(self) -> bool:
+        """Every planned session finished and its messages answered."""
+        return len(self.sessions) >= self.sessions_planned and self.queued_messages == 0
+
+    def to_json(self) -> dict[str, Any]:
+        """The station's part of the `--report` document (sessions are listed apart)."""
+        chaos = self.chaos
+        return {
+            "station_id": self.station_id,
+            "protocol": self.protocol,
+            "boot_status": self.boot_status,
+            "connects": self.connects,
+            "heartbeats_sent": self.heartbeats_sent,
+            "status_notifications_sent": self.status_notifications_sent,
+            "sessions_planned": self.sessions_planned,
+            "sessions_finished": len(self.sessions),
+            "queued_messages": self.queued_messages,
+            "transaction_messages_sent": self.transaction_messages_sent,
+            "transaction_messages_failed": self.transaction_messages_failed,
+            "reply_mismatches": self.reply_mismatches,
+            "chaos": None
+            if chaos is None
+            else {
+                "drops": chaos.drops,
+                "retransmissions": chaos.retransmissions,
+                "swaps": chaos.swaps,
+            },
+            "error": self.error,
+        }
 
 
 @dataclass(frozen=True)
@@ -126,6 +198,12 @@ class StationTiming:
     response_timeout: float = 30.0
     close_timeout: float = 2.0
     open_timeout: float = 10.0
+    transaction_attempts: int = 3
+    """Sends of a transaction message answered with CALLERRORs before it is given up
+    (1.6 TransactionMessageAttempts)."""
+    transaction_retry: float = 5.0
+    """Wait after a CALLERROR before sending a transaction message again
+    (1.6 TransactionMessageRetryInterval)."""
 
     def backoff(self, failures: int) -> float:
         """Delay before the next connection attempt after `failures` failed ones in a row."""
@@ -321,17 +399,35 @@ class SimulatedChargePoint(Protocol):
         """Connectors (1.6) or EVSEs (2.0.1) to report after boot."""
         ...
 
-    async def send_status(self, target: int) -> None:
-        """Send StatusNotification Available for one connector (1.6) or EVSE (2.0.1)."""
+    async def send_status(
+        self, target: int, state: ConnectorState, previous: ConnectorState | None = None
+    ) -> bool:
+        """Send StatusNotification for one connector (1.6) or EVSE (2.0.1).
+
+        Return False when, in this version, going from `previous` to `state` changes no status
+        (nothing was sent). Without `previous`, the status is always sent.
+        """
         ...
 
-    async def send_meter_values(self, target: int) -> None:
+    async def send_meter_values(self, target: int, energy_wh: int) -> None:
         """Send MeterValues for one connector (1.6) or EVSE (2.0.1)."""
+        ...
+
+    async def send_authorize(self, id_token: str) -> str:
+        """Send Authorize; return the authorization status."""
+        ...
+
+    async def send_transaction_message(self, message: TxMessage) -> TxAnswer | None:
+        """Send a queued transaction message with its unique id; None: it cannot be sent."""
         ...
 
 
 class SessionHost(Protocol):
     """What a charge point may ask of the session that runs it."""
+
+    def now(self) -> datetime:
+        """The station's (simulated) time, for timestamps."""
+        ...
 
     def request_reset(self) -> None:
         """Reboot soon (after the reply to Reset has gone out)."""
@@ -359,16 +455,23 @@ class _Outcome:
 
 
 class _Session:
-    """One connection of a station: boot if needed, report status, heartbeat, answer calls."""
+    """One connection of a station.
+
+    It boots if needed, reports status, sends heartbeats, answers the CSMS's calls and delivers
+    the queued transaction messages.
+    """
 
     def __init__(self, runner: _StationRunner, connection: StationConnection, protocol: str):
         from csms_local.sim.charge_points import charge_point_class
 
         self._runner = runner
         self._connection = connection
+        self.protocol = protocol
         self._reset = asyncio.Event()
         self._accepted = asyncio.Event()
-        self._background: set[asyncio.Task[None]] = set()
+        self._ready = asyncio.Event()
+        self._closed = False
+        self._background: set[asyncio.Task[Any]] = set()
         self.reached_heartbeats = False
         self.charge_point: SimulatedChargePoint = charge_point_class(protocol)(
             runner.station, connection, self, response_timeout=runner.timing.response_timeout
@@ -377,21 +480,25 @@ class _Session:
     async def run(self, stop: asyncio.Event) -> _Outcome:
         reader = asyncio.create_task(self._read())
         operator = asyncio.create_task(self._operate())
+        sender = asyncio.create_task(self._send_transactions())
         waits: set[asyncio.Task[Any]] = {
             reader,
             operator,
+            sender,
             asyncio.create_task(stop.wait()),
             asyncio.create_task(self._reset.wait()),
         }
         try:
             done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
         finally:
+            self._closed = True
+            self._runner.session_ended(self)
             await _cancel_all(waits | self._background)
         if stop.is_set():
             return _Outcome(_End.STOPPED)
         if self._reset.is_set():
             return _Outcome(_End.RESET)
-        for task in (operator, reader):
+        for task in (operator, sender, reader):
             exc = task.exception() if task in done else None
             if exc is None:
                 continue
@@ -400,9 +507,40 @@ class _Session:
                 return _Outcome(_End.LOST, str(exc) or type(exc).__name__)
             logger.debug("%s: session failed", self._runner.station.station_id, exc_info=exc)
             return _Outcome(_End.FATAL, f"{type(exc).__name__}: {exc}")
-        return _Outcome(_End.LOST, "connection closed")  # pragma: no cover - both loops are endless
+        return _Outcome(_End.LOST, "connection closed")  # pragma: no cover - the loops are endless
+
+    async def run_call(
+        self, send: Callable[[SimulatedChargePoint], Coroutine[Any, Any, _T]]
+    ) -> _T | None:
+        """Make a call for a charging session on this connection.
+
+        None when the connection ends first, or when the CSMS answers with a CALLERROR: a
+        session goes on without the answer, as a station that lost its connection does.
+        """
+        if self._closed:
+            return None
+        task = asyncio.create_task(send(self.charge_point))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        try:
+            await asyncio.wait({task})
+        except asyncio.CancelledError:
+            task.cancel()
+            raise
+        if task.cancelled():
+            return None
+        exc = task.exception()
+        if exc is None:
+            return task.result()
+        if isinstance(exc, CsmsCallError | OSError):
+            self._runner.emit(f"call failed: {exc or type(exc).__name__}")
+            return None
+        raise exc
 
     # SessionHost
+
+    def now(self) -> datetime:
+        return self._runner.clock.now()
 
     def request_reset(self) -> None:
         self._spawn(self._reset_after_delay())
@@ -444,6 +582,8 @@ class _Session:
             await self._send_statuses(self.charge_point.status_targets())
             runner.needs_boot = False
         self.reached_heartbeats = True
+        self._ready.set()
+        runner.session_ready(self)
         interval = runner.heartbeat_interval()
         while True:
             await asyncio.sleep(interval)
@@ -490,13 +630,17 @@ class _Session:
         self._runner.report.heartbeats_sent += 1
 
     async def _send_statuses(self, targets: Sequence[int]) -> None:
+        """Report the current status of each target (after boot, or when triggered)."""
         for target in targets:
             try:
-                await self.charge_point.send_status(target)
+                sent = await self.charge_point.send_status(
+                    target, self._runner.connector_state(target)
+                )
             except CsmsCallError as exc:
                 self._runner.emit(f"status notification failed: {exc}")
-            self._runner.report.status_notifications_sent += 1
-        self._runner.emit(f"status Available sent for {self._targets(targets)}")
+                sent = True
+            self._runner.report.status_notifications_sent += int(sent)
+        self._runner.emit(f"status sent for {self._targets(targets)}")
 
     async def _send_triggered(self, message: Trigger, targets: list[int]) -> None:
         if message is Trigger.BOOT_NOTIFICATION:
@@ -507,12 +651,69 @@ class _Session:
             await self._send_statuses(targets)
         else:
             for target in targets:
-                await self.charge_point.send_meter_values(target)
+                await self.charge_point.send_meter_values(target, self._runner.register(target))
             self._runner.emit(f"meter values sent for {self._targets(targets)}")
 
     def _targets(self, targets: Sequence[int]) -> str:
         plural = "s" if len(targets) > 1 else ""
         return f"{self.charge_point.target_name}{plural} {', '.join(map(str, targets))}"
+
+    async def _send_transactions(self) -> None:
+        """Deliver the queued transaction messages in order, once the station is accepted."""
+        await self._ready.wait()
+        runner = self._runner
+        while True:
+            await runner.queue.wait_not_empty()
+            first = runner.queue.first(2)
+            message = first[0]
+            chaos = runner.chaos
+            # A CSMS must apply 2.0.1 events in seqNo order whatever order they arrive in;
+            # 1.6 messages keep their order (a Stop needs the id its Start was given).
+            if len(first) == 2 and self.protocol == OCPP201 and chaos and chaos.swap():
+                chaos.counts.swaps += 1
+                message = first[1]
+                runner.emit("chaos: two queued transaction events sent in swapped order")
+            await self._deliver(message)
+
+    async def _deliver(self, message: TxMessage) -> None:
+        runner = self._runner
+        try:
+            answer = await self.charge_point.send_transaction_message(message)
+        except CsmsCallError as exc:
+            await self._refused(message, exc)
+            return
+        if answer is None:
+            runner.transaction_given_up(message, "it cannot be sent (no transaction id)")
+            return
+        runner.report.transaction_messages_sent += 1
+        chaos = runner.chaos
+        if chaos is not None and chaos.retransmit():
+            # As if the answer had been lost: the same call again, with the same unique id.
+            chaos.counts.retransmissions += 1
+            try:
+                again = await self.charge_point.send_transaction_message(message)
+            except CsmsCallError as exc:
+                again = None
+                runner.emit(f"retransmitted {message.kind.value} answered with an error: {exc}")
+            runner.report.transaction_messages_sent += 1
+            if again != answer:
+                runner.report.reply_mismatches += 1
+                runner.emit(
+                    f"retransmitted {message.kind.value} answered differently: {again} != {answer}"
+                )
+            answer = again or answer
+        runner.transaction_answered(message, answer)
+
+    async def _refused(self, message: TxMessage, exc: CsmsCallError) -> None:
+        runner = self._runner
+        message.attempts += 1
+        if message.attempts >= runner.timing.transaction_attempts:
+            runner.transaction_given_up(message, f"{message.attempts} errors, the last: {exc}")
+            return
+        runner.emit(f"transaction message failed, will retry: {exc}")
+        # A new call, not a retransmission: the CSMS did answer the last one (with an error).
+        message.unique_id = str(uuid.uuid4())
+        await asyncio.sleep(runner.timing.transaction_retry)
 
 
 async def _cancel_all(tasks: set[asyncio.Task[Any]]) -> None:
@@ -560,10 +761,30 @@ class _StationRunner:
         connect: Connect,
         timing: StationTiming,
         on_event: Callable[[str], None] | None,
+        plan: ChargingPlan,
+        clock: SimClock,
+        tokens: TokenPool,
+        chaos: ChaosConfig | None,
+        done: asyncio.Event | None,
     ) -> None:
         self.station = station
+        self.station_id = station.station_id
         self.timing = timing
-        self.report = StationReport(station_id=station.station_id)
+        self.clock = clock
+        self.report = StationReport(station_id=station.station_id, sessions_planned=plan.sessions)
+        self.chaos = Chaos(chaos, station.station_id) if chaos is not None else None
+        self.report.chaos = self.chaos.counts if self.chaos is not None else None
+        self.queue = TransactionQueue()
+        self.ready_session: _Session | None = None
+        self.connectors = [
+            Connector(number, EnergyMeter(initial_register(station.station_id, number)))
+            for number in range(1, station.connectors + 1)
+        ]
+        self._plan = plan
+        self._tokens = tokens
+        self._done = done if done is not None else asyncio.Event()
+        self._workers: set[asyncio.Task[None]] | None = None
+        self._workers_left = 0
         self.needs_boot = True
         self.boot_reason = BootReason.POWER_UP
         self.csms_interval = 0
@@ -596,12 +817,169 @@ class _StationRunner:
         )
 
     async def run(self) -> StationReport:
-        while not (self._stop.is_set() or self._finished):
-            opened = await self._open()
-            if opened is not None:
-                await self._serve(*opened)
+        try:
+            while not (self._stop.is_set() or self._finished):
+                opened = await self._open()
+                if opened is not None:
+                    await self._serve(*opened)
+        finally:
+            await _cancel_all(self._workers or set())
+            self.report.queued_messages = len(self.queue)
         self.emit("closed")
         return self.report
+
+    # --- charging sessions (ChargingHost) ---
+
+    @property
+    def protocol(self) -> str:
+        return self._last_protocol or self._offered[0]
+
+    def is_online(self) -> bool:
+        return self.ready_session is not None
+
+    async def send_status(
+        self, connector: int, state: ConnectorState, previous: ConnectorState
+    ) -> None:
+        session = self.ready_session
+        if session is None:
+            return  # a status is not worth queueing: it is stale once the station is back
+        sent = await session.run_call(lambda cp: cp.send_status(connector, state, previous))
+        self.report.status_notifications_sent += int(bool(sent))
+
+    async def authorize(self, id_token: str) -> str | None:
+        session = self.ready_session
+        if session is None:
+            return None
+        return await session.run_call(lambda cp: cp.send_authorize(id_token))
+
+    def enqueue(self, message: TxMessage) -> None:
+        self.queue.put(message)
+
+    def authorization_refused(
+        self, connector: int, id_token: str, status: str, at: MeterSample
+    ) -> None:
+        v16 = self.protocol == OCPP16
+        self.report.sessions.append(
+            SessionRecord(
+                station_id=self.station_id,
+                protocol=self.protocol,
+                transaction_id=None,
+                evse_id=None if v16 else connector,
+                connector_id=connector if v16 else 1,
+                id_token=id_token,
+                authorization_status=status,
+                meter_start_wh=at.energy_wh,
+                meter_stop_wh=at.energy_wh,
+                energy_wh=0,
+                started_at=at.timestamp,
+                stopped_at=at.timestamp,
+                stop_reason=None,
+                meter_values=0,
+            )
+        )
+
+    # --- what the session tells the station ---
+
+    def session_ready(self, session: _Session) -> None:
+        """The station is connected and accepted: it can send, and it starts charging."""
+        self.ready_session = session
+        if self._workers is not None or not self._plan.sessions:
+            return
+        numbers = self._plan.sessions_of(len(self.connectors))
+        self._workers = set()
+        for connector in self.connectors:
+            if connector.number in numbers:
+                self._workers.add(
+                    asyncio.create_task(self._run_connector(connector, numbers[connector.number]))
+                )
+        self._workers_left = len(self._workers)
+
+    def session_ended(self, session: _Session) -> None:
+        if self.ready_session is session:
+            self.ready_session = None
+
+    def connector_state(self, target: int) -> ConnectorState:
+        """Status to report for a connector; connector 0 (the station) is Available."""
+        if 1 <= target <= len(self.connectors):
+            return self.connectors[target - 1].state
+        return ConnectorState.AVAILABLE
+
+    def register(self, target: int) -> int:
+        """Energy register of a connector, in Wh."""
+        return self.connectors[target - 1].meter.register_wh
+
+    def transaction_answered(self, message: TxMessage, answer: TxAnswer) -> None:
+        """The CSMS answered a transaction message: forget it, and act on the answer."""
+        self.queue.remove(message)
+        transaction = message.transaction
+        if message.kind is TxKind.START:
+            transaction.csms_id = answer.transaction_id
+            transaction.start_status = answer.status
+            transaction.start_answered.set()
+            if answer.status not in (None, ACCEPTED):
+                # Stop at once - 1.6 StopTransactionOnInvalidId, 2.0.1 StopTxOnInvalidId.
+                self.emit(f"connector {transaction.connector}: transaction {answer.status}")
+                transaction.deauthorized.set()
+        elif message.kind is TxKind.END:
+            self._session_finished(message)
+        self._check_done()
+
+    def transaction_given_up(self, message: TxMessage, why: str) -> None:
+        """A transaction message the CSMS keeps refusing (or that cannot be sent): drop it."""
+        self.queue.remove(message)
+        self.report.transaction_messages_failed += 1
+        self.emit(f"{message.kind.value} message given up: {why}")
+        if message.kind is TxKind.START:
+            message.transaction.start_answered.set()
+        elif message.kind is TxKind.END:
+            self._session_finished(message)
+        self._check_done()
+
+    def _session_finished(self, end: TxMessage) -> None:
+        transaction = end.transaction
+        v16 = transaction.protocol == OCPP16
+        refused = transaction.start_status not in (None, ACCEPTED)
+        self.report.sessions.append(
+            SessionRecord(
+                station_id=self.station_id,
+                protocol=transaction.protocol,
+                transaction_id=transaction.csms_id if v16 else transaction.local_id,
+                evse_id=None if v16 else transaction.connector,
+                connector_id=transaction.connector if v16 else 1,
+                id_token=transaction.id_token,
+                authorization_status=str(
+                    transaction.start_status if refused else transaction.authorize_status
+                ),
+                meter_start_wh=transaction.begin.energy_wh,
+                meter_stop_wh=end.sample.energy_wh,
+                energy_wh=end.sample.energy_wh - transaction.begin.energy_wh,
+                started_at=transaction.begin.timestamp,
+                stopped_at=end.sample.timestamp,
+                stop_reason=str(end.cause) if end.cause is not None else None,
+                meter_values=transaction.updates,
+            )
+        )
+        self._tokens.release(transaction.id_token)
+
+    async def _run_connector(self, connector: Connector, numbers: list[int]) -> None:
+        try:
+            await run_connector(
+                self, connector, numbers, clock=self.clock, plan=self._plan, tokens=self._tokens
+            )
+        except Exception as exc:  # a bug must end this station's sessions, not the simulation
+            logger.debug("%s: sessions failed", self.station_id, exc_info=True)
+            self.report.error = f"{type(exc).__name__}: {exc}"
+            self.emit(f"sessions failed: {self.report.error}")
+            self._done.set()
+            return
+        self._workers_left -= 1
+        self._check_done()
+
+    def _check_done(self) -> None:
+        if self._workers is not None and self._workers_left == 0 and not self.queue:
+            if not self._done.is_set():
+                self.emit(f"all {self._plan.sessions} session(s) done")
+            self._done.set()
 
     async def _open(self) -> tuple[StationConnection, str] | None:
         """Connect; on failure, wait as the backoff says (or give up) and return None."""
@@ -626,6 +1004,8 @@ class _StationRunner:
             if not self._stop.is_set():
                 self._give_up(f"the CSMS selected no OCPP subprotocol (offered {self._offered})")
             return None
+        if self.chaos is not None:
+            connection = ChaosConnection(connection, self.chaos)
         return connection, str(protocol)
 
     async def _refused(self, status_code: int) -> None:
@@ -706,12 +1086,22 @@ async def run_station(
     connect: Connect | None = None,
     timing: StationTiming = StationTiming(),
     on_event: Callable[[str], None] | None = None,
+    plan: ChargingPlan = NO_SESSIONS,
+    clock: SimClock | None = None,
+    tokens: TokenPool | None = None,
+    chaos: ChaosConfig | None = None,
+    done: asyncio.Event | None = None,
 ) -> StationReport:
     """Run one station until `stop` is set or it gives up; return what happened.
 
     A refused handshake is retried with backoff and given up after `max_refusals` refusals in a
     row (None: never). A closed connection is reopened with backoff. `on_event` receives one
     line per event (`"CP-1: boot Accepted ..."`); without it, events go to the log.
+
+    Once booted, the station runs the sessions of `plan` on `clock` (default: real time) with
+    tokens from `tokens` (default: the plan's own, not shared with other stations), and sets
+    `done` when every session is finished and every transaction message answered. The station
+    keeps running until `stop` all the same.
     """
     if max_refusals is not None and max_refusals < 1:
         raise ValueError("max_refusals must be at least 1 (or None for no limit)")
@@ -726,6 +1116,11 @@ async def run_station(
         connect=connect or websockets_connector(timing),
         timing=timing,
         on_event=on_event,
+        plan=plan,
+        clock=clock or ScaledClock(),
+        tokens=tokens or TokenPool(plan.id_tokens),
+        chaos=chaos,
+        done=done,
     )
     try:
         return await runner.run()
@@ -734,6 +1129,11 @@ async def run_station(
         runner.report.error = f"{type(exc).__name__}: {exc}"
         runner.emit(f"stopped: {runner.report.error}")
         return runner.report
+
+
+def _setter(event: asyncio.Event) -> Callable[[object], None]:
+    """A done callback that sets `event`."""
+    return lambda _: event.set()
 
 
 async def simulate(
@@ -746,16 +1146,26 @@ async def simulate(
     max_refusals: int | None = 3,
     connect: Connect | None = None,
     timing: StationTiming = StationTiming(),
+    plan: ChargingPlan = NO_SESSIONS,
+    clock: SimClock | None = None,
+    chaos: ChaosConfig | None = None,
 ) -> list[StationReport]:
-    """Run all stations concurrently for `duration` seconds, then close them and report.
+    """Run all stations concurrently, then close them and report.
 
-    With `duration=None` it runs until every station has given up or until cancelled
-    (Ctrl-C): cancellation also closes the stations cleanly and returns their reports.
+    Without sessions in `plan`, the stations run for `duration` seconds, or with
+    `duration=None` until every station has given up or until cancelled (Ctrl-C). With
+    sessions, the run also ends once every station has finished its sessions and emptied its
+    queue. Cancellation closes the stations cleanly and returns their reports. The stations
+    share one simulated clock and one pool of id tokens.
     """
     stop = asyncio.Event()
     connect = connect or websockets_connector(timing)
-    tasks = [
-        asyncio.create_task(
+    clock = clock or ScaledClock()
+    tokens = TokenPool(plan.id_tokens)
+    dones = [asyncio.Event() for _ in stations]
+    tasks = []
+    for station, done in zip(stations, dones, strict=True):
+        task = asyncio.create_task(
             run_station(
                 url,
                 station,
@@ -765,19 +1175,30 @@ async def simulate(
                 connect=connect,
                 timing=timing,
                 on_event=on_event,
+                plan=plan,
+                clock=clock,
+                tokens=tokens,
+                chaos=chaos,
+                done=done,
             )
         )
-        for station in stations
-    ]
+        # A station that ended (given up) has nothing left to do either.
+        task.add_done_callback(_setter(done))
+        tasks.append(task)
     if not tasks:
         return []
+    waits: set[asyncio.Task[Any]] = set(tasks)
+    if plan.sessions:
+        waits = {asyncio.create_task(done.wait()) for done in dones}
     try:
-        await asyncio.wait(tasks, timeout=duration)
+        await asyncio.wait(waits, timeout=duration)
     except asyncio.CancelledError:
         # The caller asked to stop (Ctrl-C): close every station, then report as usual.
         logger.debug("simulation cancelled; closing stations")
     stop.set()
-    return list(await asyncio.gather(*tasks))
+    reports = list(await asyncio.gather(*tasks))
+    await _cancel_all(waits)
+    return reports
 
 
 # --- seed file ---------------------------------------------------------------------------------
@@ -789,8 +1210,50 @@ class SeedError(ValueError):
 
 def load_seed_stations(path: Path) -> list[SimulatedStation]:
     """Stations of a seed file (`{"sites": [...], "stations": [...], "tokens": [...]}`)."""
+    document = _read_seed(path)
+    entries = document.get("stations") if isinstance(document, dict) else None
+    if not isinstance(entries, list):
+        raise SeedError(f"seed file {path} has no list of stations")
+    return [_seed_station(path, index, entry) for index, entry in enumerate(entries)]
+
+
+def load_seed_tokens(path: Path) -> list[str]:
+    """Tokens of a seed file a driver can charge with: Accepted, unexpired, 1.6-sized.
+
+    A token longer than a 1.6 `idTag` (20 characters) is left out: the simulated drivers use
+    their cards at stations of either version.
+    """
+    document = _read_seed(path)
+    entries = document.get("tokens", []) if isinstance(document, dict) else None
+    if not isinstance(entries, list):
+        raise SeedError(f"seed file {path}: tokens must be a list")
+    now = datetime.now(UTC)
+    usable = []
+    for entry in entries:
+        if not isinstance(entry, dict):
+            continue
+        token, status = entry.get("idToken"), entry.get("status", ACCEPTED)
+        if not (isinstance(token, str) and 1 <= len(token) <= MAX_ID_TOKEN) or status != ACCEPTED:
+            continue
+        if _expired(entry.get("expiresAt"), now):
+            continue
+        usable.append(token)
+    return usable
+
+
+def _expired(expires_at: object, now: datetime) -> bool:
+    if not isinstance(expires_at, str):
+        return False
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
+        moment = datetime.fromisoformat(expires_at.replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    return moment.tzinfo is not None and moment <= now
+
+
+def _read_seed(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise SeedError(f"seed file not found: {path}") from None
     except OSError as exc:
@@ -801,10 +1264,6 @@ def load_seed_stations(path: Path) -> list[SimulatedStation]:
         raise SeedError(
             f"seed file {path} is not valid JSON (line {exc.lineno}, column {exc.colno})"
         ) from None
-    entries = document.get("stations") if isinstance(document, dict) else None
-    if not isinstance(entries, list):
-        raise SeedError(f"seed file {path} has no list of stations")
-    return [_seed_station(path, index, entry) for index, entry in enumerate(entries)]
 
 
 def _seed_station(path: Path, index: int, entry: object) -> SimulatedStation:
@@ -837,6 +1296,8 @@ def _protocol_name(value: object) -> str | None:
 
 # --- command line ------------------------------------------------------------------------------
 
+REPORT_FORMAT = 1
+
 
 def add_simulate_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the options of `csms simulate`.
@@ -863,7 +1324,9 @@ def add_simulate_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--connectors", metavar="N", help="connectors per station (default: 2)")
     parser.add_argument(
-        "--duration", metavar="SECONDS", help="stop after this long (default: until Ctrl-C)"
+        "--duration",
+        metavar="SECONDS",
+        help="stop after this long (default: until Ctrl-C, or until the sessions are done)",
     )
     parser.add_argument(
         "--heartbeat-interval",
@@ -874,6 +1337,56 @@ def add_simulate_arguments(parser: argparse.ArgumentParser) -> None:
         "--max-refusals",
         metavar="N",
         help="give a station up after N refused connections in a row (default: 3)",
+    )
+    sessions = parser.add_argument_group(
+        "charging sessions",
+        "With --sessions, the run ends by itself once every station has finished its sessions "
+        "and the CSMS has answered every transaction message. Session times are simulated "
+        "(see --speed); heartbeats and reconnects keep real time.",
+    )
+    sessions.add_argument(
+        "--sessions",
+        metavar="N",
+        help="charging sessions per station, spread over its connectors (default: 0, none)",
+    )
+    sessions.add_argument(
+        "--id-tokens",
+        metavar="A,B,...",
+        help="tokens the drivers present (default: the seed's Accepted tokens)",
+    )
+    sessions.add_argument(
+        "--meter-interval",
+        metavar="SECONDS",
+        help="simulated seconds between two meter values (default: 60)",
+    )
+    sessions.add_argument(
+        "--session-minutes",
+        metavar="MINUTES",
+        help="simulated length of a session (default: 30)",
+    )
+    sessions.add_argument(
+        "--power-kw", metavar="KW", help="charging power, varying a little (default: 7.4)"
+    )
+    sessions.add_argument(
+        "--speed",
+        metavar="X",
+        help="simulated time runs X times faster than real time (default: 1; 60: a minute a "
+        "second)",
+    )
+    sessions.add_argument(
+        "--chaos",
+        action="store_true",
+        help="drop connections at random, retransmit and reorder transaction messages",
+    )
+    sessions.add_argument(
+        "--chaos-seed",
+        metavar="N",
+        help="seed of the chaos, to repeat a run (default: a random one, printed)",
+    )
+    sessions.add_argument(
+        "--report",
+        metavar="FILE",
+        help="write every station's sessions as JSON to FILE at the end",
     )
 
 
@@ -888,6 +1401,10 @@ class _SimulateOptions:
     duration: float | None
     heartbeat_interval: float | None
     max_refusals: int
+    plan: ChargingPlan
+    speed: float
+    chaos: ChaosConfig | None
+    report: Path | None
 
 
 def _options(args: argparse.Namespace) -> _SimulateOptions:
@@ -913,7 +1430,64 @@ def _options(args: argparse.Namespace) -> _SimulateOptions:
         duration=_positive_float("--duration", args.duration),
         heartbeat_interval=_positive_float("--heartbeat-interval", args.heartbeat_interval),
         max_refusals=_positive_int("--max-refusals", args.max_refusals, default=3),
+        plan=_plan(args),
+        speed=_positive_float("--speed", args.speed, unit="a number") or 1.0,
+        chaos=_chaos(args),
+        report=_report_path(args.report),
     )
+
+
+def _plan(args: argparse.Namespace) -> ChargingPlan:
+    sessions = _count("--sessions", args.sessions)
+    tokens: list[str] = []
+    if args.id_tokens is not None:
+        tokens = [token.strip() for token in str(args.id_tokens).split(",")]
+        for token in tokens:
+            if not 1 <= len(token) <= MAX_ID_TOKEN:
+                raise _UsageError(
+                    f"--id-tokens: each token must have 1 to {MAX_ID_TOKEN} characters "
+                    f"(OCPP 1.6 idTag), got {token!r}"
+                )
+    elif sessions:
+        seed = Path(args.seed) if args.seed is not None else DEFAULT_SEED
+        tokens = load_seed_tokens(seed)
+        if not tokens:
+            raise _UsageError(f"seed file {seed} has no Accepted id token; give --id-tokens")
+    minutes = _positive_float("--session-minutes", args.session_minutes, unit="a number")
+    power = _positive_float("--power-kw", args.power_kw, unit="a number")
+    if power is not None and power > 1000:
+        raise _UsageError(f"--power-kw must be at most 1000, got {args.power_kw!r}")
+    return ChargingPlan(
+        sessions=sessions,
+        id_tokens=tuple(tokens),
+        meter_interval=_positive_float("--meter-interval", args.meter_interval) or 60.0,
+        session_length=(minutes or 30.0) * 60.0,
+        power_kw=power or 7.4,
+    )
+
+
+def _chaos(args: argparse.Namespace) -> ChaosConfig | None:
+    if args.chaos_seed is not None and not args.chaos:
+        raise _UsageError("--chaos-seed needs --chaos")
+    if not args.chaos:
+        return None
+    if args.chaos_seed is None:
+        return ChaosConfig(seed=secrets.randbelow(1_000_000))
+    try:
+        return ChaosConfig(seed=int(args.chaos_seed))
+    except ValueError:
+        raise _UsageError(f"--chaos-seed must be a whole number, got {args.chaos_seed!r}") from None
+
+
+def _report_path(text: str | None) -> Path | None:
+    if text is None:
+        return None
+    path = Path(text)
+    if path.is_dir():
+        raise _UsageError(f"--report {text}: is a directory")
+    if not path.parent.is_dir():
+        raise _UsageError(f"--report {text}: folder {path.parent} does not exist")
+    return path
 
 
 def _selected_stations(args: argparse.Namespace) -> list[SimulatedStation]:
@@ -952,15 +1526,29 @@ def _positive_int(option: str, text: str | None, *, default: _T) -> int | _T:
     return value
 
 
-def _positive_float(option: str, text: str | None) -> float | None:
+def _count(option: str, text: str | None) -> int:
+    if text is None:
+        return 0
+    try:
+        value = int(text)
+    except ValueError:
+        raise _UsageError(f"{option} must be a whole number, got {text!r}") from None
+    if value < 0:
+        raise _UsageError(f"{option} must be 0 or more, got {value}")
+    return value
+
+
+def _positive_float(
+    option: str, text: str | None, *, unit: str = "a number of seconds"
+) -> float | None:
     if text is None:
         return None
     try:
         value = float(text)
     except ValueError:
-        raise _UsageError(f"{option} must be a number of seconds, got {text!r}") from None
+        raise _UsageError(f"{option} must be {unit}, got {text!r}") from None
     if not (math.isfinite(value) and value > 0):
-        raise _UsageError(f"{option} must be a positive number of seconds, got {text!r}")
+        raise _UsageError(f"{option} must be a positive number, got {text!r}")
     return value
 
 
@@ -973,21 +1561,47 @@ def _summary(report: StationReport) -> str:
     if report.error is not None:
         return f"{report.station_id}: FAILED: {report.error}"
     calls = ", ".join(report.calls_received) or "none"
+    sessions = ""
+    if report.sessions_planned:
+        sessions = f"{len(report.sessions)}/{report.sessions_planned} session(s), "
+        if report.queued_messages:
+            sessions += f"{report.queued_messages} message(s) unanswered, "
     return (
         f"{report.station_id}: {report.protocol or 'never connected'}, "
         f"boot {report.boot_status or 'not answered'}, "
+        f"{sessions}"
         f"{report.heartbeats_sent} heartbeat(s), "
         f"{report.status_notifications_sent} status notification(s), "
         f"{report.connects} connection(s), calls received: {calls}"
     )
 
 
-def run_simulate(args: argparse.Namespace, *, connect: Connect | None = None) -> int:
+def report_document(
+    reports: Sequence[StationReport], *, options: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """The `--report` JSON document: every station, then every finished session."""
+    return {
+        "format": REPORT_FORMAT,
+        **dict(options or {}),
+        "complete": all(report.done and report.error is None for report in reports),
+        "stations": [report.to_json() for report in reports],
+        "sessions": [record.to_json() for report in reports for record in report.sessions],
+    }
+
+
+def run_simulate(
+    args: argparse.Namespace,
+    *,
+    connect: Connect | None = None,
+    clock: SimClock | None = None,
+    timing: StationTiming = StationTiming(),
+) -> int:
     """Run `csms simulate`; return the exit code.
 
-    0 when every station ran until the end (Ctrl-C included), 1 when a station gave up
-    (refused, or an unusable CSMS), 2 on wrong input. `connect` replaces the WebSocket client
-    (tests).
+    0 when every station ran until the end (Ctrl-C included) and finished its sessions, 1 when
+    a station gave up (refused, or an unusable CSMS) or left sessions unfinished, 2 on wrong
+    input. `connect`, `clock` and `timing` replace the WebSocket client, the simulated clock
+    (default: real time times --speed) and the station's delays (tests).
     """
     try:
         options = _options(args)
@@ -998,8 +1612,22 @@ def run_simulate(args: argparse.Namespace, *, connect: Connect | None = None) ->
     def on_event(line: str) -> None:
         _write(sys.stdout, line)
 
-    until = f"for {options.duration:g} s" if options.duration else "until Ctrl-C"
+    plan = options.plan
+    if options.duration:
+        until = f"for {options.duration:g} s"
+    elif plan.sessions:
+        until = "until the sessions are done"
+    else:
+        until = "until Ctrl-C"
     on_event(f"simulating {len(options.stations)} station(s) against {options.url} {until}")
+    if plan.sessions:
+        on_event(
+            f"{plan.sessions} session(s) per station of {plan.session_length / 60:g} min at "
+            f"{plan.power_kw:g} kW, meter values every {plan.meter_interval:g} s, "
+            f"simulated time x{options.speed:g}"
+        )
+    if options.chaos is not None:
+        on_event(f"chaos on (--chaos-seed {options.chaos.seed})")
     try:
         reports = asyncio.run(
             simulate(
@@ -1010,6 +1638,10 @@ def run_simulate(args: argparse.Namespace, *, connect: Connect | None = None) ->
                 on_event=on_event,
                 max_refusals=options.max_refusals,
                 connect=connect,
+                timing=timing,
+                plan=plan,
+                clock=clock or ScaledClock(options.speed),
+                chaos=options.chaos,
             )
         )
     except KeyboardInterrupt:  # a second Ctrl-C while the stations were closing
@@ -1018,4 +1650,30 @@ def run_simulate(args: argparse.Namespace, *, connect: Connect | None = None) ->
     on_event("summary:")
     for report in reports:
         on_event("  " + _summary(report))
-    return 1 if any(report.error is not None for report in reports) else 0
+    failed = any(report.error is not None for report in reports)
+    unfinished = sum(report.sessions_planned - len(report.sessions) for report in reports)
+    if unfinished > 0:
+        on_event(f"{unfinished} session(s) not finished")
+    if options.report is not None and not _write_report(options, reports):
+        return 1
+    return 1 if failed or unfinished > 0 else 0
+
+
+def _write_report(options: _SimulateOptions, reports: Sequence[StationReport]) -> bool:
+    path = options.report
+    assert path is not None  # noqa: S101 - checked by the caller
+    document = report_document(
+        reports,
+        options={
+            "url": options.url,
+            "speed": options.speed,
+            "chaos_seed": options.chaos.seed if options.chaos is not None else None,
+        },
+    )
+    try:
+        path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    except OSError as exc:
+        _write(sys.stderr, f"csms simulate: error: cannot write {path}: {exc.strerror or exc}")
+        return False
+    _write(sys.stdout, f"report written to {path}")
+    return True

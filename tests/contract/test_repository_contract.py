@@ -56,7 +56,8 @@ from csms.domain.connector import (
     StatusReport,
 )
 from csms.domain.errors import CallInProgressError, InvalidCursorError
-from csms.domain.seed import IdToken, Site, TokenStatus
+from csms.domain.seed import Site
+from csms.domain.tokens import IdToken, TokenStatus
 from csms.domain.station import (
     BootInfo,
     BootReason,

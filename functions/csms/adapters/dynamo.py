@@ -42,7 +42,7 @@ from csms.domain.connector import (
 )
 from csms.domain.errors import CallInProgressError, InvalidCursorError
 from csms.domain.events import DomainEvent
-from csms.domain.seed import IdToken, Site
+from csms.domain.seed import Site
 from csms.domain.station import (
     BootInfo,
     BootReason,
@@ -50,6 +50,7 @@ from csms.domain.station import (
     RegistrationStatus,
     Station,
 )
+from csms.domain.tokens import IdToken
 from csms.services.ports import Page
 
 META = "META"
@@ -108,7 +109,8 @@ def decode_cursor(
         key = json.loads(raw)
     except (binascii.Error, ValueError, UnicodeDecodeError):
         raise InvalidCursorError from None
-    names = {"PK", "SK"} | ({"GSI1PK", "GSI1SK"} if key_attribute == "GSI1PK" else set())
+    index_keys = {key_attribute, key_attribute.removesuffix("PK") + "SK"}
+    names = {"PK", "SK"} | (index_keys if key_attribute != "PK" else set())
     if not isinstance(key, dict) or set(key) != names:
         raise InvalidCursorError
     if not all(
@@ -196,6 +198,7 @@ class DynamoStationRepository:
             META,
             tenant_id=binding.tenant_id,
             station_id=binding.station_id,
+            site_id=binding.site_id,
             protocol=binding.protocol.value,
             connected_at=binding.connected_at,
             expires_at=_epoch(binding.connected_at + BINDING_TTL),
@@ -223,6 +226,7 @@ class DynamoStationRepository:
             tenant_id=item.tenant_id or "",
             protocol=ProtocolVersion(item.protocol),
             connected_at=item.connected_at,
+            site_id=item.site_id,
         )
 
     def unbind(self, binding: ConnectionBinding, at: datetime) -> bool:
@@ -631,10 +635,20 @@ class DynamoSeedRepository:
 
     def put_token(self, tenant_id: str, token: IdToken) -> None:
         """Create or replace an id token."""
-        TokenItem(
-            tenant_pk(tenant_id),
-            f"TOKEN#{token.id_token}",
-            tenant_id=tenant_id,
-            status=token.status.value,
-            group_id=token.group_id,
-        ).save()
+        _token_item(tenant_id, token, datetime.now(UTC)).save()
+
+
+def _token_item(tenant_id: str, token: IdToken, at: datetime) -> TokenItem:
+    """The item of an id token, keyed by its case-insensitive value."""
+    return TokenItem(
+        tenant_pk(tenant_id),
+        f"TOKEN#{token.key}",
+        tenant_id=tenant_id,
+        id_token=token.id_token,
+        status=token.status.value,
+        type=token.type.value if token.type else None,
+        expires_at_time=token.expires_at,
+        group_id=token.group_id,
+        parent_id_token=token.parent_id_token,
+        updated_at=at,
+    )

@@ -12,7 +12,20 @@ Key layout (every item also carries `tenant_id`):
 | status history     | STATION#{id}#STATUS  | {at}#{evse:03}#{conn:02} |                      |
 | connection binding | CONN#{connection id} | META                     |                      |
 | site               | TENANT#{t}           | SITE#{id}                |                      |
-| id token           | TENANT#{t}           | TOKEN#{id}               |                      |
+| id token           | TENANT#{t}           | TOKEN#{ID, upper-cased}  |                      |
+| session            | SESSION#{sid}        | SESSION                  | see below            |
+| meter chunk        | SESSION#{sid}        | MV#{seqNo or time#digest}|                      |
+| 1.6 start key      | STATION#{id}         | START#{digest}           |                      |
+| Authorize log      | STATION#{id}         | AUTH#{unique id}         |                      |
+| station readings   | STATION#{id}#METER   | {at}#{evse:05}#{conn:05} |                      |
+| tx id counter      | COUNTER              | TRANSACTION              |                      |
+| station note       | STATION#{id}         | NOTE#{kind}#{at}#{digest}|                      |
+| latest note (kind) | STATION#{id}         | LASTNOTE#{kind}          |                      |
+| EV charging needs  | STATION#{id}         | NEEDS#{evse:05}          |                      |
+
+Sessions are listed through keys-only indexes, each sorted by `{start}#{sid}`: GSI1
+`TENANT#{t}#SESSION` (all), GSI2 `TENANT#{t}#TOKEN#{ID}` (by token), GSI3
+`TENANT#{t}#STATION#{s}` (by station), GSI4 `OPEN` (active sessions only, for the cleanup job).
 
 The table name comes from settings at cold start: `configure_table` points every model at it.
 """
@@ -87,6 +100,7 @@ class ConnectionItem(_Item):
     """Binding of a live WebSocket connection to its station."""
 
     station_id = UnicodeAttribute()
+    site_id = UnicodeAttribute(null=True)
     protocol = UnicodeAttribute()
     connected_at = UTCDateTimeAttribute()
     expires_at = NumberAttribute(null=True)
@@ -154,10 +168,150 @@ class SiteItem(_Item):
 
 
 class TokenItem(_Item):
-    """An id token (first form; the sessions issue grows it)."""
+    """An id token; the sort key holds its value upper-cased (OCPP compares tokens so)."""
 
+    id_token = UnicodeAttribute(null=True)
     status = UnicodeAttribute()
+    type = UnicodeAttribute(null=True)
+    expires_at_time = UTCDateTimeAttribute(null=True)
     group_id = UnicodeAttribute(null=True)
+    parent_id_token = UnicodeAttribute(null=True)
+    updated_at = UTCDateTimeAttribute(null=True)
+
+
+class _SessionIndex(GlobalSecondaryIndex[Any]):  # type: ignore[no-untyped-call]
+    class Meta:
+        projection = KeysOnlyProjection()
+
+
+class SessionGsi1(_SessionIndex):  # type: ignore[no-untyped-call]
+    """Sessions by tenant (its own class: an index class is bound to one model)."""
+
+    class Meta(_SessionIndex.Meta):  # noqa: D106
+        index_name = "GSI1"
+
+    GSI1PK = UnicodeAttribute(hash_key=True)
+    GSI1SK = UnicodeAttribute(range_key=True)
+
+
+class Gsi2(_SessionIndex):  # type: ignore[no-untyped-call]
+    """Sessions by token."""
+
+    class Meta(_SessionIndex.Meta):  # noqa: D106
+        index_name = "GSI2"
+
+    GSI2PK = UnicodeAttribute(hash_key=True)
+    GSI2SK = UnicodeAttribute(range_key=True)
+
+
+class Gsi3(_SessionIndex):  # type: ignore[no-untyped-call]
+    """Sessions by station."""
+
+    class Meta(_SessionIndex.Meta):  # noqa: D106
+        index_name = "GSI3"
+
+    GSI3PK = UnicodeAttribute(hash_key=True)
+    GSI3SK = UnicodeAttribute(range_key=True)
+
+
+class Gsi4(_SessionIndex):  # type: ignore[no-untyped-call]
+    """Active sessions of every tenant (sparse: an ended session leaves it)."""
+
+    class Meta(_SessionIndex.Meta):  # noqa: D106
+        index_name = "GSI4"
+
+    GSI4PK = UnicodeAttribute(hash_key=True)
+    GSI4SK = UnicodeAttribute(range_key=True)
+
+
+class SessionItem(_Item):
+    """A charging session: the domain model as JSON in `body`, keys and version beside it."""
+
+    GSI1PK = UnicodeAttribute(null=True)
+    GSI1SK = UnicodeAttribute(null=True)
+    GSI2PK = UnicodeAttribute(null=True)
+    GSI2SK = UnicodeAttribute(null=True)
+    GSI3PK = UnicodeAttribute(null=True)
+    GSI3SK = UnicodeAttribute(null=True)
+    GSI4PK = UnicodeAttribute(null=True)
+    GSI4SK = UnicodeAttribute(null=True)
+    by_tenant = SessionGsi1()
+    by_token = Gsi2()
+    by_station = Gsi3()
+    open_sessions = Gsi4()
+    state = UnicodeAttribute()
+    version = NumberAttribute()
+    body = UnicodeAttribute()
+
+
+class ChunkItem(_Item):
+    """The meter readings of one transaction message (compact: see dynamo_sessions)."""
+
+    readings = UnicodeAttribute(null=True)
+    seq_no = NumberAttribute(null=True)
+    event_type = UnicodeAttribute(null=True)
+
+
+class StartKeyItem(_Item):
+    """A 1.6 StartTransaction seen: its content names the session it started."""
+
+    session_id = UnicodeAttribute()
+    expires_at = NumberAttribute(null=True)
+
+
+class CounterItem(_Item):
+    """The atomic counter of 1.6 transaction ids."""
+
+    value = NumberAttribute(null=True)
+
+
+class AuthorizationItem(_Item):
+    """An Authorize a station sent, and the answer."""
+
+    id_token = UnicodeAttribute()
+    token_type = UnicodeAttribute(null=True)
+    status = UnicodeAttribute()
+    at = UTCDateTimeAttribute()
+    expires_at = NumberAttribute(null=True)
+
+
+class StationReadingItem(_Item):
+    """Meter readings outside any session (connector 0, idle connectors)."""
+
+    evse_id = NumberAttribute()
+    connector_id = NumberAttribute()
+    readings = UnicodeAttribute()
+    expires_at = NumberAttribute(null=True)
+
+
+class StationNoteItem(_Item):
+    """A note in a station's log (csms.domain.notifications), or the latest one of its kind."""
+
+    kind = UnicodeAttribute()
+    at = UTCDateTimeAttribute()
+    received_at = UTCDateTimeAttribute()
+    unique_id = UnicodeAttribute()
+    fingerprint = UnicodeAttribute()
+    status = UnicodeAttribute(null=True)
+    subject = UnicodeAttribute(null=True)
+    name = UnicodeAttribute(null=True)
+    evse_id = NumberAttribute(null=True)
+    reference = NumberAttribute(null=True)
+    seq_no = NumberAttribute(null=True)
+    tbc = BooleanAttribute(null=True)
+    info = UnicodeAttribute(null=True)
+    detail = UnicodeAttribute(null=True)
+    truncated = BooleanAttribute(null=True)
+    expires_at = NumberAttribute(null=True)
+
+
+class ChargingNeedsItem(_Item):
+    """The current charging needs of one EVSE (the domain model as JSON in `body`)."""
+
+    evse_id = NumberAttribute()
+    received_at = UTCDateTimeAttribute()
+    body = UnicodeAttribute()
+    expires_at = NumberAttribute(null=True)
 
 
 MODELS: tuple[type[_Item], ...] = (
@@ -170,6 +324,14 @@ MODELS: tuple[type[_Item], ...] = (
     CallItem,
     SiteItem,
     TokenItem,
+    SessionItem,
+    ChunkItem,
+    StartKeyItem,
+    CounterItem,
+    AuthorizationItem,
+    StationReadingItem,
+    StationNoteItem,
+    ChargingNeedsItem,
 )
 
 
@@ -182,3 +344,11 @@ def configure_table(table_name: str, region: str, host: str | None = None) -> No
         model.Meta.host = host  # type: ignore[attr-defined]
         model._connection = None
     StationItem.by_tenant.Meta.model = StationItem  # type: ignore[attr-defined]
+    indexes: tuple[Any, ...] = (
+        SessionItem.by_tenant,
+        SessionItem.by_token,
+        SessionItem.by_station,
+        SessionItem.open_sessions,
+    )
+    for index in indexes:
+        index.Meta.model = SessionItem

@@ -60,3 +60,5 @@ class ConnectionBinding(BaseModel):
     tenant_id: str
     protocol: ProtocolVersion
     connected_at: datetime
+    # The station's site when it connected: sessions are filed under it.
+    site_id: str | None = None

@@ -66,3 +66,44 @@ class InvalidCursorError(DomainError):
 
     def __init__(self) -> None:
         super().__init__("invalid cursor")
+
+
+class StaleSessionError(DomainError):
+    """The session changed between reading and writing it: read again and retry."""
+
+    def __init__(self, session_id: str) -> None:
+        super().__init__(f"session {session_id!r} changed concurrently")
+        self.session_id = session_id
+
+
+class DuplicateChunkError(DomainError):
+    """A message whose meter chunk is already stored: it was handled before."""
+
+    def __init__(self, session_id: str, key: str) -> None:
+        super().__init__(f"chunk {key!r} of session {session_id!r} exists")
+        self.session_id = session_id
+        self.key = key
+
+
+class SessionNotFoundError(DomainError):
+    """No session with this id (in this tenant)."""
+
+    def __init__(self, session_id: str) -> None:
+        super().__init__(f"session {session_id!r} not found")
+        self.session_id = session_id
+
+
+class TokenExistsError(DomainError):
+    """An id token with this value exists in the tenant already."""
+
+    def __init__(self, value: str) -> None:
+        super().__init__("an id token with this value exists")
+        self.value = value
+
+
+class TokenNotFoundError(DomainError):
+    """No id token with this value in the tenant."""
+
+    def __init__(self, value: str) -> None:
+        super().__init__("id token not found")
+        self.value = value

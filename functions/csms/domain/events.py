@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
 from csms.domain.connection import RefusalReason
 from csms.domain.connector import ConnectorStatus, EvseRef, OccupancyDetail
+from csms.domain.meter import AnomalyKind
+from csms.domain.sessions import ChargingState, StopReason
 from csms.domain.station import BootReason, ProtocolVersion, RegistrationStatus
+from csms.domain.tokens import AuthorizationStatus, IdTokenType
 
 
 class DomainEvent(BaseModel):
@@ -80,12 +84,88 @@ class ConnectorStatusChanged(DomainEvent):
     error_code: str | None = None
 
 
+class SessionEvent(DomainEvent):
+    """Base of the events of a charging session."""
+
+    source: ClassVar[str] = "csms.sessions"
+
+    session_id: str
+    transaction_id: str
+    evse: EvseRef | None = None
+
+
+class TransactionStarted(SessionEvent):
+    """A charging session started (or was first heard of: its start may arrive later)."""
+
+    detail_type: ClassVar[str] = "TransactionStarted"
+
+    protocol: ProtocolVersion
+    id_token: str | None = None
+    group_id: str | None = None
+    authorization: AuthorizationStatus | None = None
+    started_at: datetime | None = None
+    meter_start_wh: Decimal | None = None
+    remote_start_id: int | None = None
+
+
+class TransactionUpdated(SessionEvent):
+    """Progress of an active session; at most one per throttle period (default 5 minutes)."""
+
+    detail_type: ClassVar[str] = "TransactionUpdated"
+
+    energy_wh: Decimal | None = None
+    power_w: Decimal | None = None
+    soc: Decimal | None = None
+    charging_state: ChargingState | None = None
+    meter_at: datetime | None = None
+
+
+class TransactionEnded(SessionEvent):
+    """A session ended, with its final energy and duration.
+
+    `revision` is 1 for the end; a later message that changes the final figures (an offline
+    queue delivered late) publishes the corrected session again with the next revision, so
+    billing can issue a credit or debit note instead of an edit.
+    """
+
+    detail_type: ClassVar[str] = "TransactionEnded"
+
+    revision: int
+    id_token: str | None = None
+    group_id: str | None = None
+    started_at: datetime | None = None
+    stopped_at: datetime | None = None
+    duration_s: int | None = None
+    energy_wh: Decimal | None = None
+    meter_start_wh: Decimal | None = None
+    meter_stop_wh: Decimal | None = None
+    stop_reason: StopReason | None = None
+    closed_by_cleanup: bool = False
+    anomalies: list[AnomalyKind] = []
+
+
+class TokenAuthorized(DomainEvent):
+    """A station asked whether a token may charge (Authorize), and what it was told."""
+
+    source: ClassVar[str] = "csms.sessions"
+    detail_type: ClassVar[str] = "TokenAuthorized"
+
+    id_token: str
+    token_type: IdTokenType | None = None
+    status: AuthorizationStatus
+    group_id: str | None = None
+
+
 EVENT_TYPES: tuple[type[DomainEvent], ...] = (
     StationConnected,
     StationDisconnected,
     StationConnectionRefused,
     StationBooted,
     ConnectorStatusChanged,
+    TransactionStarted,
+    TransactionUpdated,
+    TransactionEnded,
+    TokenAuthorized,
 )
 
 

@@ -1,14 +1,14 @@
-"""Sites and id tokens in their first form, and the seed document that loads them in bulk."""
+"""Sites in their first form, and the seed document that loads sites, stations and tokens."""
 
 from __future__ import annotations
 
 from decimal import Decimal
-from enum import StrEnum
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from csms.domain.station import ProtocolVersion, validate_station_id
+from csms.domain.tokens import IdToken
 
 
 class Site(BaseModel):
@@ -19,25 +19,6 @@ class Site(BaseModel):
     id: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")]
     name: Annotated[str, Field(min_length=1, max_length=200)]
     limit_kw: Annotated[Decimal, Field(alias="limitKw", gt=0, le=100_000)]
-
-
-class TokenStatus(StrEnum):
-    """Authorization status of an id token as stored (a subset of both versions' enums)."""
-
-    ACCEPTED = "Accepted"
-    BLOCKED = "Blocked"
-    EXPIRED = "Expired"
-    INVALID = "Invalid"
-
-
-class IdToken(BaseModel):
-    """An RFID card, app account or other identifier a driver authorizes with."""
-
-    model_config = ConfigDict(frozen=True, populate_by_name=True, extra="forbid")
-
-    id_token: Annotated[str, Field(alias="idToken", min_length=1, max_length=36)]
-    status: TokenStatus
-    group_id: Annotated[str | None, Field(alias="groupId", max_length=36)] = None
 
 
 class SeedStation(BaseModel):
@@ -70,7 +51,7 @@ class Seed(BaseModel):
     def _consistent(self) -> Seed:
         _unique("site id", [site.id for site in self.sites])
         _unique("station id", [station.id for station in self.stations])
-        _unique("idToken", [token.id_token for token in self.tokens])
+        _unique("idToken", [token.key for token in self.tokens])
         site_ids = {site.id for site in self.sites}
         for station in self.stations:
             if station.site_id not in site_ids:

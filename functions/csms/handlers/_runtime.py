@@ -24,14 +24,28 @@ from csms.adapters.dynamo import (
     DynamoStationRepository,
 )
 from csms.adapters.dynamo_models import configure_table
+from csms.adapters.dynamo_notifications import (
+    DynamoChargingNeedsRepository,
+    DynamoStationNoteRepository,
+)
+from csms.adapters.dynamo_sessions import DynamoSessionRepository, DynamoTokenRepository
 from csms.adapters.events import EventBridgePublisher
 from csms.adapters.outbox import OutboxEncoder
 from csms.adapters.system import Argon2PasswordHasher, SystemClock, new_uuid
+from csms.domain.meter import TimeWindow
 from csms.ocpp.dispatch import OcppCallEncoder, OcppDispatcher
 from csms.services.commands import CommandService
+from csms.services.notifications import NotificationService
 from csms.services.seeding import SeedService
+from csms.services.sessions import SessionService
 from csms.services.stations import StationService
-from csms.settings import ApiSettings, BaseCsmsSettings, StationGatewaySettings, load_settings
+from csms.settings import (
+    ApiSettings,
+    BaseCsmsSettings,
+    SessionSettings,
+    StationGatewaySettings,
+    load_settings,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_apigatewaymanagementapi import ApiGatewayManagementApiClient
@@ -51,6 +65,7 @@ class Runtime:
     commands: CommandService
     dispatcher: OcppDispatcher
     seeds: SeedService
+    sessions: SessionService
     sender: ApiGwConnectionSender
     connection_log: DynamoConnectionLog
     statuses: DynamoConnectorStatusRepository
@@ -117,17 +132,56 @@ def build(settings: StationGatewaySettings) -> Runtime:
         timeout_s=settings.call_timeout_s,
         sleep=time.sleep,
     )
+    sessions = session_service(settings, outbox, clock)
     return Runtime(
         settings=settings,
         stations=station_service,
         commands=commands,
-        dispatcher=OcppDispatcher(stations=station_service, commands=commands),
+        sessions=sessions,
+        dispatcher=OcppDispatcher(
+            stations=station_service,
+            commands=commands,
+            sessions=sessions,
+            # No vendor DataTransfer handlers yet: every vendor is answered UnknownVendorId.
+            notifications=NotificationService(
+                notes=DynamoStationNoteRepository(),
+                needs=DynamoChargingNeedsRepository(),
+                clock=clock,
+                vendors={},
+            ),
+        ),
         seeds=SeedService(stations=stations, seeds=DynamoSeedRepository(), hasher=hasher),
         sender=sender,
         connection_log=connection_log,
         statuses=statuses,
         station_repository=stations,
     )
+
+
+def session_service(
+    settings: SessionSettings, outbox: OutboxEncoder, clock: SystemClock
+) -> SessionService:
+    """The session use cases on DynamoDB."""
+    return SessionService(
+        sessions=DynamoSessionRepository(outbox),
+        tokens=DynamoTokenRepository(),
+        clock=clock,
+        window=TimeWindow(
+            max_skew=timedelta(seconds=settings.meter_max_skew_s),
+            max_age=timedelta(days=settings.meter_max_age_days),
+        ),
+        update_interval=timedelta(seconds=settings.session_update_interval_s),
+        abandon_after=timedelta(hours=settings.session_abandon_after_h),
+        backoff=lambda attempt: time.sleep(min(0.01 * 2**attempt, 0.2)),
+    )
+
+
+@cache
+def cleanup() -> SessionService:
+    """The runtime of the session cleanup job."""
+    settings = load_settings(SessionSettings)
+    configure_table(settings.table_name, settings.aws_region, settings.aws_endpoint_url)
+    return session_service(settings, OutboxEncoder(new_uuid), SystemClock())
 
 
 @cache
@@ -170,3 +224,4 @@ def reset() -> None:
     gateway.cache_clear()
     api.cache_clear()
     relay.cache_clear()
+    cleanup.cache_clear()

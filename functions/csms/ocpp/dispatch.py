@@ -35,7 +35,9 @@ from csms.ocpp.common.schemas import SchemaViolationError, known_actions, valida
 from csms.ocpp.v16.protocol import PROTOCOL as V16
 from csms.ocpp.v201.protocol import PROTOCOL as V201
 from csms.services.commands import CommandService
+from csms.services.notifications import NotificationService
 from csms.services.ports import EncodedCall
+from csms.services.sessions import SessionService
 from csms.services.stations import StationService
 
 logger = logging.getLogger(__name__)
@@ -63,9 +65,18 @@ class OcppCallEncoder:
 class OcppDispatcher:
     """Decodes a frame, routes it by version and action, and encodes the reply."""
 
-    def __init__(self, *, stations: StationService, commands: CommandService) -> None:
+    def __init__(
+        self,
+        *,
+        stations: StationService,
+        commands: CommandService,
+        sessions: SessionService,
+        notifications: NotificationService,
+    ) -> None:
         self._stations = stations
         self._commands = commands
+        self._sessions = sessions
+        self._notifications = notifications
 
     def handle(self, connection_id: str, raw: str | bytes) -> str | None:
         """Process one frame from a station; return the reply frame, if one is owed."""
@@ -116,7 +127,14 @@ class OcppDispatcher:
             return self._error(call, protocol, ErrorKind.NOT_SUPPORTED, "action not supported", log)
         try:
             validate(protocol.schema_version, CALL, call.action, call.payload)
-            ctx = OcppContext(binding=binding, stations=self._stations, commands=self._commands)
+            ctx = OcppContext(
+                binding=binding,
+                stations=self._stations,
+                commands=self._commands,
+                sessions=self._sessions,
+                notifications=self._notifications,
+                unique_id=call.unique_id,
+            )
             response = route(ctx, call.payload)
         except SchemaViolationError as exc:
             return self._error(call, protocol, exc.kind, exc.description, log)

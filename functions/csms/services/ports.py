@@ -15,8 +15,11 @@ from csms.domain.commands import Command, OutgoingCall
 from csms.domain.connection import ConnectionBinding, ConnectionLogEntry
 from csms.domain.connector import AppliedStatus, ConnectorState, EvseRef, StatusReport
 from csms.domain.events import DomainEvent
-from csms.domain.seed import IdToken, Site
+from csms.domain.meter import Reading
+from csms.domain.seed import Site
+from csms.domain.sessions import MeterChunk, Session, SessionState
 from csms.domain.station import BootInfo, ProtocolVersion, RegistrationStatus, Station
+from csms.domain.tokens import Authorization, IdToken, PresentedToken
 
 T = TypeVar("T")
 
@@ -212,6 +215,149 @@ class CallEncoder(Protocol):
         ...
 
 
+class TokenRepository(Protocol):
+    """A tenant's id tokens, keyed by their case-insensitive value."""
+
+    def get(self, tenant_id: str, value: str) -> IdToken | None:
+        """Return the token whose value matches, whatever its case."""
+        ...
+
+    def create(self, tenant_id: str, token: IdToken, at: datetime) -> bool:
+        """Store a new token; False (and nothing changed) when one with its value exists."""
+        ...
+
+    def replace(self, tenant_id: str, token: IdToken, at: datetime) -> None:
+        """Store the token over the one with its value."""
+        ...
+
+    def list(self, tenant_id: str, limit: int, cursor: str | None = None) -> Page[IdToken]:
+        """A tenant's tokens by value."""
+        ...
+
+
+@dataclass(frozen=True)
+class SessionSnapshot:
+    """A session as stored, and its newest meter chunk (read together, in one query)."""
+
+    session: Session | None
+    newest: MeterChunk | None = None
+
+
+@dataclass(frozen=True)
+class AuthorizationRecord:
+    """An Authorize a station sent (keyed by its unique id) and the answer it got."""
+
+    tenant_id: str
+    station_id: str
+    unique_id: str
+    token: PresentedToken
+    authorization: Authorization
+    at: datetime
+
+
+@dataclass(frozen=True)
+class SessionQuery:
+    """Filters of a session list; every list is within one tenant."""
+
+    station_id: str | None = None
+    site_id: str | None = None
+    id_token: str | None = None
+    group_id: str | None = None
+    state: SessionState | None = None
+    started_from: datetime | None = None
+    started_to: datetime | None = None
+
+
+class SessionRepository(Protocol):
+    """Charging sessions, their meter chunks, and what makes their messages idempotent.
+
+    Every session write is conditional: `create` on the session not existing, `save` on the
+    version read (`Session.version`), chunks on their key not existing.
+    """
+
+    def load(self, session_id: str) -> SessionSnapshot:
+        """The session and its newest chunk (strongly consistent)."""
+        ...
+
+    def next_transaction_number(self) -> int:
+        """A new 1.6 transactionId from the atomic counter (never the same one twice)."""
+        ...
+
+    def find_start(self, station_id: str, start_key: str) -> str | None:
+        """The session a 1.6 StartTransaction with this content already started, if any."""
+        ...
+
+    def create(
+        self,
+        session: Session,
+        *,
+        chunk: MeterChunk | None = None,
+        start_key: str | None = None,
+        events: Sequence[DomainEvent] = (),
+    ) -> bool:
+        """Store a new session (with its first chunk and its start key) in one transaction.
+
+        False, with nothing written, when the session or the start key already exists.
+        """
+        ...
+
+    def save(
+        self,
+        session: Session,
+        *,
+        chunk: MeterChunk | None = None,
+        events: Sequence[DomainEvent] = (),
+    ) -> None:
+        """Write the session over the version it was read at, with a new chunk, atomically.
+
+        The stored version is the session's `version` + 1.
+
+        Raises StaleSessionError when the session changed since it was read, and
+        DuplicateChunkError when the chunk exists (the message was seen before).
+        """
+        ...
+
+    def add_chunk(
+        self, tenant_id: str, chunk: MeterChunk, events: Sequence[DomainEvent] = ()
+    ) -> bool:
+        """Store a chunk; False when its key exists (a retransmission)."""
+        ...
+
+    def chunks(self, session_id: str, limit: int, cursor: str | None = None) -> Page[MeterChunk]:
+        """A session's chunks, oldest first."""
+        ...
+
+    def get(self, session_id: str) -> Session | None:
+        """The session item alone."""
+        ...
+
+    def active_for_token(self, tenant_id: str, token_value: str) -> list[Session]:
+        """Active sessions of a token (eventually consistent)."""
+        ...
+
+    def list(
+        self, tenant_id: str, query: SessionQuery, limit: int, cursor: str | None = None
+    ) -> Page[Session]:
+        """A tenant's sessions, newest start first, filtered."""
+        ...
+
+    def open_sessions(self, limit: int, cursor: str | None = None) -> Page[Session]:
+        """Active sessions of every tenant, oldest start first (the cleanup job reads these)."""
+        ...
+
+    def record_authorization(
+        self, record: AuthorizationRecord, events: Sequence[DomainEvent] = ()
+    ) -> bool:
+        """Keep an Authorize in the station's log; False when that message was seen before."""
+        ...
+
+    def put_station_readings(
+        self, tenant_id: str, station_id: str, evse: EvseRef, readings: Sequence[Reading]
+    ) -> None:
+        """Keep meter readings that belong to no session (connector 0, idle connectors)."""
+        ...
+
+
 class SeedRepository(Protocol):
     """Bulk registration of sites and tokens (stations go through StationRepository)."""
 
@@ -221,4 +367,51 @@ class SeedRepository(Protocol):
 
     def put_token(self, tenant_id: str, token: IdToken) -> None:
         """Create or replace an id token."""
+        ...
+
+
+# --- notifications ---------------------------------------------------------------------------
+# Appended as a section of its own (its import too) so that it merges cleanly with the ports
+# above; move the import up when the file is next tidied.
+from csms.domain.notifications import ChargingNeeds, NoteKind, StationNote  # noqa: E402
+
+
+class StationNoteRepository(Protocol):
+    """A station's notes: one per message kept, and the latest of each kind (no expiry)."""
+
+    def record(self, station_id: str, tenant_id: str, note: StationNote) -> bool:
+        """Keep the note and make it the latest of its kind, in one atomic write.
+
+        False, with nothing written, when the kind's latest note is this very message sent
+        again (`StationNote.is_retransmission_of`): a retransmission is stored once.
+        """
+        ...
+
+    def latest(self, station_id: str, kind: NoteKind) -> StationNote | None:
+        """The latest note of a kind, as recorded but without its detail."""
+        ...
+
+    def list(
+        self, station_id: str, kind: NoteKind, limit: int, cursor: str | None = None
+    ) -> Page[StationNote]:
+        """A station's notes of one kind, newest `at` first."""
+        ...
+
+
+class ChargingNeedsRepository(Protocol):
+    """The current charging needs of each EVSE of a station (one record per EVSE)."""
+
+    def put(self, station_id: str, tenant_id: str, needs: ChargingNeeds) -> bool:
+        """Make these the EVSE's needs (their `received_at` set); False when newer ones are held.
+
+        Needs received at the same instant replace each other, so a retransmission is harmless.
+        """
+        ...
+
+    def get(self, station_id: str, evse_id: int) -> ChargingNeeds | None:
+        """The current needs of one EVSE."""
+        ...
+
+    def list(self, station_id: str) -> list[ChargingNeeds]:
+        """The current needs of every EVSE of the station, by EVSE id."""
         ...

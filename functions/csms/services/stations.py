@@ -156,6 +156,7 @@ class StationService:
             tenant_id=station.tenant_id,
             protocol=protocol,
             connected_at=now,
+            site_id=station.site_id,
         )
         self._stations.bind(binding)
         self._remember(binding)

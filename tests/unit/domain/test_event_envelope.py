@@ -56,10 +56,10 @@ def test_event_envelope_json_keeps_every_field_of_the_subclass() -> None:
     assert body["metadata"]["occurred_at"] == "2026-11-24T08:00:00Z"
 
 
-def test_event_types_have_distinct_detail_types_and_one_source() -> None:
+def test_event_types_have_distinct_detail_types_and_known_sources() -> None:
     # GIVEN every published event type
-    # WHEN / THEN each has its own detail type, all under csms.stations
+    # WHEN / THEN each has its own detail type, under csms.stations or csms.sessions
     detail_types = [t.detail_type for t in EVENT_TYPES]
     assert len(set(detail_types)) == len(detail_types)
-    assert {t.source for t in EVENT_TYPES} == {"csms.stations"}
+    assert {t.source for t in EVENT_TYPES} == {"csms.stations", "csms.sessions"}
     assert detail_types == [t.__name__ for t in EVENT_TYPES]

@@ -9,7 +9,8 @@ import pytest
 from pydantic import ValidationError
 
 from csms.domain.errors import InvalidStationIdError
-from csms.domain.seed import IdToken, Seed, SeedStation, Site, TokenStatus
+from csms.domain.seed import Seed, SeedStation, Site
+from csms.domain.tokens import IdToken, TokenStatus
 from csms.domain.station import ProtocolVersion
 
 
@@ -153,7 +154,7 @@ def test_seed_site_with_bad_fields_is_refused(site: dict[str, Any]) -> None:
         {"idToken": "", "status": "Accepted"},
         {"idToken": "x" * 37, "status": "Accepted"},
         {"idToken": "T", "status": "ConcurrentTx"},
-        {"idToken": "T", "status": "Accepted", "groupId": "g" * 37},
+        {"idToken": "T", "status": "Accepted", "groupId": "g" * 65},
     ],
 )
 def test_seed_token_with_bad_fields_is_refused(token: dict[str, Any]) -> None:

@@ -42,10 +42,8 @@ STATUS_CHARGING = {
     V16: {"connectorId": 1, "errorCode": "NoError", "status": "Charging", "timestamp": NOW},
     V201: {"timestamp": NOW, "connectorStatus": "Occupied", "evseId": 1, "connectorId": 1},
 }
-AUTHORIZE = {
-    V16: {"idTag": "TAG-1"},
-    V201: {"idToken": {"idToken": "TAG-1", "type": "ISO14443"}},
-}
+# A CSMS -> station action: known to the version, never routed when a station sends it.
+RESET = {V16: {"type": "Hard"}, V201: {"type": "Immediate"}}
 SCHEMA_VERSION = {V16: "1.6", V201: "2.0.1"}
 
 
@@ -187,8 +185,8 @@ def test_dispatch_known_but_unrouted_action_is_not_supported(
 ) -> None:
     # GIVEN a bound station
     bound(world, protocol)
-    # WHEN it sends Authorize, which the version defines but this CSMS does not handle yet
-    reply = handle(world, [2, "a-1", "Authorize", AUTHORIZE[protocol]])
+    # WHEN it sends Reset, which the version defines for the other direction only
+    reply = handle(world, [2, "a-1", "Reset", RESET[protocol]])
     # THEN it gets NotSupported
     assert code_of(reply) == "NotSupported"
 

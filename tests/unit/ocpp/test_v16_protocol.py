@@ -13,11 +13,11 @@ from csms.domain.commands import ResetCommand, ResetKind, TriggerableMessage, Tr
 from csms.domain.connector import MAX_ID, ConnectorStatus, EvseRef, OccupancyDetail, StatusReport
 from csms.domain.station import BootInfo, BootReason, ProtocolVersion
 from csms.ocpp.common.errors import ErrorKind, PayloadError
+from csms.ocpp.v16.ids import evse_of_connector
 from csms.ocpp.v16.protocol import (
     PROTOCOL,
     boot_info,
     encode_command,
-    evse_of_connector,
     status_report,
 )
 
@@ -58,7 +58,15 @@ def test_protocol_16_identity() -> None:
     # GIVEN / WHEN / THEN the table is the 1.6 one with its routes and decoders
     assert PROTOCOL.version is ProtocolVersion.OCPP16
     assert PROTOCOL.schema_version == "1.6"
-    assert set(PROTOCOL.routes) == {"BootNotification", "Heartbeat", "StatusNotification"}
+    assert set(PROTOCOL.routes) >= {
+        "BootNotification",
+        "Heartbeat",
+        "StatusNotification",
+        "Authorize",
+        "StartTransaction",
+        "StopTransaction",
+        "MeterValues",
+    }
     assert set(PROTOCOL.result_decoders) == {"Reset", "TriggerMessage"}
     assert PROTOCOL.code(ErrorKind.FORMAT_VIOLATION) == "FormationViolation"
 

@@ -11,6 +11,8 @@ from csms.domain.connection import ConnectionBinding
 from csms.domain.station import ProtocolVersion
 from csms.ocpp.common.errors import ErrorKind
 from csms.services.commands import CommandService
+from csms.services.notifications import NotificationService
+from csms.services.sessions import SessionService
 from csms.services.stations import StationService
 
 Payload = dict[str, Any]
@@ -23,6 +25,10 @@ class OcppContext:
     binding: ConnectionBinding
     stations: StationService
     commands: CommandService
+    sessions: SessionService
+    notifications: NotificationService
+    # The CALL's unique id: what makes a retransmission recognisable.
+    unique_id: str
 
 
 # A charger-initiated action: request payload in, response payload out (both already

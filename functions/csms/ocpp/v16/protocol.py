@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from csms.domain.commands import Command, ResetCommand
-from csms.domain.connector import MAX_ID, ConnectorStatus, EvseRef, OccupancyDetail, StatusReport
+from csms.domain.connector import ConnectorStatus, OccupancyDetail, StatusReport
 from csms.domain.station import BootInfo, ProtocolVersion
 from csms.ocpp.common import routes as common_routes
-from csms.ocpp.common.errors import ErrorKind, PayloadError
+from csms.ocpp.common.errors import ErrorKind
 from csms.ocpp.common.mapping import command_status, optional_timestamp
 from csms.ocpp.common.protocol import Payload, VersionProtocol
+from csms.ocpp.v16 import notifications, transactions
+from csms.ocpp.v16.ids import evse_of_connector
 
 # OCPP-J 1.6 §4.2.3 spells these two differently from 2.0.1 ("Formation", "Occurence"), and
 # has no RpcFrameworkError or MessageTypeNotSupported: ProtocolError covers a broken frame.
@@ -38,15 +40,6 @@ _STATUS: dict[str, tuple[ConnectorStatus, OccupancyDetail | None]] = {
     "Unavailable": (ConnectorStatus.UNAVAILABLE, None),
     "Faulted": (ConnectorStatus.FAULTED, None),
 }
-
-
-def evse_of_connector(connector_id: int) -> EvseRef:
-    """1.6 connectorId N is 2.0.1 EVSE N with its connector 1; connectorId 0 is the station."""
-    if not 0 <= connector_id <= MAX_ID:
-        raise PayloadError(
-            ErrorKind.PROPERTY_CONSTRAINT_VIOLATION, f"connectorId must be 0-{MAX_ID}"
-        )
-    return EvseRef(evse_id=connector_id, connector_id=1 if connector_id else 0)
 
 
 def boot_info(payload: Payload) -> BootInfo:
@@ -98,6 +91,11 @@ PROTOCOL = VersionProtocol(
         "BootNotification": common_routes.boot_notification(boot_info),
         "Heartbeat": common_routes.heartbeat,
         "StatusNotification": common_routes.status_notification(status_report),
+        **notifications.ROUTES,
+        "Authorize": transactions.authorize,
+        "StartTransaction": transactions.start_transaction,
+        "StopTransaction": transactions.stop_transaction,
+        "MeterValues": transactions.meter_values,
     },
     encode_command=encode_command,
     result_decoders={"Reset": command_status, "TriggerMessage": command_status},

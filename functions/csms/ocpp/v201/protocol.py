@@ -14,6 +14,7 @@ from csms.ocpp.common import routes as common_routes
 from csms.ocpp.common.errors import ErrorKind, PayloadError
 from csms.ocpp.common.mapping import command_status, optional_timestamp
 from csms.ocpp.common.protocol import Payload, VersionProtocol
+from csms.ocpp.v201 import notifications, transactions
 
 ERROR_CODES: dict[ErrorKind, str] = {kind: kind.value for kind in ErrorKind}
 
@@ -73,6 +74,10 @@ PROTOCOL = VersionProtocol(
         "BootNotification": common_routes.boot_notification(boot_info),
         "Heartbeat": common_routes.heartbeat,
         "StatusNotification": common_routes.status_notification(status_report),
+        **notifications.ROUTES,
+        "Authorize": transactions.authorize,
+        "TransactionEvent": transactions.transaction_event,
+        "MeterValues": transactions.meter_values,
     },
     encode_command=encode_command,
     result_decoders={"Reset": command_status, "TriggerMessage": command_status},
