@@ -561,7 +561,8 @@ class InMemoryChargingNeedsRepository:
         self.tenants: dict[str, str] = {}
 
     def put(self, station_id: str, tenant_id: str, needs: ChargingNeeds) -> bool:
-        assert needs.received_at is not None
+        if needs.received_at is None:
+            raise ValueError("the needs need their received_at")
         held = self.needs.get((station_id, needs.evse_id))
         held_at = held.received_at if held is not None else None
         if held_at is not None and held_at > needs.received_at:

@@ -17,6 +17,7 @@ from aws_cdk import aws_cloudfront_origins as origins
 from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as event_sources
@@ -38,6 +39,9 @@ WS_MESSAGE = "csms.handlers.ws_message.lambda_handler"
 WS_DISCONNECT = "csms.handlers.ws_disconnect.lambda_handler"
 API = "csms.handlers.api.lambda_handler"
 STREAM_OUTBOX = "csms.handlers.stream_outbox.lambda_handler"
+SESSION_CLEANUP = "csms.handlers.sched_session_cleanup.lambda_handler"
+# How often the cleanup job looks for sessions their stations stopped reporting on.
+SESSION_CLEANUP_SCHEDULE = Duration.hours(1)
 
 # Headers of the WebSocket opening handshake (RFC 6455 section 4.1) that the origin must see;
 # Sec-WebSocket-Protocol carries the OCPP version offer ("ocpp2.0.1, ocpp1.6").
@@ -197,6 +201,7 @@ class CsmsStack(Stack):
             API: handler_function("Api", API, timeout=Duration.seconds(29)),
         }
         self.handlers[STREAM_OUTBOX] = self._outbox_relay(code, layer)
+        self.handlers[SESSION_CLEANUP] = self._session_cleanup(code, layer)
 
         def ws_route(name: str, handler: str, *, return_response: bool = False) -> None:
             self.ws_api.add_route(
@@ -230,6 +235,32 @@ class CsmsStack(Stack):
         CfnOutput(self, "UserPoolClientId", value=self.user_pool_client.user_pool_client_id)
         CfnOutput(self, "TableName", value=self.table.table_name)
         CfnOutput(self, "EventBusName", value=self.bus.event_bus_name)
+
+    def _session_cleanup(self, code: lambda_.Code, layer: lambda_.ILayerVersion) -> HandlerFunction:
+        """Hourly: close sessions whose station never reported their end (marked Abandoned)."""
+        job = HandlerFunction(
+            self,
+            "SessionCleanup",
+            handler=SESSION_CLEANUP,
+            code=code,
+            layer=layer,
+            environment={
+                "CSMS_TABLE_NAME": self.table.table_name,
+                "CSMS_EVENT_BUS_NAME": self.bus.event_bus_name,
+                "CSMS_SESSION_ABANDON_AFTER_H": "48",
+            },
+            timeout=Duration.minutes(5),
+        )
+        # Its events ride in the session writes (outbox): the table is all it touches.
+        self.table.grant_read_write_data(job.function)
+        events.Rule(
+            self,
+            "SessionCleanupSchedule",
+            description="Close sessions left open by stations that stopped reporting",
+            schedule=events.Schedule.rate(SESSION_CLEANUP_SCHEDULE),
+            targets=[targets.LambdaFunction(job.function, retry_attempts=2)],
+        )
+        return job
 
     def _outbox_relay(self, code: lambda_.Code, layer: lambda_.ILayerVersion) -> HandlerFunction:
         """Table stream -> EventBridge: publishes the events that rode in item writes.
@@ -299,7 +330,8 @@ class CsmsStack(Stack):
         # Keys only: listing reads the items by key afterwards (reads are cheaper than the index
         # writes a full projection costs on every station update), and no secret such as a
         # password hash is copied into an index.
-        for index in ("GSI1", "GSI2"):
+        # GSI1 lists by tenant, GSI2-GSI4 sessions by token, by station and while active.
+        for index in ("GSI1", "GSI2", "GSI3", "GSI4"):
             table.add_global_secondary_index(
                 index_name=index,
                 partition_key=dynamodb.Attribute(

@@ -6,6 +6,7 @@ cannot drift from what `cdk deploy` creates.
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import subprocess
@@ -61,6 +62,56 @@ def resources_of(template: dict[str, Any], resource_type: str) -> list[dict[str,
         for resource in template.get("Resources", {}).values()
         if resource.get("Type") == resource_type
     ]
+
+
+@dataclass(frozen=True)
+class ScheduledJob:
+    """An EventBridge schedule rule of the template and the handler it invokes."""
+
+    rule: str
+    every_s: float
+    handler: str
+
+    def run(self) -> Any:
+        """Invoke the handler as the schedule would, in this process."""
+        from csms_local.gateway import LambdaContextStub
+
+        module_name, _, function_name = self.handler.rpartition(".")
+        function = getattr(importlib.import_module(module_name), function_name)
+        event = {"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}}
+        return function(event, LambdaContextStub(self.rule))
+
+
+_RATE_UNITS = {
+    "minute": 60,
+    "minutes": 60,
+    "hour": 3600,
+    "hours": 3600,
+    "day": 86400,
+    "days": 86400,
+}
+
+
+def scheduled_jobs(template: dict[str, Any]) -> list[ScheduledJob]:
+    """Schedule rules (`rate(...)`) whose targets are functions of the template.
+
+    moto's EventBridge never fires schedules, so the local runtime runs these itself.
+    """
+    resources = template.get("Resources", {})
+    jobs = []
+    for logical_id, resource in resources.items():
+        properties = resource.get("Properties", {})
+        expression = properties.get("ScheduleExpression", "")
+        if resource.get("Type") != "AWS::Events::Rule" or not expression.startswith("rate("):
+            continue
+        amount, unit = expression.removeprefix("rate(").removesuffix(")").split()
+        for target in properties.get("Targets", []):
+            function_id = target.get("Arn", {}).get("Fn::GetAtt", [None])[0]
+            function = resources.get(function_id, {})
+            if function.get("Type") == "AWS::Lambda::Function":
+                handler = function["Properties"]["Handler"]
+                jobs.append(ScheduledJob(logical_id, int(amount) * _RATE_UNITS[unit], handler))
+    return jobs
 
 
 def table_definition(template: dict[str, Any], table_name: str) -> dict[str, Any]:

@@ -122,6 +122,7 @@ class LocalRuntime:
         self._runners: list[web.AppRunner] = []
         self._snapshot_task: asyncio.Task[None] | None = None
         self._outbox_task: asyncio.Task[None] | None = None
+        self._job_tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
         """Create the emulated resources, load data and open the ports (mock_aws must be on)."""
@@ -135,6 +136,9 @@ class LocalRuntime:
         self._outbox_task = asyncio.create_task(
             self._relay_outbox(emulation.OutboxPump(self.resources.table_name))
         )
+        self._job_tasks = [
+            asyncio.create_task(self._run_every(job)) for job in emulation.scheduled_jobs(template)
+        ]
         if seed_document is not None:
             self.seed_result = load_seed(seed_document, options.tenant_id)
         key = tokens.signing_key(options.key_file)
@@ -166,6 +170,16 @@ class LocalRuntime:
                 logger.exception("outbox relay failed; retrying")
             await asyncio.sleep(OUTBOX_EVERY_S)
 
+    @staticmethod
+    async def _run_every(job: emulation.ScheduledJob) -> None:
+        # Like EventBridge: the first run one period after the rule exists.
+        while True:
+            await asyncio.sleep(job.every_s)
+            try:
+                await asyncio.to_thread(job.run)
+            except Exception:
+                logger.exception("scheduled job failed", extra={"rule": job.rule})
+
     async def _snapshots(self) -> None:
         while True:
             await asyncio.sleep(SNAPSHOT_EVERY_S)
@@ -186,10 +200,12 @@ class LocalRuntime:
         for runner in reversed(self._runners):
             await runner.cleanup()
         self._runners.clear()
-        if self._outbox_task is not None:
-            self._outbox_task.cancel()
-            with suppress(asyncio.CancelledError):
-                await self._outbox_task
+        for task in [*self._job_tasks, self._outbox_task]:
+            if task is not None:
+                task.cancel()
+                with suppress(asyncio.CancelledError):
+                    await task
+        self._job_tasks.clear()
         await asyncio.to_thread(self.snapshot)
 
 

@@ -470,7 +470,6 @@ class _Session:
         self._reset = asyncio.Event()
         self._accepted = asyncio.Event()
         self._ready = asyncio.Event()
-        self._closed = False
         self._background: set[asyncio.Task[Any]] = set()
         self.reached_heartbeats = False
         self.charge_point: SimulatedChargePoint = charge_point_class(protocol)(
@@ -491,7 +490,6 @@ class _Session:
         try:
             done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            self._closed = True
             self._runner.session_ended(self)
             await _cancel_all(waits | self._background)
         if stop.is_set():
@@ -512,21 +510,17 @@ class _Session:
     async def run_call(
         self, send: Callable[[SimulatedChargePoint], Coroutine[Any, Any, _T]]
     ) -> _T | None:
-        """Make a call for a charging session on this connection.
+        """Make a call for a charging session on this (ready) connection.
 
         None when the connection ends first, or when the CSMS answers with a CALLERROR: a
-        session goes on without the answer, as a station that lost its connection does.
+        session goes on without the answer, as a station that lost its connection does. The
+        call runs as a task of the connection, so that it ends with the connection.
         """
-        if self._closed:
-            return None
         task = asyncio.create_task(send(self.charge_point))
         self._background.add(task)
         task.add_done_callback(self._background.discard)
-        try:
-            await asyncio.wait({task})
-        except asyncio.CancelledError:
-            task.cancel()
-            raise
+        # If the caller is cancelled meanwhile, the call goes on until the connection ends.
+        await asyncio.wait({task})
         if task.cancelled():
             return None
         exc = task.exception()
@@ -716,6 +710,15 @@ class _Session:
         await asyncio.sleep(runner.timing.transaction_retry)
 
 
+async def _wait_any(*events: asyncio.Event) -> None:
+    """Return once one of `events` is set."""
+    waits = {asyncio.create_task(event.wait()) for event in events}
+    try:
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        await _cancel_all(waits)
+
+
 async def _cancel_all(tasks: set[asyncio.Task[Any]]) -> None:
     """Cancel `tasks` and wait until all are done.
 
@@ -785,6 +788,8 @@ class _StationRunner:
         self._done = done if done is not None else asyncio.Event()
         self._workers: set[asyncio.Task[None]] | None = None
         self._workers_left = 0
+        self._offline = asyncio.Event()
+        self._offline.set()
         self.needs_boot = True
         self.boot_reason = BootReason.POWER_UP
         self.csms_interval = 0
@@ -855,6 +860,10 @@ class _StationRunner:
     def enqueue(self, message: TxMessage) -> None:
         self.queue.put(message)
 
+    async def wait_settled(self, message: TxMessage) -> None:
+        if self.ready_session is not None:
+            await _wait_any(message.settled, self._offline)
+
     def authorization_refused(
         self, connector: int, id_token: str, status: str, at: MeterSample
     ) -> None:
@@ -883,6 +892,7 @@ class _StationRunner:
     def session_ready(self, session: _Session) -> None:
         """The station is connected and accepted: it can send, and it starts charging."""
         self.ready_session = session
+        self._offline.clear()
         if self._workers is not None or not self._plan.sessions:
             return
         numbers = self._plan.sessions_of(len(self.connectors))
@@ -897,6 +907,7 @@ class _StationRunner:
     def session_ended(self, session: _Session) -> None:
         if self.ready_session is session:
             self.ready_session = None
+            self._offline.set()
 
     def connector_state(self, target: int) -> ConnectorState:
         """Status to report for a connector; connector 0 (the station) is Available."""
@@ -911,11 +922,11 @@ class _StationRunner:
     def transaction_answered(self, message: TxMessage, answer: TxAnswer) -> None:
         """The CSMS answered a transaction message: forget it, and act on the answer."""
         self.queue.remove(message)
+        message.settled.set()
         transaction = message.transaction
         if message.kind is TxKind.START:
             transaction.csms_id = answer.transaction_id
             transaction.start_status = answer.status
-            transaction.start_answered.set()
             if answer.status not in (None, ACCEPTED):
                 # Stop at once - 1.6 StopTransactionOnInvalidId, 2.0.1 StopTxOnInvalidId.
                 self.emit(f"connector {transaction.connector}: transaction {answer.status}")
@@ -927,11 +938,10 @@ class _StationRunner:
     def transaction_given_up(self, message: TxMessage, why: str) -> None:
         """A transaction message the CSMS keeps refusing (or that cannot be sent): drop it."""
         self.queue.remove(message)
+        message.settled.set()
         self.report.transaction_messages_failed += 1
         self.emit(f"{message.kind.value} message given up: {why}")
-        if message.kind is TxKind.START:
-            message.transaction.start_answered.set()
-        elif message.kind is TxKind.END:
+        if message.kind is TxKind.END:
             self._session_finished(message)
         self._check_done()
 
@@ -959,7 +969,7 @@ class _StationRunner:
                 meter_values=transaction.updates,
             )
         )
-        self._tokens.release(transaction.id_token)
+        self._tokens.release(transaction.id_token, transaction.token_holder)
 
     async def _run_connector(self, connector: Connector, numbers: list[int]) -> None:
         try:
@@ -976,10 +986,10 @@ class _StationRunner:
         self._check_done()
 
     def _check_done(self) -> None:
-        if self._workers is not None and self._workers_left == 0 and not self.queue:
-            if not self._done.is_set():
-                self.emit(f"all {self._plan.sessions} session(s) done")
-            self._done.set()
+        if self._done.is_set() or self._workers is None or self._workers_left or self.queue:
+            return
+        self.emit(f"all {self._plan.sessions} session(s) done")
+        self._done.set()
 
     async def _open(self) -> tuple[StationConnection, str] | None:
         """Connect; on failure, wait as the backoff says (or give up) and return None."""
@@ -1422,6 +1432,7 @@ def _options(args: argparse.Namespace) -> _SimulateOptions:
             replace(station, protocol=protocol or station.protocol, connectors=connectors)
             for station in _selected_stations(args)
         ]
+        plan = _plan(args)
     except ValueError as exc:
         raise _UsageError(str(exc)) from None
     return _SimulateOptions(
@@ -1430,7 +1441,7 @@ def _options(args: argparse.Namespace) -> _SimulateOptions:
         duration=_positive_float("--duration", args.duration),
         heartbeat_interval=_positive_float("--heartbeat-interval", args.heartbeat_interval),
         max_refusals=_positive_int("--max-refusals", args.max_refusals, default=3),
-        plan=_plan(args),
+        plan=plan,
         speed=_positive_float("--speed", args.speed, unit="a number") or 1.0,
         chaos=_chaos(args),
         report=_report_path(args.report),

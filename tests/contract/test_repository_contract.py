@@ -57,7 +57,6 @@ from csms.domain.connector import (
 )
 from csms.domain.errors import CallInProgressError, InvalidCursorError
 from csms.domain.seed import Site
-from csms.domain.tokens import IdToken, TokenStatus
 from csms.domain.station import (
     BootInfo,
     BootReason,
@@ -65,6 +64,7 @@ from csms.domain.station import (
     RegistrationStatus,
     Station,
 )
+from csms.domain.tokens import IdToken, TokenStatus
 from csms.services.ports import (
     CallRepository,
     ConnectionLog,

@@ -12,6 +12,7 @@ from aws_cdk.assertions import Match, Template
 
 from csms_infra.stack import (
     API,
+    SESSION_CLEANUP,
     STREAM_OUTBOX,
     WEBSOCKET_HEADERS,
     WS_CONNECT,
@@ -20,7 +21,7 @@ from csms_infra.stack import (
 )
 
 ROOT = Path(__file__).resolve().parents[2]
-HANDLERS = {WS_CONNECT, WS_MESSAGE, WS_DISCONNECT, API, STREAM_OUTBOX}
+HANDLERS = {WS_CONNECT, WS_MESSAGE, WS_DISCONNECT, API, STREAM_OUTBOX, SESSION_CLEANUP}
 Resources = dict[str, dict[str, Any]]
 
 
@@ -64,7 +65,7 @@ def route_targets(template: dict[str, Any]) -> dict[str, tuple[dict[str, Any], s
 def test_table_has_keys_indexes_ttl_and_recovery(assertions: Template) -> None:
     # GIVEN the synthesized template
     # WHEN looking at the single table
-    # THEN it has PK/SK, two GSIs with all attributes, TTL, PITR, on-demand billing, and is kept
+    # THEN it has PK/SK, four keys-only GSIs, TTL, PITR, on-demand billing, and is kept
     assertions.resource_count_is("AWS::DynamoDB::Table", 1)
     assertions.has_resource(
         "AWS::DynamoDB::Table",
@@ -80,7 +81,11 @@ def test_table_has_keys_indexes_ttl_and_recovery(assertions: Template) -> None:
                     "AttributeDefinitions": Match.array_with(
                         [
                             {"AttributeName": name, "AttributeType": "S"}
-                            for name in ("PK", "SK", "GSI1PK", "GSI1SK", "GSI2PK", "GSI2SK")
+                            for name in [
+                                "PK",
+                                "SK",
+                                *(f"GSI{n}{k}K" for n in range(1, 5) for k in "PS"),
+                            ]
                         ]
                     ),
                     "GlobalSecondaryIndexes": [
@@ -92,7 +97,7 @@ def test_table_has_keys_indexes_ttl_and_recovery(assertions: Template) -> None:
                             ],
                             "Projection": {"ProjectionType": "KEYS_ONLY"},
                         }
-                        for index in ("GSI1", "GSI2")
+                        for index in ("GSI1", "GSI2", "GSI3", "GSI4")
                     ],
                     "BillingMode": "PAY_PER_REQUEST",
                     "TimeToLiveSpecification": {"AttributeName": "expires_at", "Enabled": True},
@@ -118,7 +123,7 @@ def test_functions_run_python312_arm64_traced_with_their_handlers(
     functions = resources(template, "AWS::Lambda::Function").values()
     # WHEN reading every function by its handler string
     by_handler = {fn["Properties"]["Handler"]: fn["Properties"] for fn in functions}
-    # THEN there are exactly the five runtime handlers, each on python3.12/arm64 with active
+    # THEN there are exactly the six runtime handlers, each on python3.12/arm64 with active
     # tracing, JSON logs in an explicit log group, Powertools settings and the dependencies layer
     assert set(by_handler) == HANDLERS
     for handler, props in by_handler.items():
@@ -168,17 +173,24 @@ def test_functions_get_least_privilege_grants(template: dict[str, Any]) -> None:
             action = statement["Action"]
             actions.setdefault(role, set()).update([action] if isinstance(action, str) else action)
     # THEN every request handler may use the table, reach station connections and put events;
-    # the outbox relay may read the stream and put events, nothing else; no action is a
-    # service-wide wildcard
+    # the outbox relay may read the stream and put events, nothing else; the cleanup job may
+    # use the table only (its events ride in its writes); no action is a service-wide wildcard
     assert set(actions) == roles_of_functions
-    relay_role = next(
-        ref
-        for fn in resources(template, "AWS::Lambda::Function").values()
-        if fn["Properties"]["Handler"] == STREAM_OUTBOX
-        for ref in references(fn["Properties"]["Role"])
-    )
+
+    def role_of(handler: str) -> str:
+        return next(
+            ref
+            for fn in resources(template, "AWS::Lambda::Function").values()
+            if fn["Properties"]["Handler"] == handler
+            for ref in references(fn["Properties"]["Role"])
+        )
+
+    relay_role, cleanup_role = role_of(STREAM_OUTBOX), role_of(SESSION_CLEANUP)
     for role, allowed in actions.items():
-        if role == relay_role:
+        if role == cleanup_role:
+            assert {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"} <= allowed
+            assert not {a for a in allowed if not a.startswith(("dynamodb:", "logs:", "xray:"))}
+        elif role == relay_role:
             assert {
                 "dynamodb:GetRecords",
                 "dynamodb:GetShardIterator",
@@ -375,3 +387,17 @@ def test_outputs_name_the_endpoints_and_resources(template: dict[str, Any]) -> N
     assert {"HttpApiUrl", "UserPoolId", "TableName", "EventBusName"} <= set(outputs)
     assert '"wss://"' in station_url
     assert "/ocpp/{stationId}" in station_url
+
+
+def test_session_cleanup_runs_hourly(template: dict[str, Any]) -> None:
+    # GIVEN the synthesized template
+    rules = resources(template, "AWS::Events::Rule").values()
+    # WHEN looking for scheduled rules
+    scheduled = [rule["Properties"] for rule in rules if "ScheduleExpression" in rule["Properties"]]
+    # THEN one runs the cleanup job every hour
+    functions = resources(template, "AWS::Lambda::Function")
+    [rule] = scheduled
+    assert rule["ScheduleExpression"] == "rate(1 hour)"
+    [target] = rule["Targets"]
+    [function_id] = references(target["Arn"])
+    assert functions[function_id]["Properties"]["Handler"] == SESSION_CLEANUP

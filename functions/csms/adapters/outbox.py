@@ -14,15 +14,19 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from csms.adapters.events import envelope_json
-from csms.domain.events import DomainEvent
+from csms.domain.events import EVENT_TYPES, DomainEvent
 from csms.services.ports import IdGenerator
+
+# Detail type -> event class: the relay rebuilds each event from its compact form.
+_EVENT_CLASSES: dict[str, type[DomainEvent]] = {cls.detail_type: cls for cls in EVENT_TYPES}
 
 
 class OutboxEncoder:
     """Turns events into the `outbox` attribute value (and a fresh `outbox_id`).
 
-    Compact, since it rides in items that are billed per KB: the envelope as a nested object
-    (not an escaped string), short keys, and no bus name (the relay knows its bus).
+    Compact, since it rides in items that are billed per KB (a meter chunk with its event must
+    stay under 1 KB): per event only its detail type, its id and the fields that differ from
+    their defaults; the relay rebuilds the event and its full `{metadata, data}` envelope.
     """
 
     def __init__(self, new_id: IdGenerator) -> None:
@@ -34,9 +38,9 @@ class OutboxEncoder:
             return None
         entries = [
             {
-                "s": event.source,
                 "t": event.detail_type,
-                "d": json.loads(envelope_json(event, self._new_id())),
+                "i": self._new_id(),
+                "d": event.model_dump(mode="json", exclude_defaults=True),
             }
             for event in events
         ]
@@ -58,13 +62,18 @@ def entries_of(record: Mapping[str, Any], bus_name: str) -> list[dict[str, Any]]
     outbox_id = new.get("outbox_id")
     if outbox_id is None or old.get("outbox_id") == outbox_id:
         return []
-    return [
-        {
-            "Source": entry["s"],
-            "DetailType": entry["t"],
-            "Detail": json.dumps(entry["d"], separators=(",", ":")),
-            "EventBusName": bus_name,
-            "Time": entry["d"]["metadata"]["occurred_at"],
-        }
-        for entry in json.loads(new["outbox"]["S"])
-    ]
+    entries = []
+    for entry in json.loads(new["outbox"]["S"]):
+        cls = _EVENT_CLASSES[entry["t"]]
+        event = cls.model_validate(entry["d"])
+        detail = envelope_json(event, entry["i"])
+        entries.append(
+            {
+                "Source": cls.source,
+                "DetailType": cls.detail_type,
+                "Detail": detail,
+                "EventBusName": bus_name,
+                "Time": json.loads(detail)["metadata"]["occurred_at"],
+            }
+        )
+    return entries

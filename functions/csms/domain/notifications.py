@@ -309,15 +309,16 @@ class StationNote(BaseModel):
 
 
 def json_text(value: JsonValue) -> str | None:
-    """Compact JSON text of a value; None when there is none or it cannot be written.
+    """Compact JSON text of a value; None when there is none or it cannot be written as JSON.
 
     A payload passed the frame parser, but writing it back needs more stack than reading it:
     a value nested close to the recursion limit is not kept rather than failing the message.
+    NaN and infinities (which a vendor handler could answer) are not JSON.
     """
     if value is None:
         return None
     try:
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
     except (RecursionError, TypeError, ValueError):
         return None
 

@@ -20,14 +20,15 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from datetime import datetime, timedelta
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict
 
 from csms.domain.connector import EvseRef
-from csms.domain.meter import Anomaly, AnomalyKind, Measurand, Reading
+from csms.domain.meter import Anomaly, AnomalyKind, Measurand, RawReading, Reading
 from csms.domain.station import ProtocolVersion
 from csms.domain.tokens import Authorization, IdTokenType, token_key
 
@@ -166,20 +167,27 @@ class MeterChunk(BaseModel):
         return self.readings[-1].timestamp if self.readings else None
 
 
-def chunk_key_16(readings: tuple[Reading, ...], at: datetime) -> str:
-    """1.6 chunk key: first reading time plus a digest of the content.
+def chunk_key_16(raw: Sequence[RawReading], at: datetime, extra: str = "") -> str:
+    """1.6 chunk key: the first reading's time plus a digest of the message as sent.
 
-    A retransmission (same content) lands on the same key, however the station numbered it;
-    two different messages with the same timestamp do not collide.
+    A retransmission (same content) lands on the same key, however the station numbered it,
+    even when none of its values could be kept; two different messages with the same timestamp
+    do not collide. `extra` adds what else identifies the message (a stop's meterStop).
     """
-    first = readings[0].timestamp if readings else at
+    first = raw[0].timestamp if raw else at
     body = "|".join(
-        f"{r.timestamp.isoformat()};"
-        + ",".join(f"{s.measurand.value}/{s.phase}/{s.value}/{s.context}" for s in r.samples)
-        for r in readings
+        [extra]
+        + [
+            f"{r.timestamp.isoformat()};"
+            + ",".join(
+                f"{x.measurand}/{x.phase}/{x.value}/{x.unit}/{x.multiplier}/{x.context}"
+                for x in r.samples
+            )
+            for r in raw
+        ]
     )
     digest = hashlib.sha256(body.encode()).hexdigest()[:10]
-    return f"{first.isoformat()}#{digest}"
+    return f"{first.astimezone(UTC).isoformat()}#{digest}"
 
 
 def chunk_key_seq(seq_no: int) -> str:
@@ -217,13 +225,17 @@ class Session(BaseModel):
     power_w: Decimal | None = None
     soc: Decimal | None = None
     stop_reason: StopReason | None = None
-    stopped_by: str | None = None
+    # The token presented to stop (1.6 StopTransaction idTag, 2.0.1 Ended idToken).
+    stop_token: str | None = None
     charging_state: ChargingState | None = None
     remote_start_id: int | None = None
     reservation_id: int | None = None
     offline: bool = False
     start_known: bool = False
+    meter_start_known: bool = False
     seq_no: int | None = None
+    # The seqNo of the event the token came from: the lowest one names the driver.
+    token_seq: int | None = None
     charging_state_seq: int | None = None
     anomalies: tuple[Anomaly, ...] = ()
     anomaly_count: int = 0
@@ -231,6 +243,13 @@ class Session(BaseModel):
     revision: int = 0
     updated_at: datetime
     version: int = 0
+
+    @property
+    def stopped_by(self) -> str | None:
+        """The token that stopped the session when it is not the one that started it."""
+        if self.stop_token is None or self.id_token is None:
+            return self.stop_token if self.id_token is None else None
+        return None if token_key(self.stop_token) == token_key(self.id_token) else self.stop_token
 
     @property
     def energy_wh(self) -> Decimal | None:
@@ -290,7 +309,8 @@ def totals(session: Session, newest: MeterChunk | None) -> SessionTotals:
         if mark is not None and (last is None or mark.at > last.at):
             last = mark
             power = newest.latest(Measurand.POWER)
-            soc = newest.latest(Measurand.SOC) or soc
+            newest_soc = newest.latest(Measurand.SOC)
+            soc = newest_soc if newest_soc is not None else soc
     end = session.stopped_at or (last.at if last else None)
     duration = max(end - session.started_at, timedelta(0)) if session.started_at and end else None
     return SessionTotals(
@@ -382,11 +402,23 @@ def _fill(session: Session, facts: TransactionFacts) -> dict[str, object]:
     # Facts missing so far are taken from whichever message has them.
     if session.evse is None and facts.evse is not None:
         update["evse"] = facts.evse
-    if session.id_token is None and facts.id_token is not None:
+    # The driver's token: from the lowest seqNo that carried one (an Ended may name the token
+    # that stopped the session and arrive first); without seqNo, the first heard of.
+    if facts.id_token is not None and (
+        session.id_token is None
+        or (
+            facts.seq_no is not None
+            and session.token_seq is not None
+            and facts.seq_no < session.token_seq
+        )
+    ):
         update["id_token"] = facts.id_token
         update["token_type"] = facts.token_type
+        update["token_seq"] = facts.seq_no
     if session.authorization is None and facts.authorization is not None:
         update["authorization"] = facts.authorization
+    if session.group_id is None and facts.authorization is not None:
+        update["group_id"] = facts.authorization.group_id
     if session.remote_start_id is None and facts.remote_start_id is not None:
         update["remote_start_id"] = facts.remote_start_id
     if session.reservation_id is None and facts.reservation_id is not None:
@@ -410,14 +442,18 @@ def _meter(session: Session, facts: TransactionFacts) -> dict[str, object]:
     marks = [
         MeterMark(wh=wh, at=r.timestamp) for r in facts.readings if (wh := r.energy_wh) is not None
     ]
+    explicit = facts.meter_start or (marks[0] if marks else None)
     if facts.event_type is EventType.STARTED:
         update["start_known"] = True
         update["started_at"] = facts.timestamp
-        update["meter_start"] = facts.meter_start or (marks[0] if marks else session.meter_start)
     elif not session.start_known:
         first = facts.readings[0].timestamp if facts.readings else facts.timestamp
         if session.started_at is None or first < session.started_at:
             update["started_at"] = first
+    if facts.event_type is EventType.STARTED and explicit is not None:
+        update["meter_start_known"] = True
+        update["meter_start"] = explicit
+    elif not session.meter_start_known:
         update["meter_start"] = _earlier(session.meter_start, marks[0] if marks else None)
     meter_last = session.meter_last
     for mark in [*marks[-1:], facts.meter_stop]:
@@ -427,7 +463,8 @@ def _meter(session: Session, facts: TransactionFacts) -> dict[str, object]:
         newest = facts.readings[-1]
         if meter_last is not None and newest.timestamp >= meter_last.at:
             update["power_w"] = newest.total(Measurand.POWER)
-            update["soc"] = newest.total(Measurand.SOC) or session.soc
+            soc = newest.total(Measurand.SOC)
+            update["soc"] = soc if soc is not None else session.soc
     return update
 
 
@@ -438,10 +475,7 @@ def _end(session: Session, facts: TransactionFacts) -> dict[str, object]:
         "state": SessionState.ENDED,
         "stopped_at": facts.timestamp,
         "stop_reason": facts.stop_reason or StopReason.LOCAL,
-        "stopped_by": facts.id_token
-        if facts.id_token is not None
-        and (session.id_token is None or token_key(facts.id_token) != token_key(session.id_token))
-        else None,
+        "stop_token": facts.id_token,
         "meter_stop_wh": facts.meter_stop.wh if facts.meter_stop else None,
         "closed_by_cleanup": False,
         "power_w": None,

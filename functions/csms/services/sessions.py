@@ -265,8 +265,10 @@ class SessionService:
     ) -> Authorization | None:
         """End a 1.6 transaction; a stop whose start never arrived still makes a session."""
         now = self._clock.now()
+        sid = session_id(binding.station_id, str(request.transaction_id))
+        # The stop's idTag check: the token's own status; the session it ends does not count.
         authorization = (
-            self._decide(binding, request.token, now, exclude=None)
+            self._decide(binding, request.token, now, exclude=sid, same_station_ok=True)
             if request.token is not None
             else None
         )
@@ -282,16 +284,16 @@ class SessionService:
             meter_stop=MeterMark(wh=request.meter_stop_wh, at=timestamp),
             readings=tuple(readings),
         )
-        sid = session_id(binding.station_id, str(request.transaction_id))
-        chunk = (
-            MeterChunk(
-                session_id=sid,
-                key=chunk_key_16(tuple(readings), timestamp),
-                readings=tuple(readings),
-                event_type=EventType.ENDED,
-            )
-            if readings
-            else None
+        # Always a chunk, even without readings: its key makes a resent stop a duplicate.
+        chunk = MeterChunk(
+            session_id=sid,
+            key=chunk_key_16(
+                request.readings,
+                request.timestamp,
+                extra=f"stop|{request.meter_stop_wh}|{request.timestamp.isoformat()}",
+            ),
+            readings=tuple(readings),
+            event_type=EventType.ENDED,
         )
         self._apply(
             binding,
@@ -325,14 +327,11 @@ class SessionService:
         if not readings and not anomalies:
             return
         sid = session_id(binding.station_id, request.transaction_id)
-        chunk = (
-            MeterChunk(
-                session_id=sid,
-                key=chunk_key_16(tuple(readings), now),
-                readings=tuple(readings),
-            )
-            if readings
-            else None
+        # A chunk even when no value could be kept: its key makes a resend a duplicate.
+        chunk = MeterChunk(
+            session_id=sid,
+            key=chunk_key_16(request.readings, now),
+            readings=tuple(readings),
         )
         facts = TransactionFacts(
             event_type=EventType.UPDATED,
@@ -497,12 +496,44 @@ class SessionService:
             events.append(_updated(after, now, totals(after, chunk)))
         if events or anomalies or _changed(before, after):
             self._sessions.save(after, chunk=chunk, events=events)
+            if ended_now and facts.meter_stop is None:
+                self._reconcile(after.id)
             return
         if chunk is None:
             return
         progress = self._progress(after, previous, chunk, now)
         if not self._sessions.add_chunk(after.tenant_id, chunk, events=progress):
             raise DuplicateChunkError(after.id, chunk.key)
+
+    def _reconcile(self, sid: str) -> None:
+        """After an end taken from the chunks, take in a chunk another invocation added meanwhile.
+
+        The meter-only write of a concurrent update does not touch the session (one write per
+        MeterValues), so the end re-reads once and publishes a corrected end if it missed one.
+        """
+        for attempt in range(self._ATTEMPTS):
+            snapshot = self._sessions.load(sid)
+            session = snapshot.session
+            newest = snapshot.newest
+            if newest is not None and newest.register is None:
+                newest = self._newest_with_register(sid)
+            mark = newest.register if newest is not None else None
+            if session is None or mark is None:
+                return
+            if session.meter_last is not None and mark.at <= session.meter_last.at:
+                return
+            now = self._clock.now()
+            corrected = session.model_copy(
+                update={"meter_last": mark, "revision": session.revision + 1, "updated_at": now}
+            )
+            try:
+                self._sessions.save(
+                    corrected, events=[_ended(corrected, now, totals(corrected, None))]
+                )
+            except StaleSessionError:
+                self._backoff(attempt)
+                continue
+            return
 
     def _absorb(self, session: Session, newest: MeterChunk | None) -> Session:
         """The session with the newest register, power and SoC of its chunks."""
@@ -635,16 +666,17 @@ def _start_key(station_id: str, request: StartTransactionRequest) -> str:
 
 
 def _newest_mark(session: Session, newest: MeterChunk | None) -> MeterMark | None:
-    mark = session.meter_last
-    candidate = newest.register if newest is not None else None
-    if candidate is not None and (mark is None or candidate.at > mark.at):
-        return candidate
-    return mark
+    marks = [session.meter_start, session.meter_last, newest.register if newest else None]
+    known = [mark for mark in marks if mark is not None]
+    return max(known, key=lambda mark: mark.at) if known else None
 
 
-# What the session item must be rewritten for; the live figures (register, power, SoC) of an
-# active session live in its chunks instead.
-_LIVE_FIELDS = frozenset({"updated_at", "version", "meter_last", "power_w", "soc", "seq_no"})
+# What the session item is not rewritten for while active: the live figures (register, power,
+# SoC) live in its chunks, and a higher seqNo that changes no value needs no write. (The price:
+# a state change arriving late, below a same-value seqNo that was not written, can win.)
+_LIVE_FIELDS = frozenset(
+    {"updated_at", "version", "meter_last", "power_w", "soc", "seq_no", "charging_state_seq"}
+)
 
 
 def _changed(before: Session, after: Session) -> bool:

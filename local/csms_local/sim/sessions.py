@@ -19,7 +19,7 @@ import math
 import random
 import uuid
 import zlib
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import Enum, StrEnum
@@ -158,13 +158,22 @@ class Transaction:
     start_status: str | None = None
     """The authorization status in the answer to the start, once answered."""
     updates: int = 0
-    start_answered: asyncio.Event = field(default_factory=asyncio.Event)
     deauthorized: asyncio.Event = field(default_factory=asyncio.Event)
     _seq_nos: itertools.count[int] = field(default_factory=itertools.count)
 
     def next_seq_no(self) -> int:
         """The next 2.0.1 `seqNo` of this transaction: 0, 1, 2, ..."""
         return next(self._seq_nos)
+
+    @property
+    def token_holder(self) -> Hashable:
+        """Who holds the token in the `TokenPool`: this session of this connector."""
+        return session_key(self.station_id, self.connector, self.session_number)
+
+
+def session_key(station_id: str, connector: int, number: int) -> Hashable:
+    """One session of one connector of one station."""
+    return (station_id, connector, number)
 
 
 class TxKind(Enum):
@@ -190,6 +199,8 @@ class TxMessage:
     """Kept across reconnects, so a resent message is a retransmission the CSMS recognises."""
     attempts: int = 0
     """CALLERRORs received so far."""
+    settled: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set once the message has left the queue (answered, or given up)."""
 
 
 @dataclass(frozen=True)
@@ -285,29 +296,30 @@ class TokenPool:
 
     def __init__(self, tokens: Sequence[str]) -> None:
         self._tokens = list(dict.fromkeys(tokens))
-        self._busy: set[str] = set()
+        self._holders: dict[str, Hashable] = {}
         self._next = 0
         self._freed = asyncio.Event()
 
-    async def acquire(self) -> str:
-        """Wait for a free token; take the next one in turn."""
+    async def acquire(self, holder: Hashable) -> str:
+        """Wait for a free token; take the next one in turn, for `holder`."""
         if not self._tokens:
             raise ValueError("no id tokens to charge with")
         while True:
             for offset in range(len(self._tokens)):
                 index = (self._next + offset) % len(self._tokens)
                 token = self._tokens[index]
-                if token not in self._busy:
-                    self._busy.add(token)
+                if token not in self._holders:
+                    self._holders[token] = holder
                     self._next = index + 1
                     return token
             self._freed.clear()
             await self._freed.wait()
 
-    def release(self, token: str) -> None:
-        """Make a token available again."""
-        self._busy.discard(token)
-        self._freed.set()
+    def release(self, token: str, holder: Hashable) -> None:
+        """Make a token available again, if `holder` still holds it."""
+        if self._holders.get(token) == holder:
+            del self._holders[token]
+            self._freed.set()
 
 
 # --- one connector's sessions ----------------------------------------------------------------
@@ -339,6 +351,10 @@ class ChargingHost(Protocol):
 
     def enqueue(self, message: TxMessage) -> None:
         """Queue a transaction message for delivery."""
+        ...
+
+    async def wait_settled(self, message: TxMessage) -> None:
+        """While online, wait until the CSMS has answered `message`; offline, return at once."""
         ...
 
     def authorization_refused(
@@ -426,8 +442,17 @@ class _ConnectorSessions:
         self._host.emit(f"connector {self._connector.number}: {text}")
 
     async def _session(self, number: int) -> None:
+        holder = session_key(self._host.station_id, self._connector.number, number)
+        token = await self._tokens.acquire(holder)
+        try:
+            await self._charge_with(token, holder, number)
+        except asyncio.CancelledError:
+            # The station stopped: its drivers leave (the token is free unless already reused).
+            self._tokens.release(token, holder)
+            raise
+
+    async def _charge_with(self, token: str, holder: Hashable, number: int) -> None:
         host, clock, meter = self._host, self._clock, self._connector.meter
-        token = await self._tokens.acquire()
         drive = _Drive(host.station_id, self._connector.number, number, self._plan.power_kw * 1e3)
         await self._set_state(ConnectorState.PREPARING)
         status = await host.authorize(token)
@@ -435,7 +460,7 @@ class _ConnectorSessions:
             status = ACCEPTED
             self._emit(f"{token} authorized locally (offline)")
         if status != ACCEPTED:
-            self._tokens.release(token)
+            self._tokens.release(token, holder)
             refused_at = drive.sample(clock.now(), meter.register_wh, 0, 0.0)
             host.authorization_refused(self._connector.number, token, status, refused_at)
             self._emit(f"{token} refused ({status})")
@@ -451,11 +476,14 @@ class _ConnectorSessions:
             authorize_status=status,
             begin=begin,
         )
-        self._enqueue(transaction, TxKind.START, begin)
+        # Online, a station energizes once the CSMS accepted the start, and reports Finishing
+        # once the stop went out; offline it goes on without waiting.
+        await host.wait_settled(self._enqueue(transaction, TxKind.START, begin))
         self._emit(f"session {number} started ({token}, meter {begin.energy_wh} Wh)")
-        await self._set_state(ConnectorState.CHARGING)
+        if not transaction.deauthorized.is_set():
+            await self._set_state(ConnectorState.CHARGING)
         cause, end = await self._charge(drive, transaction)
-        self._enqueue(transaction, TxKind.END, end, cause)
+        await host.wait_settled(self._enqueue(transaction, TxKind.END, end, cause))
         self._emit(f"session {number} stopped ({cause}), {end.energy_wh - begin.energy_wh} Wh")
         await self._set_state(ConnectorState.FINISHING)
         await self._set_state(ConnectorState.AVAILABLE)
@@ -492,17 +520,17 @@ class _ConnectorSessions:
         kind: TxKind,
         sample: MeterSample,
         cause: StopCause | None = None,
-    ) -> None:
-        self._host.enqueue(
-            TxMessage(
-                kind=kind,
-                transaction=transaction,
-                sample=sample,
-                seq_no=transaction.next_seq_no(),
-                offline=not self._host.is_online(),
-                cause=cause,
-            )
+    ) -> TxMessage:
+        message = TxMessage(
+            kind=kind,
+            transaction=transaction,
+            sample=sample,
+            seq_no=transaction.next_seq_no(),
+            offline=not self._host.is_online(),
+            cause=cause,
         )
+        self._host.enqueue(message)
+        return message
 
 
 async def _sleep_unless(clock: SimClock, until: datetime, event: asyncio.Event) -> bool:

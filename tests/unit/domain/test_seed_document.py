@@ -10,8 +10,8 @@ from pydantic import ValidationError
 
 from csms.domain.errors import InvalidStationIdError
 from csms.domain.seed import Seed, SeedStation, Site
-from csms.domain.tokens import IdToken, TokenStatus
 from csms.domain.station import ProtocolVersion
+from csms.domain.tokens import IdToken, TokenStatus
 
 
 def a_seed(**over: Any) -> dict[str, Any]:
