@@ -392,7 +392,13 @@ def merge(session: Session, facts: TransactionFacts, now: datetime) -> Session:
     update.update(_meter(session, facts))
     if facts.event_type is EventType.ENDED:
         update.update(_end(session, facts))
-    return session.model_copy(update=update)
+    merged = session.model_copy(update=update)
+    if merged.state is SessionState.ENDED and merged.protocol is ProtocolVersion.OCPP201:
+        # 2.0.1 has no meterStop field: the stop register is the newest register, and a late
+        # event with a newer one moves it.
+        last = merged.meter_last
+        merged = merged.model_copy(update={"meter_stop_wh": last.wh if last else None})
+    return merged
 
 
 def _fill(session: Session, facts: TransactionFacts) -> dict[str, object]:

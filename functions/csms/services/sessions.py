@@ -524,7 +524,12 @@ class SessionService:
                 return
             now = self._clock.now()
             corrected = session.model_copy(
-                update={"meter_last": mark, "revision": session.revision + 1, "updated_at": now}
+                update={
+                    "meter_last": mark,
+                    "meter_stop_wh": mark.wh,
+                    "revision": session.revision + 1,
+                    "updated_at": now,
+                }
             )
             try:
                 self._sessions.save(
