@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from tests.conftest import World
@@ -88,7 +89,7 @@ def test_meter_value_pairs_normalise_to_equal_readings(name: str, read16, read20
     assert old_anomalies == new_anomalies == []
 
 
-def _replay(world: World, version: ProtocolVersion) -> list[object]:
+def _replay(world: World, version: ProtocolVersion) -> list[list[Any]]:
     world.clock.at = LATER
     world.stations_repo.register(a_station())
     world.tokens.replace("tenant-a", IdToken(id_token=TOKEN, group_id="fleet"), T0)
@@ -96,7 +97,7 @@ def _replay(world: World, version: ProtocolVersion) -> list[object]:
     world.sessions_repo.counter = 1000
     binding = a_binding(protocol=version, connection_id=f"conn-{version.value}")
     world.stations_repo.bind(binding)
-    replies: list[object] = []
+    replies: list[list[Any]] = []
     for name in (
         "authorize",
         "transaction_started",

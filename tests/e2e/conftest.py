@@ -93,9 +93,11 @@ class LocalCsms:
         return self.process.returncode
 
 
-def start_local(tmp: Path, *extra: str, seed: bool = True) -> LocalCsms:
+def start_local(
+    tmp: Path, *extra: str, seed: bool = True, seed_document: dict[str, Any] | None = None
+) -> LocalCsms:
     seed_file = tmp / "seed.json"
-    seed_file.write_text(json.dumps(SEED))
+    seed_file.write_text(json.dumps(seed_document or SEED))
     ws_port, http_port = free_port(), free_port()
     key_file, data_dir, output = tmp / "key", tmp / "data", tmp / f"local-{ws_port}.log"
     args = [

@@ -39,6 +39,7 @@ from csms.services.notifications import NotificationService
 from csms.services.seeding import SeedService
 from csms.services.sessions import SessionService
 from csms.services.stations import StationService
+from csms.services.tokens import TokenService
 from csms.settings import (
     ApiSettings,
     BaseCsmsSettings,
@@ -66,6 +67,7 @@ class Runtime:
     dispatcher: OcppDispatcher
     seeds: SeedService
     sessions: SessionService
+    tokens: TokenService
     sender: ApiGwConnectionSender
     connection_log: DynamoConnectionLog
     statuses: DynamoConnectorStatusRepository
@@ -138,6 +140,7 @@ def build(settings: StationGatewaySettings) -> Runtime:
         stations=station_service,
         commands=commands,
         sessions=sessions,
+        tokens=TokenService(tokens=DynamoTokenRepository(), clock=clock),
         dispatcher=OcppDispatcher(
             stations=station_service,
             commands=commands,
