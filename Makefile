@@ -12,7 +12,7 @@ export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 PYTEST := $(BIN)/python -m pytest -p no:cacheprovider
 
-.PHONY: help install run test lint typecheck imports schemas schemas-check synth bench deploy fmt layer clean
+.PHONY: help install run test lint typecheck imports schemas schemas-check synth bench bench-cost deploy fmt layer clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -57,8 +57,12 @@ test: install synth ## every check: format, lint, types, import rules, schema dr
 	$(MAKE) --no-print-directory lint typecheck imports schemas-check
 	$(PYTEST) --cov --cov-report=term-missing:skip-covered -n 2 tests
 
-bench: synth ## DynamoDB reads/writes, handler CPU time and cold import time per message type
+bench: synth ## DynamoDB reads/writes, handler CPU time and cold import time per message type; the cost model
 	$(BIN)/python bench/messages.py
+	$(MAKE) --no-print-directory bench-cost
+
+bench-cost: synth ## $ per station-month: a month of the public-L2 profile through the handlers, priced
+	PYTHONPATH=bench $(BIN)/python -m cost $(ARGS)
 
 layer: install ## build the dependencies layer for arm64 / python3.12 into layers/build
 	$(BIN)/python layers/build.py

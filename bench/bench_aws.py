@@ -16,6 +16,8 @@ Probing only happens while a capture is active; outside it the hooks return at o
 
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -32,6 +34,30 @@ from bench_cost import (
 )
 
 _CONTEXT_KEY = "bench_recorder"
+_PAYLOAD_KEY = "bench_payload"
+# PutEvents entry size (EventBridge User Guide, "Calculating PutEvents event entry size"):
+# Time counts 14 bytes when present; Source, DetailType, Detail and each resource by UTF-8 length.
+_EVENT_TIME_BYTES = 14
+
+
+def event_entry_size(entry: Mapping[str, Any]) -> int:
+    """Bytes EventBridge meters for one PutEvents entry."""
+    size = _EVENT_TIME_BYTES if entry.get("Time") is not None else 0
+    for name in ("Source", "DetailType", "Detail"):
+        value = entry.get(name)
+        if value is not None:
+            size += len(str(value).encode("utf-8"))
+    size += sum(len(str(r).encode("utf-8")) for r in entry.get("Resources") or ())
+    return size
+
+
+def outbox_events(before: Item | None, after: Item | None) -> int:
+    """Events a write put in an item's outbox: a new `outbox_id`, as the relay reads it."""
+    if not after or "outbox_id" not in after or "outbox" not in after:
+        return 0
+    if before and before.get("outbox_id") == after["outbox_id"]:
+        return 0
+    return len(json.loads(after["outbox"]["S"]))
 
 
 @dataclass(frozen=True)
@@ -43,6 +69,7 @@ class ItemCost:
     units: float  # RCU or WCU in the table
     index_units: int = 0  # WCU in global secondary indexes
     index_detail: str = ""
+    events: int = 0  # domain events the write put in the item's outbox (published by the relay)
 
 
 @dataclass(frozen=True)
@@ -54,6 +81,8 @@ class DynamoCall:
     reads: tuple[ItemCost, ...]
     writes: tuple[ItemCost, ...]
     succeeded: bool
+    # (before, after) image of each item written, in the order of `writes`.
+    images: tuple[tuple[Item | None, Item | None], ...] = ()
 
     @property
     def rcu(self) -> float:
@@ -78,6 +107,11 @@ class Capture:
     dynamodb: list[DynamoCall] = field(default_factory=list)
     # Other services: (service, operation, entries) - entries is PutEvents' event count, else 1.
     other: list[tuple[str, str, int]] = field(default_factory=list)
+    # Billed payload sizes: PutEvents entry sizes, PostToConnection data size.
+    payloads: list[tuple[str, tuple[int, ...]]] = field(default_factory=list)
+    # Time the recorder's own probe reads took (inside the handler's call: subtract it).
+    probe_wall_s: float = 0.0
+    probe_cpu_s: float = 0.0
 
 
 @dataclass
@@ -117,7 +151,14 @@ class AwsRecorder:
 
     # -- hooks --------------------------------------------------------------------------------
     def _before(self, params: Mapping[str, Any], model: Any, context: Any, **_: Any) -> None:
-        if self._capture is None or model.service_model.service_name != "dynamodb":
+        if self._capture is None:
+            return
+        if model.service_model.service_name != "dynamodb":
+            if model.name == "PutEvents":
+                context[_PAYLOAD_KEY] = tuple(event_entry_size(e) for e in params["Entries"])
+            elif model.name == "PostToConnection":
+                data = params.get("Data", b"")
+                context[_PAYLOAD_KEY] = (len(data.encode() if isinstance(data, str) else data),)
             return
         keys = self._write_targets(model.name, params) if model.name in _WRITES else []
         context[_CONTEXT_KEY] = _Pending(
@@ -137,6 +178,9 @@ class AwsRecorder:
         if service != "dynamodb":
             entries = len(parsed.get("Entries", ())) if model.name == "PutEvents" else 1
             capture.other.append((service, model.name, entries))
+            payload = context.pop(_PAYLOAD_KEY, None)
+            if payload is not None:
+                capture.payloads.append((model.name, payload))
             return
         pending: _Pending | None = context.pop(_CONTEXT_KEY, None)
         if pending is None:
@@ -181,20 +225,24 @@ class AwsRecorder:
                 units = read_units(size, consistent=True, transactional=True)
                 reads.append(ItemCost(label, size, units))
         transactional = operation == "TransactWriteItems"
+        images: list[tuple[Item | None, Item | None]] = []
         for (kind, key), before in zip(pending.keys, pending.before, strict=True):
             after = self._read(key)
+            images.append((before, after))
             cost = write_cost(self._table, before, after, transactional=transactional)
             detail = ", ".join(f"{w.index} {w.kind} {w.size} B" for w in cost.index)
             label = self._table.key_label(key)
             if transactional:
                 label = f"{kind} {label}"
-            writes.append(ItemCost(label, cost.size, cost.units, cost.index_units, detail))
+            events = outbox_events(before, after) if succeeded else 0
+            writes.append(ItemCost(label, cost.size, cost.units, cost.index_units, detail, events))
         return DynamoCall(
             operation=operation,
             consistent=consistent,
             reads=tuple(reads),
             writes=tuple(writes),
             succeeded=succeeded,
+            images=tuple(images),
         )
 
     def _write_targets(
@@ -221,7 +269,11 @@ class AwsRecorder:
         return targets
 
     def _read(self, key: Mapping[str, Any]) -> Item | None:
+        wall, cpu = time.perf_counter(), time.process_time()
         response = self._probe.get_item(TableName=self._table_name, Key=key, ConsistentRead=True)
+        if self._capture is not None:
+            self._capture.probe_wall_s += time.perf_counter() - wall
+            self._capture.probe_cpu_s += time.process_time() - cpu
         item: Item | None = response.get("Item")
         return item
 

@@ -316,3 +316,141 @@ def status_payload(version: str, occupied: bool) -> dict[str, Any]:
         "evseId": 1,
         "connectorId": 1,
     }
+
+
+# -- transactions: the payloads of a public AC station (7.4 kW over three phases) ---------------
+POWER_W = 7400
+CURRENT_A = "10.7"  # per phase: 3 x 230 V x 10.7 A = 7.4 kW
+VOLTAGE_V = "230.1"
+PHASES = ("L1", "L2", "L3")
+
+
+def iso(at: datetime) -> str:
+    """A time as OCPP writes it (UTC, milliseconds, `Z`)."""
+    return at.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def connector_status_payload(version: str, status: str, at: datetime) -> dict[str, Any]:
+    """A StatusNotification of connector 1 (1.6 status names, or 2.0.1 connectorStatus)."""
+    if version == "1.6":
+        return {"connectorId": 1, "errorCode": "NoError", "status": status, "timestamp": iso(at)}
+    return {"timestamp": iso(at), "connectorStatus": status, "evseId": 1, "connectorId": 1}
+
+
+def meter_samples(
+    version: str, register_wh: int, soc: int, context: str = "Sample.Periodic"
+) -> list[dict[str, Any]]:
+    """The sample set of one reading: energy register, power, current per phase, voltage, SoC."""
+    rows: list[tuple[str, str | None, str, str, str]] = [
+        # (measurand, phase, value, unit, location)
+        ("Energy.Active.Import.Register", None, str(register_wh), "Wh", "Outlet"),
+        ("Power.Active.Import", None, str(POWER_W), "W", "Outlet"),
+        *(("Current.Import", phase, CURRENT_A, "A", "Outlet") for phase in PHASES),
+        ("Voltage", "L1-N", VOLTAGE_V, "V", "Outlet"),
+        ("SoC", None, str(soc), "Percent", "EV"),
+    ]
+    samples: list[dict[str, Any]] = []
+    for measurand, phase, value, unit, location in rows:
+        sample: dict[str, Any] = {"value": value, "context": context, "measurand": measurand}
+        if phase is not None:
+            sample["phase"] = phase
+        sample["location"] = location
+        if version == "1.6":
+            sample["unit"] = unit
+        else:
+            sample["value"] = float(value) if "." in value else int(value)
+            sample["unitOfMeasure"] = {"unit": unit}
+        samples.append(sample)
+    return samples
+
+
+def authorize_payload(version: str, token: str) -> dict[str, Any]:
+    """Authorize: a 1.6 idTag, or a 2.0.1 RFID idToken."""
+    if version == "1.6":
+        return {"idTag": token}
+    return {"idToken": {"idToken": token, "type": "ISO14443"}}
+
+
+def start_payload_16(token: str, meter_start_wh: int, at: datetime) -> dict[str, Any]:
+    """1.6 StartTransaction on connector 1."""
+    return {"connectorId": 1, "idTag": token, "meterStart": meter_start_wh, "timestamp": iso(at)}
+
+
+def meter_values_payload_16(
+    transaction_id: int, at: datetime, register_wh: int, soc: int
+) -> dict[str, Any]:
+    """1.6 MeterValues of a running transaction: one reading with the whole sample set."""
+    return {
+        "connectorId": 1,
+        "transactionId": transaction_id,
+        "meterValue": [
+            {"timestamp": iso(at), "sampledValue": meter_samples("1.6", register_wh, soc)}
+        ],
+    }
+
+
+def stop_payload_16(
+    transaction_id: int,
+    token: str,
+    *,
+    start: tuple[datetime, int],
+    stop: tuple[datetime, int],
+    soc: int,
+    reason: str = "EVDisconnected",
+) -> dict[str, Any]:
+    """1.6 StopTransaction with transactionData: the Transaction.Begin and .End readings."""
+    (start_at, start_wh), (stop_at, stop_wh) = start, stop
+    return {
+        "transactionId": transaction_id,
+        "idTag": token,
+        "meterStop": stop_wh,
+        "timestamp": iso(stop_at),
+        "reason": reason,
+        "transactionData": [
+            {
+                "timestamp": iso(start_at),
+                "sampledValue": meter_samples("1.6", start_wh, soc, "Transaction.Begin")[:1],
+            },
+            {
+                "timestamp": iso(stop_at),
+                "sampledValue": meter_samples("1.6", stop_wh, soc, "Transaction.End"),
+            },
+        ],
+    }
+
+
+def transaction_event_payload(
+    event_type: str,
+    transaction_id: str,
+    *,
+    seq_no: int,
+    at: datetime,
+    register_wh: int,
+    soc: int,
+    token: str | None = None,
+) -> dict[str, Any]:
+    """2.0.1 TransactionEvent: Started (with token and EVSE), Updated (meter values), Ended."""
+    trigger, context, info = {
+        "Started": ("Authorized", "Transaction.Begin", {"chargingState": "Charging"}),
+        "Updated": ("MeterValuePeriodic", "Sample.Periodic", {"chargingState": "Charging"}),
+        "Ended": ("EVDeparted", "Transaction.End", {"stoppedReason": "EVDisconnected"}),
+    }[event_type]
+    samples = meter_samples("2.0.1", register_wh, soc, context)
+    payload: dict[str, Any] = {
+        "eventType": event_type,
+        "timestamp": iso(at),
+        "triggerReason": trigger,
+        "seqNo": seq_no,
+        "transactionInfo": {"transactionId": transaction_id, **info},
+        "meterValue": [
+            {
+                "timestamp": iso(at),
+                "sampledValue": samples[:1] if event_type == "Started" else samples,
+            }
+        ],
+    }
+    if event_type == "Started":
+        payload["evse"] = {"id": 1, "connectorId": 1}
+    if token is not None:
+        payload["idToken"] = {"idToken": token, "type": "ISO14443"}
+    return payload

@@ -55,6 +55,7 @@ def summarize_capture(capture: Capture) -> dict[str, Any]:
                     "wcu": w.units,
                     "gsi_wcu": w.index_units,
                     "gsi": w.index_detail,
+                    "events": w.events,
                 }
                 for w in call.writes
             ],
@@ -72,6 +73,10 @@ def summarize_capture(capture: Capture) -> dict[str, Any]:
         "wcu": sum(call.wcu for call in capture.dynamodb),
         "gsi_wcu": sum(call.index_wcu for call in capture.dynamodb),
         "events_published": sum(n for s, o, n in capture.other if o == "PutEvents"),
+        "outbox_events": sum(w.events for call in capture.dynamodb for w in call.writes),
+        "max_write_bytes": max(
+            (w.size for call in capture.dynamodb for w in call.writes), default=0
+        ),
         "other_calls": dict(other),
         "calls": calls,
     }
@@ -96,6 +101,30 @@ def _baseline_ms(rows: Sequence[Mapping[str, Any]]) -> float | None:
         if row.get("cpu") and row.get("dynamodb") is not None and aws_calls(row["dynamodb"]) == 0
     ]
     return min(medians) if medians else None
+
+
+def target_text(target: Mapping[str, Any] | None) -> str:
+    """`<= 1 write of <= 1 KB`, from `{"writes": 1, "write_bytes": 1024}`."""
+    if not target:
+        return "-"
+    parts = []
+    if target.get("writes") is not None:
+        n = target["writes"]
+        parts.append(f"<= {n} write{'s' if n != 1 else ''}")
+    if target.get("write_bytes") is not None:
+        parts.append(f"of <= {target['write_bytes'] / 1024:g} KB")
+    return " ".join(parts)
+
+
+def target_verdict(summary: Mapping[str, Any], target: Mapping[str, Any] | None) -> str:
+    """ok / OVER against a write target (item writes, the largest item written)."""
+    if not target:
+        return ""
+    over = (target.get("writes") is not None and summary["writes"] > target["writes"]) or (
+        target.get("write_bytes") is not None
+        and summary.get("max_write_bytes", 0) > target["write_bytes"]
+    )
+    return "OVER" if over else "ok"
 
 
 def _num(value: float) -> str:
@@ -140,25 +169,32 @@ def _render_dynamodb(rows: Sequence[Mapping[str, Any]]) -> list[str]:
         "## DynamoDB per message (measured at the botocore client)",
         "",
         "| Message | OCPP | DynamoDB calls | Read B | Written B | RCU | WCU | GSI WCU "
-        "| Events | Other calls |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|---|",
+        "| Events | Other calls | Target |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---|---|",
     ]
     for row in rows:
         d = row.get("dynamodb")
         if d is None:
             continue
         other = {k: v for k, v in d["other_calls"].items() if not k.endswith(":PutEvents")}
+        target = row.get("target")
+        verdict = target_verdict(d, target)
+        target_cell = f"{target_text(target)}: {verdict}" if target else "-"
+        events = d["events_published"] + d.get("outbox_events", 0)
         lines.append(
             f"| {row['label']} | {row['version']} | {_ops(d['operations'])} | {d['read_bytes']} "
             f"| {d['write_bytes']} | {_num(d['rcu'])} | {_num(d['wcu'])} | {_num(d['gsi_wcu'])} "
-            f"| {d['events_published']} | {_other(other)} |"
+            f"| {events} | {_other(other)} | {target_cell} |"
         )
     lines += [
         "",
         "RCU: strongly consistent, 1 per started 4 KB; WCU: 1 per started KB of the larger of the "
         "item before and after the write, x2 in a transaction; GSI WCU: writes into global "
         "secondary indexes (the item's projected entry changed). Sizes by DynamoDB's item-size "
-        "rules from the items on the wire (before/after images read back from the table).",
+        "rules from the items on the wire (before/after images read back from the table). "
+        "Events: domain events the message's writes put in an outbox (the stream relay "
+        "publishes them) plus any it published itself. Target: item writes (each item of a "
+        "transaction counts) and the largest item written.",
         "",
     ]
     return lines
@@ -184,9 +220,11 @@ def _render_items(rows: Sequence[Mapping[str, Any]]) -> list[str]:
                 )
             for w in call["writes"]:
                 gsi = f" + {w['gsi_wcu']} GSI WCU ({w['gsi']})" if w["gsi_wcu"] else ""
+                events = w.get("events", 0)
+                outbox = f", outbox: {events} event{'s' if events != 1 else ''}" if events else ""
                 lines.append(
                     f"  - {call['operation']}{failed} `{w['key']}`: "
-                    f"{w['bytes']} B -> {_num(w['wcu'])} WCU{gsi}"
+                    f"{w['bytes']} B -> {_num(w['wcu'])} WCU{gsi}{outbox}"
                 )
         if row.get("note"):
             lines.append(f"  - note: {row['note']}")

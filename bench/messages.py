@@ -53,6 +53,7 @@ from bench_env import (
     stdout_silenced,
 )
 from bench_report import operation_signature, render_markdown, summarize_capture, summarize_cpu
+from bench_tx import TxFlow
 
 RESULTS_PATH = Path(__file__).resolve().parent / "results.json"
 TENANT = "default"
@@ -62,8 +63,16 @@ STATION_16 = "BENCH-16"
 STATION_201 = "BENCH-201"
 STATION_DISCONNECT = "BENCH-DISC"
 STATION_COLD = "BENCH-COLD"
+# Per version: the driver whose card starts and stops the measured transactions, and the one
+# whose transaction stays open for the measured meter values.
+DRIVER_TOKENS = {"1.6": "BENCH-DRIVER-16", "2.0.1": "BENCH-DRIVER-201"}
+METER_TOKENS = {"1.6": "BENCH-METER-16", "2.0.1": "BENCH-METER-201"}
 ACCOUNTING_RUNS = 3
 WARMUP = 20
+TX_WARMUP = 10
+# Targets of issue 3 (item 10), shown next to the figures.
+METER_TARGET = {"writes": 1, "write_bytes": 1024}
+START_TARGET = {"writes": 3}
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
@@ -89,6 +98,12 @@ class Case:
     note: str = ""
     cpu_target: bool = True
     warmup: int = WARMUP
+    # What the DynamoDB accounting measures, when not `prepare` (a particular case of it).
+    account: Callable[[], Callable[[], dict[str, Any]]] | None = None
+    target: Mapping[str, int] | None = None  # item writes, largest item written (bytes)
+    # CPU runs in this order: moto copies every table for each transaction, which gets slow
+    # (wall time only) as the table grows, so transaction-heavy cases go first.
+    cpu_order: int = 2
 
 
 @dataclass
@@ -102,6 +117,7 @@ class World:
     posted: list[tuple[str, bytes]]
     connections: dict[str, str] = field(default_factory=dict)
     ids: Iterator[int] = field(default_factory=itertools.count)
+    flows: dict[str, TxFlow] = field(default_factory=dict)
 
     def next_id(self, prefix: str) -> str:
         """A fresh unique id or connection id."""
@@ -263,6 +279,7 @@ def callresult_case(world: World, version: str, iterations: int) -> Case:
         check,
         note="the TriggerMessage send before each reply is not measured",
         warmup=5,
+        cpu_order=0,
     )
 
 
@@ -329,6 +346,74 @@ def disconnect_case(world: World, iterations: int) -> Case:
     return Case("disconnect", "$disconnect", "any", iterations, prepare, check)
 
 
+def transaction_cases(world: World, version: str, messages: int, transactions: int) -> list[Case]:
+    """Authorize, start, meter values (two ways), stop: each with a transaction of its own."""
+    flow = world.flows[version]
+    v16 = version == "1.6"
+    meter_label = "MeterValues (transactionId, 7 samples)" if v16 else "TransactionEvent Updated"
+    meter_note = (
+        "a reading every 60 s of meter time on a running transaction; accounting: one inside "
+        "a 5-minute period, CPU: the natural mix (1 in 5 crosses a boundary)"
+    )
+    return [
+        Case(
+            f"authorize-{version}",
+            "Authorize",
+            version,
+            messages,
+            flow.authorize,
+            flow.settle,
+            note="the driver's token has ten ended sessions (read through the token index)",
+            cpu_order=3,
+        ),
+        Case(
+            f"start-{version}",
+            "StartTransaction" if v16 else "TransactionEvent Started",
+            version,
+            transactions,
+            flow.start,
+            flow.settle,
+            note="a fresh transaction each time (the one before is stopped first, untimed)",
+            warmup=TX_WARMUP,
+            target=START_TARGET,
+            cpu_order=1,
+        ),
+        Case(
+            f"meter-{version}",
+            meter_label if v16 else f"{meter_label} (meter values only)",
+            version,
+            messages,
+            flow.meter,
+            flow.settle,
+            note=meter_note,
+            account=functools.partial(flow.meter_where, crossing=False),
+            target=METER_TARGET,
+            cpu_order=3,
+        ),
+        Case(
+            f"meter-event-{version}",
+            f"{meter_label}, crossing a 5-min boundary (+ TransactionUpdated)",
+            version,
+            0,
+            functools.partial(flow.meter_where, crossing=True),
+            flow.settle,
+            note="the throttled TransactionUpdated rides in the chunk's outbox",
+            target=METER_TARGET,
+        ),
+        Case(
+            f"stop-{version}",
+            "StopTransaction (with transactionData)" if v16 else "TransactionEvent Ended",
+            version,
+            transactions,
+            flow.stop,
+            flow.settle,
+            note="of a transaction started just before (untimed) with one meter reading",
+            warmup=TX_WARMUP,
+            cpu_order=1,
+        ),
+    ]
+
+
 # -- measuring -------------------------------------------------------------------------------------
 def measure_cpu(case: Case) -> list[float]:
     """Process CPU milliseconds of `iterations` warm calls.
@@ -351,11 +436,12 @@ def measure_cpu(case: Case) -> list[float]:
 def measure_cost(case: Case, recorder: AwsRecorder) -> dict[str, Any]:
     """The AWS calls of one warm call, checked to be the same over a few runs."""
     for _ in range(min(case.warmup, 3)):
-        warm = case.prepare()
+        warm = (case.account or case.prepare)()
         case.check(warm())
     summaries = []
+    prepare = case.account or case.prepare
     for _ in range(ACCOUNTING_RUNS):
-        call = case.prepare()
+        call = prepare()
         with recorder.capture() as capture:
             reply = call()
         case.check(reply)
@@ -397,6 +483,10 @@ def build_world(posted: list[tuple[str, bytes]]) -> World:
             {"id": sid, "siteId": SITE, "password": PASSWORD}
             for sid in (STATION_16, STATION_201, STATION_DISCONNECT, STATION_COLD)
         ],
+        "tokens": [
+            {"idToken": token, "groupId": "bench"}
+            for token in (*DRIVER_TOKENS.values(), *METER_TOKENS.values())
+        ],
     }
     context: Any = FakeContext()
     loaded = seed.lambda_handler({"tenantId": TENANT, "seed": document}, context)
@@ -411,15 +501,30 @@ def build_world(posted: list[tuple[str, bytes]]) -> World:
     )
 
 
-def connect_stations(world: World) -> None:
-    """Open the connection each bench station's messages travel on."""
-    for station, protocol in ((STATION_16, "ocpp1.6"), (STATION_201, "ocpp2.0.1")):
+def connect_stations(world: World, meter_readings: int) -> None:
+    """Open the connection each bench station's messages travel on; set up its transactions."""
+    for station, version in ((STATION_16, "1.6"), (STATION_201, "2.0.1")):
+        protocol = f"ocpp{version}"
         connection_id = world.next_id("conn")
         reply = world.connect(
             connect_event(station, PASSWORD, connection_id, protocol), FakeContext()
         )
         _check_accepted(protocol)(reply)
         world.connections[station] = connection_id
+
+        def event_of(
+            action: str, payload: dict[str, Any], connection_id: str = connection_id
+        ) -> dict[str, Any]:
+            return message_event(connection_id, call_frame(world.next_id("tx"), action, payload))
+
+        world.flows[version] = TxFlow(
+            version,
+            event_of,
+            lambda event: world.message(event, FakeContext()),
+            token=DRIVER_TOKENS[version],
+            meter_token=METER_TOKENS[version],
+            meter_readings=meter_readings,
+        )
 
 
 def build_cases(world: World, args: argparse.Namespace) -> list[Case]:
@@ -456,6 +561,11 @@ def build_cases(world: World, args: argparse.Namespace) -> list[Case]:
         first_heartbeat_case(world, "2.0.1"),
         *(status_case(world, v, n, alternate=True) for v in versions),
         status_case(world, "2.0.1", 0, alternate=False),
+        *(
+            case
+            for v in versions
+            for case in transaction_cases(world, v, args.meter_values, args.transactions)
+        ),
         *(callresult_case(world, v, replies) for v in versions),
         send_case(world, "2.0.1"),
         disconnect_case(world, n),
@@ -519,6 +629,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--replies", type=int, default=1000, help="timed CALLRESULTs per version")
     parser.add_argument("--connects", type=int, default=50, help="timed $connects per version")
     parser.add_argument(
+        "--meter-values",
+        type=int,
+        default=1000,
+        help="timed Authorize and MeterValues / TransactionEvent(Updated) per version",
+    )
+    parser.add_argument(
+        "--transactions",
+        type=int,
+        default=100,
+        help="timed starts and stops per version (each one a transaction of its own)",
+    )
+    parser.add_argument(
         "--cold-runs", type=int, default=5, help="fresh interpreters, with bytecode"
     )
     parser.add_argument(
@@ -545,7 +667,7 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.update(env)
         with stdout_silenced():  # the handlers log JSON lines to stdout, as in Lambda
             world = build_world(connections.posted)
-            connect_stations(world)
+            connect_stations(world, meter_readings=args.meter_values + 100)
             cases = build_cases(world, args)
             costs: dict[str, dict[str, Any]] = {}
             with recording(world, aws, definition) as recorder:
@@ -553,9 +675,10 @@ def main(argv: list[str] | None = None) -> int:
                     log(f"DynamoDB accounting: {case.label} {case.version}")
                     costs[case.key] = measure_cost(case, recorder)
             cpu: dict[str, dict[str, float | int]] = {}
-            # CALLRESULTs first: each of their sends is a transaction, and moto deep-copies every
-            # table for a transaction, which gets slow (wall time only) once the table has grown.
-            for case in sorted(cases, key=lambda c: not c.key.startswith("callresult")):
+            # CALLRESULTs first, then starts and stops: each is a transaction, and moto
+            # deep-copies every table for a transaction, which gets slow (wall time only) once
+            # the table has grown.
+            for case in sorted(cases, key=lambda c: c.cpu_order):
                 if case.iterations:
                     log(f"CPU: {case.label} {case.version} x{case.iterations}")
                     cpu[case.key] = summarize_cpu(measure_cpu(case))
@@ -575,6 +698,8 @@ def main(argv: list[str] | None = None) -> int:
                 "messages": args.messages,
                 "replies": args.replies,
                 "connects": args.connects,
+                "meter_values": args.meter_values,
+                "transactions": args.transactions,
             },
         },
         "messages": [
@@ -584,6 +709,7 @@ def main(argv: list[str] | None = None) -> int:
                 "version": case.version,
                 "note": case.note,
                 "cpu_target": case.cpu_target,
+                "target": dict(case.target) if case.target else None,
                 "dynamodb": costs.get(case.key),
                 "cpu": cpu.get(case.key),
             }

@@ -7,6 +7,7 @@ cannot drift from what `cdk deploy` creates.
 from __future__ import annotations
 
 import importlib
+import threading
 import json
 import os
 import subprocess
@@ -259,12 +260,38 @@ def bound_moto_memory() -> None:
     DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
 
 
+# moto's DynamoDB is not thread-safe: a transaction deep-copies the table while another
+# request thread writes to it ("dictionary changed size during iteration"). DynamoDB
+# serializes nothing, but the local gateway runs handlers in threads, so every DynamoDB and
+# Streams request of this process goes through one lock.
+_DYNAMODB_LOCK = threading.RLock()
+
+
+def serialize_moto_dynamodb() -> None:
+    """Make moto's DynamoDB and Streams handle one request at a time (idempotent)."""
+    from moto.dynamodb.responses import DynamoHandler
+    from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
+
+    for handler in (DynamoHandler, DynamoDBStreamsHandler):
+        original = handler.call_action
+        if getattr(original, "_csms_serialized", False):
+            continue
+
+        def call_action(self: Any, _original: Any = original) -> Any:
+            with _DYNAMODB_LOCK:
+                return _original(self)
+
+        call_action._csms_serialized = True  # type: ignore[attr-defined]
+        handler.call_action = call_action  # type: ignore[method-assign]
+
+
 @contextmanager
 def mocked_aws() -> Iterator[None]:
     """Moto's in-process emulation, with fake credentials so no real account is ever used."""
     from moto import mock_aws
 
     bound_moto_memory()
+    serialize_moto_dynamodb()
     fake = {
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",

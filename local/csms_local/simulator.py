@@ -31,7 +31,7 @@ import uuid
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import Enum, StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
@@ -1600,6 +1600,24 @@ def report_document(
     }
 
 
+def clock_start(
+    plan: ChargingPlan, stations: Sequence[SimulatedStation], speed: float, now: datetime
+) -> datetime:
+    """Where simulated time starts: far enough back to reach real time only at the end.
+
+    Running `speed` times faster, the clock catches up with real time when the sessions are
+    done. A CSMS does not believe station clocks that run ahead of its own (it records such readings
+    as anomalies), so an accelerated simulation lives in the recent past. The span is the
+    planned sessions per connector with half again for waiting on answers and reconnects.
+    """
+    if speed <= 1 or not plan.sessions or not stations:
+        return now
+    connectors = min(station.connectors for station in stations)
+    per_connector = max(len(numbers) for numbers in plan.sessions_of(connectors).values())
+    span = per_connector * (plan.session_length + plan.pause) * 1.5
+    return now - timedelta(seconds=span * (1 - 1 / speed))
+
+
 def run_simulate(
     args: argparse.Namespace,
     *,
@@ -1651,7 +1669,11 @@ def run_simulate(
                 connect=connect,
                 timing=timing,
                 plan=plan,
-                clock=clock or ScaledClock(options.speed),
+                clock=clock
+                or ScaledClock(
+                    options.speed,
+                    start=clock_start(plan, options.stations, options.speed, datetime.now(UTC)),
+                ),
                 chaos=options.chaos,
             )
         )

@@ -26,7 +26,7 @@ from csms_local.simulator import SimulatedStation, StationReport, simulate
 # the CSMS's (the CSMS keeps timestamps more than 5 minutes ahead as anomalies).
 SPEED = 600
 STATIONS_PER_VERSION = 5
-SESSIONS_PER_STATION = 5
+SESSIONS_PER_STATION = 7  # eight chaos stations: 56 sessions
 
 
 def _seed() -> dict[str, Any]:
@@ -146,10 +146,10 @@ def test_sessions_under_chaos_are_recorded_exactly_once(
     local = chaos_csms
     stations = [s for s in _stations() if not s.station_id.endswith("-0")]
     plan = ChargingPlan(
-        sessions=SESSIONS_PER_STATION + 2,
+        sessions=SESSIONS_PER_STATION,
         id_tokens=tuple(f"CARD-{n:02d}" for n in range(2, 12)),
-        meter_interval=60,
-        session_length=15 * 60,
+        meter_interval=120,
+        session_length=10 * 60,
         power_kw=7.4,
         pause=30,
     )

@@ -16,26 +16,42 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
-from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
+from aws_lambda_powertools.event_handler.openapi.models import Example, HTTPBearer
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import AwareDatetime
 
 from csms.domain.commands import CallState
 from csms.domain.errors import DomainError, StationNotFoundError
+from csms.domain.sessions import SessionState
 from csms.domain.station import Station
+from csms.domain.tokens import MAX_TOKEN_LENGTH
 from csms.handlers._runtime import Runtime, api, logger
 from csms.handlers.api_models import (
+    TOKEN_PATTERN,
     BootView,
     CommandRequest,
     CommandView,
     ConnectionLogPage,
     ConnectionLogView,
     ConnectorView,
+    MeterReadingView,
+    MeterValuePage,
+    Problem,
+    SessionDetail,
+    SessionPage,
+    SessionSummary,
     StationDetail,
     StationPage,
     StationSummary,
+    TokenCreate,
+    TokenPage,
+    TokenUpdate,
+    TokenView,
 )
-from csms.handlers.problems import domain_problem, problem
+from csms.handlers.problems import PROBLEM_JSON, domain_problem, problem
+from csms.services.ports import SessionQuery
 
 OPENAPI_PATH = "/v1/openapi.json"
 API_TITLE = "CSMS operator API"
@@ -46,6 +62,16 @@ app = APIGatewayHttpResolver(enable_validation=True)
 StationId = Annotated[str, Path(min_length=1, max_length=48, pattern=r"^[A-Za-z0-9._~:*+@-]+$")]
 Limit = Annotated[int, Query(ge=1, le=100, description="Page size")]
 Cursor = Annotated[str | None, Query(max_length=2048, description="From `nextCursor`")]
+SessionId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9]+$")]
+IdTokenValue = Annotated[
+    str,
+    Path(
+        min_length=1,
+        max_length=MAX_TOKEN_LENGTH,
+        pattern=TOKEN_PATTERN,
+        description="The token value, matched without regard to case",
+    ),
+]
 
 
 @dataclass(frozen=True)
@@ -206,6 +232,199 @@ def get_command(
     caller = current_caller()
     _station_of(caller, station_id)
     return CommandView.of(_runtime().commands.result(caller.tenant_id, station_id, command_id))
+
+
+def _problems(*described: tuple[HTTPStatus, str]) -> dict[int, OpenAPIResponse]:
+    """OpenAPI responses for problem details (RFC 9457) an operation can answer."""
+    return {
+        status.value: {"description": text, "content": {PROBLEM_JSON: {"model": Problem}}}
+        for status, text in described
+    }
+
+
+_BAD_REQUEST = (HTTPStatus.BAD_REQUEST, "A parameter, the body or the cursor is invalid")
+_NO_SESSION = (HTTPStatus.NOT_FOUND, "No such session in the caller's tenant")
+_NO_TOKEN = (HTTPStatus.NOT_FOUND, "No such id token in the caller's tenant")
+
+
+@app.get(
+    "/v1/sessions",
+    summary="List charging sessions",
+    tags=["sessions"],
+    responses=_problems(_BAD_REQUEST),
+)
+def list_sessions(
+    *,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+    station_id: Annotated[
+        str | None,
+        Query(alias="stationId", max_length=48, description="Sessions of this station"),
+    ] = None,
+    site_id: Annotated[
+        str | None, Query(alias="siteId", max_length=64, description="Sessions at this site")
+    ] = None,
+    id_token: Annotated[
+        str | None,
+        Query(
+            alias="idToken",
+            max_length=MAX_TOKEN_LENGTH,
+            description="Sessions started with this token (without regard to case)",
+        ),
+    ] = None,
+    group_id: Annotated[
+        str | None,
+        Query(alias="groupId", max_length=64, description="Sessions of this driver group"),
+    ] = None,
+    state: Annotated[SessionState | None, Query(description="Active or Ended")] = None,
+    started_from: Annotated[
+        AwareDatetime | None,
+        Query(alias="startedFrom", description="Started at or after (RFC 3339, inclusive)"),
+    ] = None,
+    started_to: Annotated[
+        AwareDatetime | None,
+        Query(alias="startedTo", description="Started before (RFC 3339, exclusive)"),
+    ] = None,
+) -> SessionPage:
+    """The caller's sessions, newest start first, filtered; a page at a time."""
+    if started_from is not None and started_to is not None and started_from >= started_to:
+        return SessionPage(items=[])  # an empty time range (and not a query the index refuses)
+    query = SessionQuery(
+        station_id=station_id,
+        site_id=site_id,
+        id_token=id_token,
+        group_id=group_id,
+        state=state,
+        started_from=started_from,
+        started_to=started_to,
+    )
+    page = _runtime().sessions.find(current_caller().tenant_id, query, limit, cursor)
+    return SessionPage(
+        items=[SessionSummary.of(s) for s in page.items], next_cursor=page.next_cursor
+    )
+
+
+@app.get(
+    "/v1/sessions/<session_id>",
+    summary="Get a charging session",
+    tags=["sessions"],
+    responses=_problems(_NO_SESSION),
+)
+def get_session(session_id: SessionId) -> SessionDetail:
+    """State, station, EVSE, token, start/stop, live totals, stop reason and anomalies."""
+    return SessionDetail.of_view(_runtime().sessions.view(current_caller().tenant_id, session_id))
+
+
+@app.get(
+    "/v1/sessions/<session_id>/meter-values",
+    summary="A session's meter values",
+    tags=["sessions"],
+    responses=_problems(_BAD_REQUEST, _NO_SESSION),
+)
+def session_meter_values(
+    session_id: SessionId,
+    limit: Annotated[int, Query(ge=1, le=100, description="Stored station messages per page")] = 50,
+    cursor: Cursor = None,
+) -> MeterValuePage:
+    """Readings in base units, oldest first, a page of stored station messages at a time.
+
+    A page holds the readings of up to `limit` messages, in time order. Pages follow the
+    messages in the order of their first reading (2.0.1: seqNo), so a 1.6 StopTransaction's
+    `transactionData`, which begins at the start, comes in the first page. A page can be
+    empty while `nextCursor` is set (messages that carried no meter values).
+    """
+    page = _runtime().sessions.chunks(current_caller().tenant_id, session_id, limit, cursor)
+    readings = sorted(
+        (reading for chunk in page.items for reading in chunk.readings),
+        key=lambda reading: reading.timestamp,
+    )
+    return MeterValuePage(
+        items=[MeterReadingView.of(r) for r in readings], next_cursor=page.next_cursor
+    )
+
+
+@app.get("/v1/tokens", summary="List id tokens", tags=["tokens"], responses=_problems(_BAD_REQUEST))
+def list_tokens(limit: Limit = 50, cursor: Cursor = None) -> TokenPage:
+    """The caller's id tokens by value, a page at a time."""
+    page = _runtime().tokens.list(current_caller().tenant_id, limit, cursor)
+    return TokenPage(items=[TokenView.of(t) for t in page.items], next_cursor=page.next_cursor)
+
+
+@app.get(
+    "/v1/tokens/<id_token>",
+    summary="Get an id token",
+    tags=["tokens"],
+    responses=_problems(_NO_TOKEN),
+)
+def get_token(id_token: IdTokenValue) -> TokenView:
+    """Status, type, expiry, group and parent of one token."""
+    return TokenView.of(_runtime().tokens.get(current_caller().tenant_id, id_token))
+
+
+_TOKEN_EXAMPLES = {
+    "card": Example(
+        summary="An RFID card of a fleet",
+        value={"idToken": "04A2B3C4D5E6F7", "type": "ISO14443", "groupId": "fleet"},
+    ),
+    "expiring": Example(
+        summary="A blocked key code with an expiry",
+        value={"idToken": "KEY-1234", "status": "Blocked", "expiresAt": "2027-01-01T00:00:00Z"},
+    ),
+}
+
+
+@app.post(
+    "/v1/tokens",
+    summary="Create an id token",
+    tags=["tokens"],
+    responses={
+        201: {
+            "description": "Created; `Location` names the new token",
+            "content": {"application/json": {"model": TokenView}},
+        },
+        **_problems(
+            _BAD_REQUEST,
+            (HTTPStatus.CONFLICT, "A token with this value exists (without regard to case)"),
+        ),
+    },
+)
+def create_token(
+    body: Annotated[TokenCreate, Body(openapi_examples=_TOKEN_EXAMPLES)],
+) -> Response[str]:
+    """A new token in the caller's tenant; status Accepted unless given."""
+    token = _runtime().tokens.create(current_caller().tenant_id, body.token())
+    return Response(
+        status_code=HTTPStatus.CREATED.value,
+        content_type="application/json",
+        body=TokenView.of(token).model_dump_json(by_alias=True),
+        headers={"Location": f"/v1/tokens/{token.id_token}"},
+    )
+
+
+@app.patch(
+    "/v1/tokens/<id_token>",
+    summary="Change an id token",
+    tags=["tokens"],
+    responses=_problems(_BAD_REQUEST, _NO_TOKEN),
+)
+def update_token(
+    id_token: IdTokenValue,
+    body: Annotated[
+        TokenUpdate,
+        Body(
+            openapi_examples={
+                "block": Example(summary="Block the card", value={"status": "Blocked"}),
+                "no-expiry": Example(
+                    summary="Move to another group and clear the expiry",
+                    value={"groupId": "residents", "expiresAt": None},
+                ),
+            }
+        ),
+    ],
+) -> TokenView:
+    """JSON merge patch semantics: fields left out stay, an explicit null clears one."""
+    tokens = _runtime().tokens
+    return TokenView.of(tokens.update(current_caller().tenant_id, id_token, body.patch()))
 
 
 @app.get(OPENAPI_PATH, include_in_schema=False)

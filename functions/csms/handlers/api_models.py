@@ -282,8 +282,7 @@ class SessionTotalsView(ApiModel):
     )
     duration_s: Number | None = Field(
         default=None,
-        description="Seconds from start to stop, or to the newest reading while active."
-        + _NUMBER,
+        description="Seconds from start to stop, or to the newest reading while active." + _NUMBER,
     )
     last_meter_at: datetime | None = Field(
         default=None, description="Time of the newest energy register reading"
@@ -390,7 +389,9 @@ class SessionDetail(SessionSummary):
         default=[], description="The first anomalies found; `anomalyCount` counts them all"
     )
     revision: int = Field(
-        default=0, description="How often the final figures were corrected after the end"
+        default=0,
+        description="Revision of the final figures: 0 while active, 1 at the end, one more for "
+        "each correction after it (as in the TransactionEnded event)",
     )
     updated_at: datetime
 
@@ -487,7 +488,7 @@ class MeterValuePage(ApiModel):
 
 # Token values in the API: what needs no escaping in a URL path, so every token created here
 # can be read and changed at /v1/tokens/{idToken}. OCPP allows up to 36 characters (2.0.1).
-TOKEN_PATTERN = r"^[A-Za-z0-9._~:*+@=-]+$"
+TOKEN_PATTERN = r"^[A-Za-z0-9._~:*+@=-]+$"  # noqa: S105 - a pattern, not a secret
 
 ApiTokenValue = Annotated[
     str,

@@ -12,8 +12,11 @@ from csms.domain.errors import (
     CallNotFoundError,
     DomainError,
     InvalidCursorError,
+    SessionNotFoundError,
     StationNotFoundError,
     StationOfflineError,
+    TokenExistsError,
+    TokenNotFoundError,
 )
 from csms.handlers.api_models import Problem
 
@@ -26,6 +29,9 @@ _DOMAIN: dict[type[DomainError], tuple[HTTPStatus, str]] = {
     StationOfflineError: (HTTPStatus.CONFLICT, "station-offline"),
     CallInProgressError: (HTTPStatus.CONFLICT, "command-in-progress"),
     InvalidCursorError: (HTTPStatus.BAD_REQUEST, "invalid-cursor"),
+    SessionNotFoundError: (HTTPStatus.NOT_FOUND, "session-not-found"),
+    TokenNotFoundError: (HTTPStatus.NOT_FOUND, "token-not-found"),
+    TokenExistsError: (HTTPStatus.CONFLICT, "token-exists"),
 }
 
 

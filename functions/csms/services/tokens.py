@@ -33,10 +33,10 @@ class TokenPatch:
     """
 
     status: TokenStatus | _Unset = UNSET
-    type: IdTokenType | None | _Unset = UNSET
-    expires_at: datetime | None | _Unset = UNSET
-    group_id: str | None | _Unset = UNSET
-    parent_id_token: str | None | _Unset = UNSET
+    type: IdTokenType | _Unset | None = UNSET
+    expires_at: datetime | _Unset | None = UNSET
+    group_id: str | _Unset | None = UNSET
+    parent_id_token: str | _Unset | None = UNSET
 
     def changes(self) -> dict[str, object]:
         """The fields to change, by IdToken field name."""
