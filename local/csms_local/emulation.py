@@ -7,11 +7,11 @@ cannot drift from what `cdk deploy` creates.
 from __future__ import annotations
 
 import importlib
-import threading
 import json
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
