@@ -155,7 +155,9 @@ class AwsRecorder:
             return
         if model.service_model.service_name != "dynamodb":
             if model.name == "PutEvents":
-                context[_PAYLOAD_KEY] = tuple(event_entry_size(e) for e in params["Entries"])
+                context[_PAYLOAD_KEY] = tuple(
+                    event_entry_size(e) for e in params.get("Entries", ())
+                )
             elif model.name == "PostToConnection":
                 data = params.get("Data", b"")
                 context[_PAYLOAD_KEY] = (len(data.encode() if isinstance(data, str) else data),)

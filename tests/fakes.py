@@ -114,6 +114,7 @@ class InMemoryStationRepository:
         self.outbox = outbox or InMemoryEventPublisher()
         self.stations: dict[str, Station] = {}
         self.bindings: dict[str, ConnectionBinding] = {}
+        self.boot_messages: dict[str, str] = {}
 
     def get(self, station_id: str) -> Station | None:
         return self.stations.get(station_id)
@@ -171,13 +172,20 @@ class InMemoryStationRepository:
         boot: BootInfo,
         status: RegistrationStatus,
         at: datetime,
+        *,
         events: Sequence[DomainEvent] = (),
-    ) -> None:
+        message_id: str | None = None,
+    ) -> bool:
+        if message_id is not None and self.boot_messages.get(station_id) == message_id:
+            return False
         station = self.stations[station_id]
         self.stations[station_id] = station.model_copy(
             update={"boot": boot, "registration_status": status, "last_boot_at": at}
         )
+        if message_id is not None:
+            self.boot_messages[station_id] = message_id
         self.outbox.publish(events)
+        return True
 
 
 class InMemoryConnectionLog:
@@ -566,6 +574,12 @@ class InMemoryChargingNeedsRepository:
         held = self.needs.get((station_id, needs.evse_id))
         held_at = held.received_at if held is not None else None
         if held_at is not None and held_at > needs.received_at:
+            return False
+        if (
+            held is not None
+            and needs.message_id is not None
+            and held.message_id == needs.message_id
+        ):
             return False
         self.needs[(station_id, needs.evse_id)] = needs
         self.tenants[station_id] = tenant_id

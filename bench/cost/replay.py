@@ -58,7 +58,7 @@ from bench_env import (
     transaction_event_payload,
 )
 from cost.pricing import Usage, event_units, ws_message_units
-from cost.profile import Kind, Profile, Step, label, month
+from cost.profile import Kind, Profile, Step, label, month, session_start
 
 TENANT = "default"
 PASSWORD = "cost-station-password"  # noqa: S105 - a simulated station's, not a secret
@@ -273,7 +273,7 @@ class Replayer:
     def step(self, step: Step) -> None:
         """Do one step."""
         if step.kind is Kind.CONNECT:
-            self._connection = f"cost-{self._version}-{step.at:08d}"
+            self._connection = f"cost-{self._station}-{step.at:08d}"
             protocol = f"ocpp{self._version}"
             event = connect_event(self._station, PASSWORD, self._connection, protocol)
             reply = self._invoke("ws_connect", event, "$connect")
@@ -388,6 +388,7 @@ def replay_station(
     run = StationRun(version=version, usage=Usage())
     run.usage.ws_connection_minutes = profile.connection_minutes
     station = f"COST-{version.replace('.', '')}"
+    warm_station = f"{station}-WARM"
     started = time.monotonic()
     with moto_server() as aws, connections_endpoint() as connections:
         definition = create_resources(aws, template)
@@ -409,7 +410,9 @@ def replay_station(
         _runtime.reset()
         document = {
             "sites": [{"id": SITE, "name": "Cost site", "limitKw": 22}],
-            "stations": [{"id": station, "siteId": SITE, "password": PASSWORD}],
+            "stations": [
+                {"id": sid, "siteId": SITE, "password": PASSWORD} for sid in (station, warm_station)
+            ],
             "tokens": [{"idToken": f"DRIVER-{n:02d}"} for n in range(profile.drivers)],
         }
         context: Any = FakeContext()
@@ -432,6 +435,28 @@ def replay_station(
         steps = month(profile, version)
         try:
             with stdout_counted() as written:
+                # Warm the container first: a session of another station, not counted (the
+                # first message of each type compiles its JSON schemas, imports lazily...:
+                # once per container, which in AWS serves many stations for hours).
+                warm_run = StationRun(version=version, usage=Usage())
+                warm = Replayer(
+                    version=version,
+                    station=warm_station,
+                    handlers=handlers,
+                    memory=memory,
+                    recorder=recorder,
+                    written=written,
+                    profile=profile,
+                    month_start=month_end - timedelta(seconds=profile.seconds),
+                    run=warm_run,
+                )
+                first_end = session_start(profile, 0) + profile.session_s + 3600
+                for step in steps:
+                    if step.at > first_end:
+                        break
+                    warm.step(step)
+                warm.step(Step(first_end, Kind.DISCONNECT))
+                progress(f"{version}: container warmed ({sum(warm_run.messages.values())} msgs)")
                 replayer = Replayer(
                     version=version,
                     station=station,

@@ -179,27 +179,33 @@ def render_markdown(results: Mapping[str, Any]) -> str:
         "",
         "## Lambda by function",
         "",
-        "| OCPP | Function | MB | invocations | billed ms | GB-s | GB-s at vCPU share "
+        "Per month. Log bytes: the handler's own lines plus 250 B of platform lines per "
+        "invocation.",
+        "",
+        "| OCPP | Function | MB | invocations | mean billed ms | GB-s | GB-s at vCPU share "
         "| log bytes |",
         "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for s in stations:
+        k = s["scale_to_month"]
         for name, f in s["functions"].items():
+            mean = f["billed_ms"] / f["invocations"] if f["invocations"] else 0.0
             lines.append(
-                f"| {s['version']} | {name} | {f['memory_mb']} | {f['invocations']:,} "
-                f"| {f['billed_ms']:,} | {f['gb_s']:.2f} | {f['gb_s_cpu_scaled']:.2f} "
-                f"| {f['ingested_log_bytes']:,} |"
+                f"| {s['version']} | {name} | {f['memory_mb']} | {f['invocations'] * k:,.0f} "
+                f"| {mean:.1f} | {f['gb_s'] * k:.2f} | {f['gb_s_cpu_scaled'] * k:.2f} "
+                f"| {f['ingested_log_bytes'] * k:,.0f} |"
             )
     lines += [
         "",
-        "## Events published (through the outbox relay)",
+        "## Events published (through the outbox relay), per month",
         "",
         "| Event | " + " | ".join(versions) + " |",
         "|---|" + "---:|" * len(stations),
     ]
     for kind in sorted({k for s in stations for k in s["events"]}):
-        lines.append(
-            f"| {kind} | " + " | ".join(str(s["events"].get(kind, 0)) for s in stations) + " |"
+        cells = " | ".join(
+            f"{s['events'].get(kind, 0) * s['scale_to_month']:,.0f}" for s in stations
         )
+        lines.append(f"| {kind} | {cells} |")
     lines += ["", "Assumptions: " + " ".join(meta["assumptions"])]
     return "\n".join(lines) + "\n"

@@ -335,6 +335,22 @@ def test_needs_repository_newer_replace_older_never_the_reverse(repos: Repos) ->
     assert held.energy_amount_wh == 3
 
 
+def test_needs_repository_refuses_a_retransmission_of_the_same_call(repos: Repos) -> None:
+    # GIVEN needs told in CALL n-1
+    first = a_needs(message_id="n-1")
+    assert repos.needs.put("CP-1", "tenant-a", first)
+    # WHEN the same CALL is handled again a moment later, then a new CALL arrives
+    again = repos.needs.put(
+        "CP-1", "tenant-a", first.model_copy(update={"received_at": T0 + timedelta(seconds=30)})
+    )
+    new = a_needs(message_id="n-2", received_at=T0 + timedelta(minutes=1), energy_amount_wh=9)
+    # THEN the retransmission changes nothing, the new CALL replaces the needs
+    assert not again
+    assert repos.needs.get("CP-1", 1) == first
+    assert repos.needs.put("CP-1", "tenant-a", new)
+    assert repos.needs.get("CP-1", 1) == new
+
+
 def test_needs_repository_lists_every_evse_by_id(repos: Repos) -> None:
     # GIVEN needs of EVSEs 10, 2 and 1 of CP-1, and of CP-2
     for evse in (10, 2, 1):

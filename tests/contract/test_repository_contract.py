@@ -353,6 +353,32 @@ def test_station_repository_unbind_of_current_connection_takes_station_offline(
     assert again.disconnected_at == at
 
 
+def test_station_repository_record_boot_once_per_message(repos: Repos) -> None:
+    # GIVEN a station whose boot came in CALL b-1
+    repos.stations.register(a_station())
+    boot = BootInfo(vendor="Acme", model="AC22")
+    assert repos.stations.record_boot(
+        "CP-1", boot, RegistrationStatus.ACCEPTED, T0, message_id="b-1"
+    )
+    # WHEN the same CALL is recorded again later, then a new boot comes in b-2
+    again = repos.stations.record_boot(
+        "CP-1", boot, RegistrationStatus.ACCEPTED, T0 + timedelta(seconds=30), message_id="b-1"
+    )
+    station = repos.stations.get("CP-1")
+    later = T0 + timedelta(minutes=5)
+    new = repos.stations.record_boot(
+        "CP-1", boot, RegistrationStatus.ACCEPTED, later, message_id="b-2"
+    )
+    # THEN the retransmission changed nothing; the new boot is recorded
+    assert not again
+    assert station is not None
+    assert station.last_boot_at == T0
+    assert new
+    rebooted = repos.stations.get("CP-1")
+    assert rebooted is not None
+    assert rebooted.last_boot_at == later
+
+
 def test_station_repository_record_boot_stores_and_replaces_boot_data(repos: Repos) -> None:
     # GIVEN a registered station that booted once with every field
     repos.stations.register(a_station())

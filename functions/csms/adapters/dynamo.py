@@ -254,9 +254,14 @@ class DynamoStationRepository:
         boot: BootInfo,
         status: RegistrationStatus,
         at: datetime,
+        *,
         events: Sequence[DomainEvent] = (),
-    ) -> None:
-        """Store boot data on the station item, its events in the item's outbox."""
+        message_id: str | None = None,
+    ) -> bool:
+        """Store boot data on the station item, its events in the item's outbox.
+
+        Conditional on the last recorded boot not having come in this very CALL.
+        """
         values: dict[str, str | None] = {
             "vendor": boot.vendor,
             "model": boot.model,
@@ -274,9 +279,22 @@ class DynamoStationRepository:
             *_outbox_actions(StationItem, self._outbox, events),
         ]
         actions.extend(_set_or_remove(getattr(StationItem, n), v) for n, v in values.items())
-        StationItem(station_pk(station_id), META).update(
-            actions=actions, condition=StationItem.PK.exists()
-        )
+        condition = StationItem.PK.exists()
+        if message_id is not None:
+            actions.append(StationItem.last_boot_message.set(message_id))
+            condition = condition & (
+                StationItem.last_boot_message.does_not_exist()
+                | (StationItem.last_boot_message != message_id)
+            )
+        try:
+            StationItem(station_pk(station_id), META).update(actions=actions, condition=condition)
+        except UpdateError as exc:
+            if message_id is not None and _is_conditional_failure(exc):
+                current = self.get(station_id)
+                if current is not None:
+                    return False
+            raise
+        return True
 
 
 def _station(station_id: str, item: StationItem) -> Station:

@@ -89,6 +89,8 @@ class StationItem(_Item):
     boot_reason = UnicodeAttribute(null=True)
     registration_status = UnicodeAttribute(null=True)
     last_boot_at = UTCDateTimeAttribute(null=True)
+    # The unique id of the BootNotification last recorded: a retransmission is recognised.
+    last_boot_message = UnicodeAttribute(null=True)
     online = BooleanAttribute(null=True)
     protocol = UnicodeAttribute(null=True)
     connection_id = UnicodeAttribute(null=True)
@@ -310,6 +312,8 @@ class ChargingNeedsItem(_Item):
 
     evse_id = NumberAttribute()
     received_at = UTCDateTimeAttribute()
+    # The unique id of the CALL that told them: a retransmission is recognised.
+    message_id = UnicodeAttribute(null=True)
     body = UnicodeAttribute()
     expires_at = NumberAttribute(null=True)
 

@@ -180,14 +180,20 @@ class DynamoChargingNeedsRepository:
             tenant_id=tenant_id,
             evse_id=needs.evse_id,
             received_at=received,
+            message_id=needs.message_id,
             body=needs.model_dump_json(),
             expires_at=_epoch(_needs_expiry(needs, received)),
         )
-        try:
-            item.save(
-                condition=ChargingNeedsItem.PK.does_not_exist()
-                | (ChargingNeedsItem.received_at <= received)
+        condition = ChargingNeedsItem.PK.does_not_exist() | (
+            ChargingNeedsItem.received_at <= received
+        )
+        if needs.message_id is not None:
+            condition = condition & (
+                ChargingNeedsItem.message_id.does_not_exist()
+                | (ChargingNeedsItem.message_id != needs.message_id)
             )
+        try:
+            item.save(condition=condition)
         except PutError as exc:
             if _is_conditional_failure(exc):
                 return False

@@ -247,6 +247,8 @@ class ChargingNeeds(BaseModel):
     bulk_soc_pct: int | None = Field(default=None, ge=0, le=100)
     max_schedule_tuples: int | None = Field(default=None, ge=0, le=MAX_INT32)
     received_at: AwareDatetime | None = None
+    # The unique id of the NotifyEVChargingNeeds that told them (a resend is recognised).
+    message_id: str | None = None
 
 
 @dataclass(frozen=True)

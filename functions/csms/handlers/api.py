@@ -235,11 +235,16 @@ def get_command(
 
 
 def _problems(*described: tuple[HTTPStatus, str]) -> dict[int, OpenAPIResponse]:
-    """OpenAPI responses for problem details (RFC 9457) an operation can answer."""
+    """OpenAPI responses for the problem details (RFC 9457) an operation can answer."""
     return {
         status.value: {"description": text, "content": {PROBLEM_JSON: {"model": Problem}}}
         for status, text in described
     }
+
+
+def _responses(ok: str, *problems: tuple[HTTPStatus, str]) -> dict[int, OpenAPIResponse]:
+    """OpenAPI responses: 200 (its body from the return type) and the problems."""
+    return {HTTPStatus.OK.value: {"description": ok}, **_problems(*problems)}
 
 
 _BAD_REQUEST = (HTTPStatus.BAD_REQUEST, "A parameter, the body or the cursor is invalid")
@@ -251,7 +256,7 @@ _NO_TOKEN = (HTTPStatus.NOT_FOUND, "No such id token in the caller's tenant")
     "/v1/sessions",
     summary="List charging sessions",
     tags=["sessions"],
-    responses=_problems(_BAD_REQUEST),
+    responses=_responses("A page of sessions", _BAD_REQUEST),
 )
 def list_sessions(
     *,
@@ -308,7 +313,7 @@ def list_sessions(
     "/v1/sessions/<session_id>",
     summary="Get a charging session",
     tags=["sessions"],
-    responses=_problems(_NO_SESSION),
+    responses=_responses("The session", _NO_SESSION),
 )
 def get_session(session_id: SessionId) -> SessionDetail:
     """State, station, EVSE, token, start/stop, live totals, stop reason and anomalies."""
@@ -319,7 +324,7 @@ def get_session(session_id: SessionId) -> SessionDetail:
     "/v1/sessions/<session_id>/meter-values",
     summary="A session's meter values",
     tags=["sessions"],
-    responses=_problems(_BAD_REQUEST, _NO_SESSION),
+    responses=_responses("A page of meter values", _BAD_REQUEST, _NO_SESSION),
 )
 def session_meter_values(
     session_id: SessionId,
@@ -343,7 +348,12 @@ def session_meter_values(
     )
 
 
-@app.get("/v1/tokens", summary="List id tokens", tags=["tokens"], responses=_problems(_BAD_REQUEST))
+@app.get(
+    "/v1/tokens",
+    summary="List id tokens",
+    tags=["tokens"],
+    responses=_responses("A page of id tokens", _BAD_REQUEST),
+)
 def list_tokens(limit: Limit = 50, cursor: Cursor = None) -> TokenPage:
     """The caller's id tokens by value, a page at a time."""
     page = _runtime().tokens.list(current_caller().tenant_id, limit, cursor)
@@ -354,7 +364,7 @@ def list_tokens(limit: Limit = 50, cursor: Cursor = None) -> TokenPage:
     "/v1/tokens/<id_token>",
     summary="Get an id token",
     tags=["tokens"],
-    responses=_problems(_NO_TOKEN),
+    responses=_responses("The id token", _NO_TOKEN),
 )
 def get_token(id_token: IdTokenValue) -> TokenView:
     """Status, type, expiry, group and parent of one token."""
@@ -405,7 +415,7 @@ def create_token(
     "/v1/tokens/<id_token>",
     summary="Change an id token",
     tags=["tokens"],
-    responses=_problems(_BAD_REQUEST, _NO_TOKEN),
+    responses=_responses("The id token as changed", _BAD_REQUEST, _NO_TOKEN),
 )
 def update_token(
     id_token: IdTokenValue,

@@ -217,10 +217,11 @@ class NotificationService:
     ) -> ChargingNeedsAnswer:
         """Make these the EVSE's current charging needs. Smart charging reads them later.
 
-        A retransmission writes the same needs again, so the message id is not needed here.
+        A retransmission (same unique id) is recognised by the repository and changes nothing.
         """
-        del unique_id
-        stamped = needs.model_copy(update={"received_at": self._clock.now()})
+        stamped = needs.model_copy(
+            update={"received_at": self._clock.now(), "message_id": unique_id}
+        )
         self._needs.put(binding.station_id, binding.tenant_id, stamped)
         return ChargingNeedsAnswer.ACCEPTED
 

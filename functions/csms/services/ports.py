@@ -115,9 +115,15 @@ class StationRepository(Protocol):
         boot: BootInfo,
         status: RegistrationStatus,
         at: datetime,
+        *,
         events: Sequence[DomainEvent] = (),
-    ) -> None:
-        """Store what the station said at boot; the events go out with the write (outbox)."""
+        message_id: str | None = None,
+    ) -> bool:
+        """Store what the station said at boot; the events go out with the write (outbox).
+
+        False, with nothing written, when the last boot recorded came in the CALL with this
+        `message_id`: a retransmission.
+        """
         ...
 
 
@@ -404,7 +410,8 @@ class ChargingNeedsRepository(Protocol):
     def put(self, station_id: str, tenant_id: str, needs: ChargingNeeds) -> bool:
         """Make these the EVSE's needs (their `received_at` set); False when newer ones are held.
 
-        Needs received at the same instant replace each other, so a retransmission is harmless.
+        False as well, with nothing written, when the needs held came in the same CALL
+        (`message_id`): a retransmission.
         """
         ...
 

@@ -245,8 +245,14 @@ class StationService:
         while len(self._bindings) > self._BINDING_CACHE_SIZE:
             self._bindings.popitem(last=False)
 
-    def register_boot(self, binding: ConnectionBinding, boot: BootInfo) -> BootResult:
-        """Store boot information; a station that authenticated is accepted."""
+    def register_boot(
+        self, binding: ConnectionBinding, boot: BootInfo, message_id: str | None = None
+    ) -> BootResult:
+        """Store boot information; a station that authenticated is accepted.
+
+        A retransmitted BootNotification (same `message_id`) is answered alike and recorded
+        once.
+        """
         now = self._clock.now()
         status = RegistrationStatus.ACCEPTED
         self._stations.record_boot(
@@ -254,6 +260,7 @@ class StationService:
             boot,
             status,
             now,
+            message_id=message_id,
             events=[
                 StationBooted(
                     station_id=binding.station_id,

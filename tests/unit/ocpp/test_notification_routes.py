@@ -396,6 +396,7 @@ def test_ev_charging_needs_ac_are_stored_and_accepted(world: World) -> None:
             ev_max_voltage_v=400,
             max_schedule_tuples=24,
             received_at=T0,
+            message_id="golden-needs",
         )
     ]
 
@@ -420,6 +421,7 @@ def test_ev_charging_needs_dc_keep_power_and_states_of_charge(world: World) -> N
         "full_soc_pct": 100,
         "bulk_soc_pct": 80,
         "received_at": T0,
+        "message_id": "golden-needs",
     }
 
 
@@ -456,6 +458,7 @@ def test_ev_charging_needs_read_the_parameters_that_were_sent(world: World) -> N
         "evse_id": 2,
         "requested_transfer": EnergyTransferMode.AC_SINGLE_PHASE,
         "received_at": T0,
+        "message_id": "n-2",
     }
 
 

@@ -14,7 +14,7 @@ def boot_notification(decode: Callable[[Payload], BootInfo]) -> Route:
     """BootNotification: the response is `{status, currentTime, interval}` in both versions."""
 
     def route(ctx: OcppContext, payload: Payload) -> Payload:
-        result = ctx.stations.register_boot(ctx.binding, decode(payload))
+        result = ctx.stations.register_boot(ctx.binding, decode(payload), ctx.unique_id)
         return {
             "status": result.status.value,
             "currentTime": format_timestamp(result.current_time),
