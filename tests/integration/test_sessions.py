@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -392,3 +393,45 @@ def test_session_bad_meter_values_are_answered_and_recorded(
     assert view.totals.energy_wh == Decimal(0)
     orphan = runtime.sessions.view("default", session_id("CP-1", "999999")).session
     assert [a.kind.value for a in orphan.anomalies] == ["UnknownTransaction"]
+
+
+def test_session_concurrent_invocations_lose_no_update(
+    runtime: _runtime.Runtime, published: Published
+) -> None:
+    # GIVEN a started 2.0.1 transaction
+    conn = _station(runtime, "ocpp2.0.1")
+
+    def event(seq: int, kind: str, wh: int) -> list[Any]:
+        body: dict[str, Any] = {
+            "eventType": kind,
+            "timestamp": at(seq),
+            "triggerReason": "MeterValuePeriodic",
+            "seqNo": seq,
+            "transactionInfo": {"transactionId": "TX-C"},
+            "meterValue": [{"timestamp": at(seq), "sampledValue": [{"value": wh}]}],
+        }
+        if kind == "Started":
+            body["evse"] = {"id": 1, "connectorId": 1}
+            body["idToken"] = {"idToken": "TAG-1", "type": "ISO14443"}
+        if kind == "Ended":
+            body["transactionInfo"]["stoppedReason"] = "Local"
+        return [2, f"c-{seq}", "TransactionEvent", body]
+
+    _send(conn, event(0, "Started", 1000))
+    published()
+    # WHEN twenty more events, the Ended among them, are handled by concurrent invocations,
+    # and five copies of one 1.6-style duplicate race each other too
+    frames = [
+        event(seq, "Ended" if seq == 20 else "Updated", 1000 + 100 * seq) for seq in range(1, 21)
+    ]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        replies = list(pool.map(lambda frame: _send(conn, frame), frames + frames[:5]))
+    # THEN every CALL was answered, every event stored once, and the session is complete
+    assert all(reply[0] == 3 for reply in replies), replies
+    view = runtime.sessions.view("default", session_id("CP-1", "TX-C"))
+    chunks = runtime.sessions.chunks("default", view.session.id, 100).items
+    assert [c.seq_no for c in chunks] == list(range(21))
+    assert view.session.state is SessionState.ENDED
+    assert view.totals.energy_wh == Decimal(2000)
+    ended = [e for e in published() if e["detail-type"] == "TransactionEnded"]
+    assert [e["detail"]["data"]["energy_wh"] for e in ended] == ["2000"]
