@@ -343,6 +343,7 @@ class InMemorySessionRepository:
         self.sessions: dict[str, Session] = {}
         self.chunk_store: dict[str, dict[str, MeterChunk]] = {}
         self.starts: dict[tuple[str, str], str] = {}
+        # (station, unique id # token key) -> the record
         self.authorizations: dict[tuple[str, str], AuthorizationRecord] = {}
         self.station_readings: list[tuple[str, str, EvseRef, Reading]] = []
         self.counter = 0
@@ -479,7 +480,7 @@ class InMemorySessionRepository:
     def record_authorization(
         self, record: AuthorizationRecord, events: Sequence[DomainEvent] = ()
     ) -> bool:
-        key = (record.station_id, record.unique_id)
+        key = (record.station_id, f"{record.unique_id}#{record.token.key}")
         if key in self.authorizations:
             return False
         self.authorizations[key] = record

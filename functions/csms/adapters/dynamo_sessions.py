@@ -413,7 +413,8 @@ class DynamoSessionRepository:
         """One item per Authorize message; a retransmission finds it and publishes nothing."""
         item = AuthorizationItem(
             station_pk(record.station_id),
-            f"AUTH#{record.unique_id}",
+            # The token too: stations may number messages from 1 again after a reboot.
+            f"AUTH#{record.unique_id}#{record.token.key}",
             tenant_id=record.tenant_id,
             id_token=record.token.value,
             token_type=record.token.type.value if record.token.type else None,

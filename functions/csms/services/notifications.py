@@ -7,6 +7,7 @@ again and stored once.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import traceback
 from collections.abc import Callable, Mapping
@@ -217,10 +218,12 @@ class NotificationService:
     ) -> ChargingNeedsAnswer:
         """Make these the EVSE's current charging needs. Smart charging reads them later.
 
-        A retransmission (same unique id) is recognised by the repository and changes nothing.
+        A retransmission (same unique id, same content) is recognised by the repository and
+        changes nothing; the content counts because stations may reuse ids after a reboot.
         """
+        digest = hashlib.sha256(needs.model_dump_json().encode()).hexdigest()[:16]
         stamped = needs.model_copy(
-            update={"received_at": self._clock.now(), "message_id": unique_id}
+            update={"received_at": self._clock.now(), "message_id": f"{unique_id}:{digest}"}
         )
         self._needs.put(binding.station_id, binding.tenant_id, stamped)
         return ChargingNeedsAnswer.ACCEPTED

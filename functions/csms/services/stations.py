@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
+
+from pydantic import BaseModel
 
 from csms.domain.connection import (
     ConnectionBinding,
@@ -80,6 +83,11 @@ class BootResult:
     status: RegistrationStatus
     current_time: datetime
     interval_s: int
+
+
+def content_digest(value: BaseModel) -> str:
+    """A short digest of a message's content, to tell a resend from a new message."""
+    return hashlib.sha256(value.model_dump_json().encode()).hexdigest()[:16]
 
 
 class StationService:
@@ -250,8 +258,9 @@ class StationService:
     ) -> BootResult:
         """Store boot information; a station that authenticated is accepted.
 
-        A retransmitted BootNotification (same `message_id`) is answered alike and recorded
-        once.
+        A retransmitted BootNotification (same `message_id`, same content) is answered alike and
+        recorded once. The content counts too: many stations number their messages from 1 again
+        after every reboot, so an id alone does not tell a new boot from a resend.
         """
         now = self._clock.now()
         status = RegistrationStatus.ACCEPTED
@@ -260,7 +269,7 @@ class StationService:
             boot,
             status,
             now,
-            message_id=message_id,
+            message_id=f"{message_id}:{content_digest(boot)}" if message_id else None,
             events=[
                 StationBooted(
                     station_id=binding.station_id,

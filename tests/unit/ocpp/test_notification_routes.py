@@ -396,9 +396,10 @@ def test_ev_charging_needs_ac_are_stored_and_accepted(world: World) -> None:
             ev_max_voltage_v=400,
             max_schedule_tuples=24,
             received_at=T0,
-            message_id="golden-needs",
+            message_id=world.notifications.charging_needs("CP-1")[0].message_id,
         )
     ]
+    assert str(world.notifications.charging_needs("CP-1")[0].message_id).startswith("golden-needs:")
 
 
 def test_ev_charging_needs_dc_keep_power_and_states_of_charge(world: World) -> None:
@@ -421,8 +422,9 @@ def test_ev_charging_needs_dc_keep_power_and_states_of_charge(world: World) -> N
         "full_soc_pct": 100,
         "bulk_soc_pct": 80,
         "received_at": T0,
-        "message_id": "golden-needs",
+        "message_id": needs.message_id,
     }
+    assert str(needs.message_id).startswith("golden-needs:")
 
 
 def test_ev_charging_needs_read_the_parameters_that_were_sent(world: World) -> None:
@@ -458,8 +460,9 @@ def test_ev_charging_needs_read_the_parameters_that_were_sent(world: World) -> N
         "evse_id": 2,
         "requested_transfer": EnergyTransferMode.AC_SINGLE_PHASE,
         "received_at": T0,
-        "message_id": "n-2",
+        "message_id": second.message_id,
     }
+    assert str(second.message_id).startswith("n-2:")
 
 
 @pytest.mark.parametrize(

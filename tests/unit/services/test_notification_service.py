@@ -387,9 +387,9 @@ def test_charging_needs_are_stored_per_evse_and_accepted(world: World) -> None:
     answer = world.notifications.record_charging_needs(BINDING, needs, unique_id="n-1")
     # THEN they are accepted and stored, stamped with the time and the CALL they came in
     assert answer is ChargingNeedsAnswer.ACCEPTED
-    assert world.notifications.charging_needs("CP-1") == [
-        needs.model_copy(update={"received_at": T0, "message_id": "n-1"})
-    ]
+    [stored] = world.notifications.charging_needs("CP-1")
+    assert stored == needs.model_copy(update={"received_at": T0, "message_id": stored.message_id})
+    assert str(stored.message_id).startswith("n-1:")
     assert world.needs.tenants["CP-1"] == "tenant-a"
 
 

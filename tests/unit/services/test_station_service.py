@@ -650,3 +650,24 @@ def test_report_status_repeat_updates_error_details_without_event(world: World) 
     assert state is not None
     assert (state.error_code, state.since, state.reported_at) == ("HighTemperature", T0, later)
     assert world.events.events == []
+
+
+def test_register_boot_resend_is_recorded_once_but_a_reused_id_with_new_content_is_new(
+    world: World,
+) -> None:
+    # GIVEN a station that booted in CALL "1"
+    world.stations_repo.register(a_station())
+    first = BootInfo(vendor="Acme", model="AC22", firmware_version="1.0")
+    world.stations.register_boot(a_binding(), first, "1")
+    booted = len(world.events.events)
+    # WHEN the same CALL comes again, then a reboot numbers its first message "1" again
+    world.stations.register_boot(a_binding(), first, "1")
+    resent = len(world.events.events)
+    updated = first.model_copy(update={"firmware_version": "2.0"})
+    world.stations.register_boot(a_binding(), updated, "1")
+    # THEN the resend published and changed nothing, the reboot is recorded
+    assert resent == booted
+    assert len(world.events.events) == booted + 1
+    station = world.stations_repo.get("CP-1")
+    assert station is not None
+    assert station.boot == updated
