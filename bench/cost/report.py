@@ -203,9 +203,9 @@ def render_markdown(results: Mapping[str, Any]) -> str:
         "|---|" + "---:|" * len(stations),
     ]
     for kind in sorted({k for s in stations for k in s["events"]}):
-        cells = " | ".join(
+        counts = " | ".join(
             f"{s['events'].get(kind, 0) * s['scale_to_month']:,.0f}" for s in stations
         )
-        lines.append(f"| {kind} | {cells} |")
+        lines.append(f"| {kind} | {counts} |")
     lines += ["", "Assumptions: " + " ".join(meta["assumptions"])]
     return "\n".join(lines) + "\n"
