@@ -11,9 +11,10 @@ are the session's marks merged with its newest chunk (`SessionTotals`).
 Merging is order-independent, so retransmissions and offline queues delivered late or out of
 order give the same session as in-order delivery (`merge_event`):
 - the start is the earliest reading seen, the last register the newest one;
-- the state fields a 2.0.1 event carries (charging state, ...) follow the highest seqNo;
-- Ended is final whatever arrives after it; missing facts (token, EVSE) are filled in by any
-  event that has them.
+- the state fields a 2.0.1 event carries (charging state, ...) follow the highest seqNo that
+  set them, the driver's token the lowest seqNo that carried one;
+- Ended is final whatever arrives after it; other missing facts (EVSE, remote start id) are
+  filled in by any event that has them.
 """
 
 from __future__ import annotations
