@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from ocpp.messages import MessageType, get_validator
+from tests.unit.local.fake_sockets import FakeSocket, socket_pair
 
 # Imported here rather than by the first station: the ocpp package is slow to import.
 import csms_local.sim.charge_points  # noqa: F401
@@ -48,39 +49,7 @@ TOKENS = ("TOKEN-A", "TOKEN-B", "TOKEN-C", "TOKEN-D")
 Frame = list[Any]
 
 
-# --- an in-memory WebSocket pair -------------------------------------------------------------
-
-
-class FakeSocket:
-    """One end of an in-memory WebSocket."""
-
-    def __init__(self, subprotocol: str | None) -> None:
-        self.subprotocol = subprotocol
-        self.peer: FakeSocket | None = None
-        self.closed = False
-        self._inbox: asyncio.Queue[str | None] = asyncio.Queue()
-
-    async def recv(self) -> str:
-        message = await self._inbox.get()
-        if message is None:
-            raise ConnectionError("connection closed")
-        return message
-
-    async def send(self, message: str) -> None:
-        if self.closed or self.peer is None:
-            raise ConnectionError("connection closed")
-        self.peer._inbox.put_nowait(message)
-
-    async def close(self) -> None:
-        if not self.closed:
-            self.closed = True
-            self._inbox.put_nowait(None)
-            if self.peer is not None:
-                self.peer.closed = True
-                self.peer._inbox.put_nowait(None)
-
-
-# --- a CSMS that keeps a ledger of transactions ----------------------------------------------
+# --- a CSMS that keeps a ledger --------------------------------------------------------------
 
 
 @dataclass
@@ -125,8 +94,7 @@ class LedgerCsms:
         if uri.rsplit("/", 1)[1] in self.refused:
             raise HandshakeRefusedError(401)
         chosen = next((p for p in self.protocols if p in subprotocols), None)
-        station_end, csms_end = FakeSocket(chosen), FakeSocket(chosen)
-        station_end.peer, csms_end.peer = csms_end, station_end
+        station_end, csms_end = socket_pair(chosen)
         self.sockets.append(csms_end)
         task = asyncio.create_task(self._serve(uri.rsplit("/", 1)[1], csms_end, str(chosen)))
         self._tasks.add(task)

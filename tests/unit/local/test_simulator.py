@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.unit.local.fake_sockets import FakeSocket, socket_pair
 
 # Imported here rather than by the first station: the ocpp package is slow to import.
 import csms_local.sim.charge_points  # noqa: F401
@@ -41,42 +42,7 @@ FAST = StationTiming(
 Frame = list[Any]
 
 
-# --- an in-memory WebSocket pair and a tiny CSMS ---------------------------------------------
-
-
-class FakeSocket:
-    """One end of an in-memory WebSocket."""
-
-    def __init__(self, subprotocol: str | None) -> None:
-        self.subprotocol = subprotocol
-        self.peer: FakeSocket | None = None
-        self.closed = False
-        self._inbox: asyncio.Queue[str | None] = asyncio.Queue()
-
-    async def recv(self) -> str:
-        message = await self._inbox.get()
-        if message is None:
-            raise ConnectionError("connection closed")
-        return message
-
-    async def send(self, message: str) -> None:
-        if self.closed or self.peer is None:
-            raise ConnectionError("connection closed")
-        self.peer._inbox.put_nowait(message)
-
-    async def close(self) -> None:
-        if not self.closed:
-            self.closed = True
-            self._inbox.put_nowait(None)
-            if self.peer is not None:
-                self.peer.closed = True
-                self.peer._inbox.put_nowait(None)
-
-
-def socket_pair(subprotocol: str | None) -> tuple[FakeSocket, FakeSocket]:
-    station, csms = FakeSocket(subprotocol), FakeSocket(subprotocol)
-    station.peer, csms.peer = csms, station
-    return station, csms
+# --- a tiny CSMS --------------------------------------------------------------------------------
 
 
 @dataclass
