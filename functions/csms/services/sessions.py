@@ -28,7 +28,7 @@ from csms.domain.events import (
     TransactionStarted,
     TransactionUpdated,
 )
-from csms.domain.meter import Anomaly, AnomalyKind, RawReading, TimeWindow, normalize
+from csms.domain.meter import Anomaly, AnomalyKind, RawReading, Reading, TimeWindow, normalize
 from csms.domain.sessions import (
     ChargingState,
     EventType,
@@ -272,9 +272,7 @@ class SessionService:
             if request.token is not None
             else None
         )
-        timestamp, anomalies = self._believable(request.timestamp, now)
-        readings, found = normalize(request.readings, now, self._window)
-        anomalies = [*anomalies, *found]
+        timestamp, readings, anomalies = self._incoming(request.timestamp, request.readings, now)
         facts = TransactionFacts(
             event_type=EventType.ENDED,
             timestamp=timestamp,
@@ -354,9 +352,7 @@ class SessionService:
             if request.token is not None
             else None
         )
-        timestamp, anomalies = self._believable(request.timestamp, now)
-        readings, found = normalize(request.readings, now, self._window)
-        anomalies = [*anomalies, *found]
+        timestamp, readings, anomalies = self._incoming(request.timestamp, request.readings, now)
         facts = TransactionFacts(
             event_type=request.event_type,
             timestamp=timestamp,
@@ -649,6 +645,14 @@ class SessionService:
         return self._sessions.chunks(sid, limit, cursor)
 
     # -- helpers -----------------------------------------------------------------------------
+    def _incoming(
+        self, at: datetime, raw: Sequence[RawReading], now: datetime
+    ) -> tuple[datetime, list[Reading], list[Anomaly]]:
+        """A transaction message's time and readings as believed, and what was wrong with them."""
+        timestamp, anomalies = self._believable(at, now)
+        readings, found = normalize(raw, now, self._window)
+        return timestamp, readings, [*anomalies, *found]
+
     def _believable(self, at: datetime, now: datetime) -> tuple[datetime, list[Anomaly]]:
         """A message time, or now when the station's clock cannot be right (kept as anomaly)."""
         problem = self._window.check(at, now)
