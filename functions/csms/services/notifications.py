@@ -7,7 +7,6 @@ again and stored once.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import traceback
 from collections.abc import Callable, Mapping
@@ -36,6 +35,7 @@ from csms.domain.notifications import (
     json_text,
 )
 from csms.services.ports import ChargingNeedsRepository, Clock, Page, StationNoteRepository
+from csms.services.resends import message_key
 
 logger = logging.getLogger(__name__)
 
@@ -221,9 +221,8 @@ class NotificationService:
         A retransmission (same unique id, same content) is recognised by the repository and
         changes nothing; the content counts because stations may reuse ids after a reboot.
         """
-        digest = hashlib.sha256(needs.model_dump_json().encode()).hexdigest()[:16]
         stamped = needs.model_copy(
-            update={"received_at": self._clock.now(), "message_id": f"{unique_id}:{digest}"}
+            update={"received_at": self._clock.now(), "message_id": message_key(unique_id, needs)}
         )
         self._needs.put(binding.station_id, binding.tenant_id, stamped)
         return ChargingNeedsAnswer.ACCEPTED

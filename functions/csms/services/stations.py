@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
-
-from pydantic import BaseModel
 
 from csms.domain.connection import (
     ConnectionBinding,
@@ -39,6 +36,7 @@ from csms.services.ports import (
     PasswordHasher,
     StationRepository,
 )
+from csms.services.resends import message_key
 
 
 @dataclass(frozen=True)
@@ -83,11 +81,6 @@ class BootResult:
     status: RegistrationStatus
     current_time: datetime
     interval_s: int
-
-
-def content_digest(value: BaseModel) -> str:
-    """A short digest of a message's content, to tell a resend from a new message."""
-    return hashlib.sha256(value.model_dump_json().encode()).hexdigest()[:16]
 
 
 class StationService:
@@ -269,7 +262,7 @@ class StationService:
             boot,
             status,
             now,
-            message_id=f"{message_id}:{content_digest(boot)}" if message_id else None,
+            message_id=message_key(message_id, boot) if message_id else None,
             events=[
                 StationBooted(
                     station_id=binding.station_id,
