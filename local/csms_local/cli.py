@@ -77,6 +77,12 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--role", choices=ROLES, default="admin")
     token.add_argument("--tenant", default="default")
     token.add_argument("--subject", default="local-operator")
+    token.add_argument(
+        "--sites",
+        nargs="+",
+        metavar="SITE",
+        help="restrict the user to these sites (default: every site of the tenant)",
+    )
     token.add_argument("--ttl", type=_positive_int, default=12 * 3600, help="seconds")
     token.add_argument("--key-file", type=Path, default=tokens.DEFAULT_KEY_FILE)
     return parser
@@ -87,7 +93,12 @@ def run_token(args: argparse.Namespace) -> int:
     key = tokens.signing_key(args.key_file)
     print(
         tokens.mint(
-            key, tenant_id=args.tenant, role=args.role, subject=args.subject, ttl_s=args.ttl
+            key,
+            tenant_id=args.tenant,
+            role=args.role,
+            subject=args.subject,
+            sites=args.sites,
+            ttl_s=args.ttl,
         )
     )
     return 0

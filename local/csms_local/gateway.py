@@ -12,6 +12,7 @@ import base64
 import json
 import logging
 import secrets
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -91,6 +92,7 @@ class LocalGateway:
         self._limits = limits or GatewayLimits()
         self._executor = executor or ThreadPoolExecutor(max_workers=16, thread_name_prefix="lambda")
         self.connections: dict[str, LiveConnection] = {}
+        self._api_lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
 
     # -- applications ------------------------------------------------------------------------
@@ -263,6 +265,12 @@ class LocalGateway:
         return web.Response(status=204)
 
     # -- HTTP API ----------------------------------------------------------------------------
+    def _api_serially(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        # One api function instance: Powertools keeps the request being resolved on the
+        # resolver object, so two requests must not run in it at once (Lambda never does).
+        with self._api_lock:
+            return api_handler.lambda_handler(event, context)
+
     async def _http_api(self, request: web.Request) -> web.Response:
         claims: dict[str, Any] | None = None
         if request.path != api_handler.OPENAPI_PATH:
@@ -314,7 +322,7 @@ class LocalGateway:
             "body": body_text or None,
             "isBase64Encoded": encoded,
         }
-        result = await self._invoke(api_handler.lambda_handler, event, "api")
+        result = await self._invoke(self._api_serially, event, "api")
         headers = {k: str(v) for k, v in (result.get("headers") or {}).items()}
         for name, values in (result.get("multiValueHeaders") or {}).items():
             headers[name] = ", ".join(str(v) for v in values)

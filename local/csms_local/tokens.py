@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import secrets
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -45,12 +46,13 @@ def mint(
     tenant_id: str,
     role: str,
     subject: str = "local-operator",
+    sites: Sequence[str] | None = None,
     ttl_s: int = 12 * 3600,
     now: float | None = None,
 ) -> str:
-    """A bearer token the local runtime accepts."""
+    """A bearer token the local runtime accepts; `sites` restricts the user to those sites."""
     issued = int(now if now is not None else time.time())
-    claims = {
+    claims: dict[str, Any] = {
         "iss": ISSUER,
         "aud": AUDIENCE,
         "sub": subject,
@@ -59,6 +61,8 @@ def mint(
         "iat": issued,
         "exp": issued + ttl_s,
     }
+    if sites is not None:
+        claims["sites"] = list(sites)
     return jwt.encode(claims, key, algorithm=ALGORITHM)
 
 

@@ -107,3 +107,67 @@ class TokenNotFoundError(DomainError):
     def __init__(self, value: str) -> None:
         super().__init__("id token not found")
         self.value = value
+
+
+class ForbiddenError(DomainError):
+    """The caller's role (or site restriction) does not allow this operation."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+
+
+class ResourceNotFoundError(DomainError):
+    """No resource of this kind with this id in the caller's tenant (or reach)."""
+
+    def __init__(self, kind: str, resource_id: str) -> None:
+        super().__init__(f"{kind} {resource_id!r} not found")
+        self.kind = kind
+        self.resource_id = resource_id
+
+
+class ResourceExistsError(DomainError):
+    """A resource of this kind with this id exists already."""
+
+    def __init__(self, kind: str, resource_id: str) -> None:
+        super().__init__(f"{kind} {resource_id!r} exists already")
+        self.kind = kind
+        self.resource_id = resource_id
+
+
+class ResourceInUseError(DomainError):
+    """The resource cannot be removed or changed so while something depends on it."""
+
+    def __init__(self, kind: str, resource_id: str, reason: str) -> None:
+        super().__init__(f"{kind} {resource_id!r} is in use: {reason}")
+        self.kind = kind
+        self.resource_id = resource_id
+
+
+class InvalidReferenceError(DomainError):
+    """A body names another resource (a site, a group) that does not exist in the tenant."""
+
+    def __init__(self, field: str, kind: str, resource_id: str) -> None:
+        super().__init__(f"{field}: no {kind} {resource_id!r} in this tenant")
+        self.field = field
+        self.kind = kind
+        self.resource_id = resource_id
+
+
+class VersionMismatchError(DomainError):
+    """An `If-Match` that names another version than the one stored: someone changed it."""
+
+    def __init__(self, kind: str, resource_id: str) -> None:
+        super().__init__(
+            f"{kind} {resource_id!r} changed since it was read; read it again (ETag) and retry"
+        )
+        self.kind = kind
+        self.resource_id = resource_id
+
+
+class CommandNotSupportedError(DomainError):
+    """The station's OCPP version (or the command's options) cannot carry this command."""
+
+    def __init__(self, action: str, protocol: str, why: str) -> None:
+        super().__init__(f"{action} cannot be sent to an {protocol} station: {why}")
+        self.action = action
+        self.protocol = protocol

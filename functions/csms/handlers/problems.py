@@ -10,13 +10,20 @@ from aws_lambda_powertools.event_handler import Response
 from csms.domain.errors import (
     CallInProgressError,
     CallNotFoundError,
+    CommandNotSupportedError,
     DomainError,
+    ForbiddenError,
     InvalidCursorError,
+    InvalidReferenceError,
+    ResourceExistsError,
+    ResourceInUseError,
+    ResourceNotFoundError,
     SessionNotFoundError,
     StationNotFoundError,
     StationOfflineError,
     TokenExistsError,
     TokenNotFoundError,
+    VersionMismatchError,
 )
 from csms.handlers.api_models import Problem
 
@@ -32,6 +39,14 @@ _DOMAIN: dict[type[DomainError], tuple[HTTPStatus, str]] = {
     SessionNotFoundError: (HTTPStatus.NOT_FOUND, "session-not-found"),
     TokenNotFoundError: (HTTPStatus.NOT_FOUND, "token-not-found"),
     TokenExistsError: (HTTPStatus.CONFLICT, "token-exists"),
+    ForbiddenError: (HTTPStatus.FORBIDDEN, "forbidden"),
+    # The generic resource errors name their kind in the slug: `site-not-found`, ...
+    ResourceNotFoundError: (HTTPStatus.NOT_FOUND, "{kind}-not-found"),
+    ResourceExistsError: (HTTPStatus.CONFLICT, "{kind}-exists"),
+    ResourceInUseError: (HTTPStatus.CONFLICT, "{kind}-in-use"),
+    InvalidReferenceError: (HTTPStatus.UNPROCESSABLE_ENTITY, "invalid-reference"),
+    VersionMismatchError: (HTTPStatus.PRECONDITION_FAILED, "version-mismatch"),
+    CommandNotSupportedError: (HTTPStatus.UNPROCESSABLE_ENTITY, "command-not-supported"),
 }
 
 
@@ -66,5 +81,6 @@ def domain_problem(exc: DomainError, instance: str | None = None) -> Response[st
     for error_type in type(exc).__mro__:
         if error_type in _DOMAIN:
             status, slug = _DOMAIN[error_type]
+            slug = slug.format(kind=getattr(exc, "kind", "resource"))
             return problem(status, slug, str(exc), instance=instance)
     return problem(HTTPStatus.UNPROCESSABLE_ENTITY, "domain-error", str(exc), instance=instance)

@@ -1,0 +1,51 @@
+"""What every router of the HTTP API shares: common parameters and documented responses."""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+
+from csms.handlers._runtime import Runtime, api
+from csms.handlers.api_models import Problem
+from csms.handlers.problems import PROBLEM_JSON
+
+StationId = Annotated[str, Path(min_length=1, max_length=48, pattern=r"^[A-Za-z0-9._~:*+@-]+$")]
+Limit = Annotated[int, Query(ge=1, le=100, description="Page size")]
+Cursor = Annotated[str | None, Query(max_length=2048, description="From `nextCursor`")]
+# Ids the API hands out or accepts for sites, groups, vehicles and users.
+ResourceId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")]
+
+
+def runtime() -> Runtime:
+    """The API's runtime (built once per container)."""
+    return api()
+
+
+def problems(*described: tuple[HTTPStatus, str]) -> dict[int, OpenAPIResponse]:
+    """OpenAPI responses for the problem details (RFC 9457) an operation can answer."""
+    return {
+        status.value: {"description": text, "content": {PROBLEM_JSON: {"model": Problem}}}
+        for status, text in described
+    }
+
+
+def responses(ok: str, *described: tuple[HTTPStatus, str]) -> dict[int, OpenAPIResponse]:
+    """OpenAPI responses: 200 (its body from the return type) and the problems."""
+    return {HTTPStatus.OK.value: {"description": ok}, **problems(*described)}
+
+
+BAD_REQUEST = (HTTPStatus.BAD_REQUEST, "A parameter, the body or the cursor is invalid")
+FORBIDDEN = (HTTPStatus.FORBIDDEN, "The caller's role or sites do not allow this")
+PRECONDITION_FAILED = (
+    HTTPStatus.PRECONDITION_FAILED,
+    "`If-Match` names another version than the stored one",
+)
+
+
+def new_router() -> APIGatewayHttpRouter:
+    """A router for one area of the API (included by `csms.handlers.api`)."""
+    return APIGatewayHttpRouter()  # type: ignore[no-untyped-call]

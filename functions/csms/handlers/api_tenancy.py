@@ -1,0 +1,7 @@
+"""Routes of the HTTP API: tenancy."""
+
+from __future__ import annotations
+
+from csms.handlers.api_common import new_router
+
+router = new_router()
