@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from csms.domain.access import (
@@ -22,7 +24,7 @@ def test_roles_are_nested_each_holds_what_the_one_below_holds() -> None:
     # GIVEN the roles from least to most powerful
     ladder = list(reversed(Role))
     # THEN each holds a strict superset of the permissions below it
-    for lower, higher in zip(ladder, ladder[1:], strict=False):
+    for lower, higher in itertools.pairwise(ladder):
         assert ROLE_PERMISSIONS[lower] < ROLE_PERMISSIONS[higher]
 
 
