@@ -9,6 +9,9 @@ from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
+from csms.domain.access import Principal
+from csms.domain.errors import StationNotFoundError
+from csms.domain.station import Station
 from csms.handlers._runtime import Runtime, api
 from csms.handlers.api_models import Problem
 from csms.handlers.problems import PROBLEM_JSON
@@ -49,3 +52,15 @@ PRECONDITION_FAILED = (
 def new_router() -> APIGatewayHttpRouter:
     """A router for one area of the API (included by `csms.handlers.api`)."""
     return APIGatewayHttpRouter()  # type: ignore[no-untyped-call]
+
+
+def station_of(principal: Principal, station_id: str) -> Station:
+    """The caller's station; another tenant's, or one beyond the caller's sites, is absent."""
+    station = runtime().station_repository.get(station_id)
+    if (
+        station is None
+        or station.tenant_id != principal.tenant_id
+        or not principal.reaches(station.site_id)
+    ):
+        raise StationNotFoundError(station_id)
+    return station
