@@ -449,10 +449,23 @@ class CsmsStack(Stack):
             # CSMS has a handful of operator users, so its per-user price is negligible.
             feature_plan=cognito.FeaturePlan.PLUS,
             standard_threat_protection_mode=cognito.StandardThreatProtectionMode.FULL_FUNCTION,
+            # The API reads tenant, role and sites from the ID token (csms.handlers.api_access).
+            # Only the API's users endpoints (admin calls) set them; see the client below.
+            custom_attributes={
+                "tenant_id": cognito.StringAttribute(min_len=1, max_len=64, mutable=False),
+                "role": cognito.StringAttribute(min_len=1, max_len=16, mutable=True),
+                "sites": cognito.StringAttribute(max_len=2048, mutable=True),
+            },
             removal_policy=RemovalPolicy.RETAIN,
         )
         client = pool.add_client(
             "ConsoleClient",
+            # Users may read their tenant, role and sites but never write them: otherwise any
+            # user could raise their own role with UpdateUserAttributes and their access token.
+            read_attributes=cognito.ClientAttributes()
+            .with_standard_attributes(email=True, fullname=True)
+            .with_custom_attributes("tenant_id", "role", "sites"),
+            write_attributes=cognito.ClientAttributes().with_standard_attributes(fullname=True),
             auth_flows=cognito.AuthFlow(user_srp=True),
             generate_secret=False,
             disable_o_auth=True,

@@ -339,6 +339,27 @@ def test_user_pool_has_strong_passwords_and_mfa(assertions: Template) -> None:
     )
 
 
+def test_user_pool_carries_tenant_role_and_sites_that_users_cannot_write(
+    template: dict[str, Any],
+) -> None:
+    # GIVEN the synthesized template
+    [pool] = resources(template, "AWS::Cognito::UserPool").values()
+    [client] = resources(template, "AWS::Cognito::UserPoolClient").values()
+    # WHEN looking at the pool's schema and the console client's attribute permissions
+    schema = {a["Name"]: a for a in pool["Properties"]["Schema"]}
+    readable = set(client["Properties"]["ReadAttributes"])
+    writable = set(client["Properties"]["WriteAttributes"])
+    # THEN the tenant is fixed at creation, role and sites can change (by admins only), the
+    # console can read all three and write none of them (a user cannot raise their own role)
+    assert schema["tenant_id"]["Mutable"] is False
+    assert schema["role"]["Mutable"] is True
+    assert schema["sites"]["Mutable"] is True
+    custom = {"custom:tenant_id", "custom:role", "custom:sites"}
+    assert custom <= readable
+    assert not custom & writable
+    assert not any(name.startswith("custom:") for name in writable)
+
+
 def test_cloudfront_rewrites_station_path_and_forwards_handshake(template: dict[str, Any]) -> None:
     # GIVEN the synthesized template
     [distribution] = resources(template, "AWS::CloudFront::Distribution").values()
