@@ -650,3 +650,30 @@ def test_api_sessions_and_tokens_bad_input_gets_problem_details(
     # AND a refused PATCH changed nothing
     token = call_api("GET", "/v1/tokens/TAG-1")[2]
     assert (token["status"], token["groupId"]) == ("Accepted", "fleet")
+
+
+def test_api_sessions_of_a_site_restricted_user_stay_within_their_sites(
+    sessions: Sessions,
+) -> None:
+    # GIVEN a viewer limited to site-1 (A and C) and one limited to both sites
+    site_1 = {**CLAIMS, "role": "viewer", "sites": ["site-1"]}
+    both = {**CLAIMS, "role": "viewer", "sites": ["site-1", "site-2"]}
+    # WHEN they list, read sessions and their meter values
+    # THEN the one-site user sees that site's sessions without naming it
+    assert ids(claims=site_1) == [sessions.c, sessions.a]
+    assert ids({"stationId": "CP-16"}, claims=site_1) == [sessions.c, sessions.a]
+    assert call_api("GET", f"/v1/sessions/{sessions.a}", claims=site_1)[0] == 200
+    assert call_api("GET", f"/v1/sessions/{sessions.a}/meter-values", claims=site_1)[0] == 200
+    # AND a session, station or site beyond their reach is absent or refused, never shown
+    for path in (f"/v1/sessions/{sessions.b}", f"/v1/sessions/{sessions.b}/meter-values"):
+        status, _, body = call_api("GET", path, claims=site_1)
+        assert (status, body["type"]) == (404, "/problems/session-not-found")
+    status, _, body = call_api("GET", "/v1/sessions", query={"siteId": "site-2"}, claims=site_1)
+    assert (status, body["type"]) == (403, "/problems/forbidden")
+    status, _, body = call_api("GET", "/v1/sessions", query={"stationId": "CP-201"}, claims=site_1)
+    assert (status, body["type"]) == (404, "/problems/station-not-found")
+    # AND a user of several sites lists one site at a time
+    status, _, body = call_api("GET", "/v1/sessions", claims=both)
+    assert status == 403
+    assert "one site at a time" in body["detail"]
+    assert ids({"siteId": "site-2"}, claims=both) == [sessions.b]
