@@ -79,6 +79,7 @@ def world() -> World:
         hasher=hasher,
         clock=clock,
         heartbeat_interval_s=300,
+        has_queued_commands=calls.has_queued,
     )
     commands = CommandService(
         stations=stations_repo,
@@ -89,6 +90,9 @@ def world() -> World:
         new_id=SequentialIds("call"),
         timeout_s=30,
         sleep=clock.advance,
+        notes=notes,
+        sessions=sessions_repo,
+        tokens=tokens,
     )
     return World(
         clock=clock,

@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from csms.domain.commands import CallState, Command, OutgoingCall
+from csms.domain.command_records import CommandRecord, CommandState, QueuedCommand
+from csms.domain.commands import Command
 from csms.domain.connection import ConnectionBinding, ConnectionLogEntry
 from csms.domain.connector import (
     AppliedStatus,
@@ -24,6 +25,7 @@ from csms.domain.errors import (
     DuplicateChunkError,
     InvalidCursorError,
     StaleSessionError,
+    StationNotFoundError,
     StationOfflineError,
 )
 from csms.domain.events import DomainEvent
@@ -38,6 +40,8 @@ from csms.services.ports import (
     Page,
     SessionQuery,
     SessionSnapshot,
+    SiteRef,
+    StationQuery,
 )
 
 T0 = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
@@ -141,15 +145,57 @@ class InMemoryStationRepository:
         )
         return _page(items, limit, cursor, f"stations-{tenant_id}")
 
-    def bind(self, binding: ConnectionBinding) -> None:
+    def create(self, station: Station) -> bool:
+        if station.id in self.stations:
+            return False
+        self.stations[station.id] = station
+        return True
+
+    _MANAGED = (
+        "name",
+        "site_id",
+        "state",
+        "password_hash",
+        "previous_password_hash",
+        "previous_password_until",
+        "pinned_protocol",
+        "decommissioned_at",
+    )
+
+    def save(self, station: Station, expected_version: int) -> bool:
+        current = self.stations.get(station.id)
+        if current is None or current.version != expected_version:
+            return False
+        managed = {name: getattr(station, name) for name in self._MANAGED}
+        self.stations[station.id] = current.model_copy(
+            update={**managed, "version": expected_version + 1}
+        )
+        return True
+
+    def set_trace(self, station_id: str, until: datetime | None) -> None:
+        station = self.stations.get(station_id)
+        if station is None:
+            raise StationNotFoundError(station_id)
+        self.stations[station_id] = station.model_copy(update={"trace_until": until})
+        binding = self.bindings.get(station.connection_id or "")
+        if station.online and binding is not None:
+            self.bindings[binding.connection_id] = binding.model_copy(update={"trace_until": until})
+
+    def bind(self, binding: ConnectionBinding, *, clear_previous_password: bool = False) -> None:
         self.bindings[binding.connection_id] = binding
         station = self.stations[binding.station_id]
+        cleared: dict[str, Any] = (
+            {"previous_password_hash": None, "previous_password_until": None}
+            if clear_previous_password
+            else {}
+        )
         self.stations[binding.station_id] = station.model_copy(
             update={
                 "online": True,
                 "protocol": binding.protocol,
                 "connection_id": binding.connection_id,
                 "connected_at": binding.connected_at,
+                **cleared,
             }
         )
 
@@ -165,6 +211,16 @@ class InMemoryStationRepository:
             update={"online": False, "disconnected_at": at, "connection_id": None}
         )
         return True
+
+    def list(
+        self, tenant_id: str, query: StationQuery, limit: int, cursor: str | None = None
+    ) -> Page[Station]:
+        items = sorted(
+            (s for s in self.stations.values() if s.tenant_id == tenant_id and query.matches(s)),
+            key=lambda s: s.id,
+            reverse=query.descending,
+        )
+        return _page(items, limit, cursor, f"stations-{tenant_id}-{query.site_id or ''}")
 
     def record_boot(
         self,
@@ -255,28 +311,98 @@ class InMemoryConnectorStatusRepository:
 
 
 class InMemoryCallRepository:
+    """Records by (station, id) in insertion order; the queue ordered by when a command joined."""
+
     def __init__(self) -> None:
-        self.calls: dict[tuple[str, str], OutgoingCall] = {}
-        self.slots: dict[str, OutgoingCall] = {}
+        self.calls: dict[tuple[str, str], CommandRecord] = {}
+        self.slots: dict[str, CommandRecord] = {}
+        self.queue: dict[tuple[str, str], Command] = {}
+        self.list_versions: dict[str, int] = {}
+        # The order of creation, as the table orders command ids (they sort by time).
+        self._order: dict[tuple[str, str], int] = {}
+        self.heads_read = 0
 
-    def open(self, call: OutgoingCall, now: datetime) -> None:
-        holder = self.slots.get(call.station_id)
-        if holder is not None and holder.deadline > now:
-            record = self.calls.get((call.station_id, holder.unique_id))
-            if record is not None and record.state is CallState.PENDING:
-                raise CallInProgressError(call.station_id, holder.unique_id)
-        self.slots[call.station_id] = call
-        self.calls[(call.station_id, call.unique_id)] = call
+    def add(self, record: CommandRecord, command: Command | None = None) -> None:
+        key = (record.station_id, record.id)
+        assert key not in self.calls
+        self.calls[key] = record
+        self._order.setdefault(key, len(self._order))
+        if record.state is CommandState.QUEUED and command is not None:
+            self.queue[key] = command
 
-    def get(self, station_id: str, unique_id: str) -> OutgoingCall | None:
-        return self.calls.get((station_id, unique_id))
-
-    def close(self, call: OutgoingCall) -> bool:
-        current = self.calls.get((call.station_id, call.unique_id))
-        if current is None or current.state is not CallState.PENDING:
+    def open(self, record: CommandRecord, now: datetime, *, from_queue: bool = False) -> bool:
+        key = (record.station_id, record.id)
+        if from_queue and (
+            key not in self.calls or self.calls[key].state is not CommandState.QUEUED
+        ):
             return False
-        self.calls[(call.station_id, call.unique_id)] = call
+        holder = self.slots.get(record.station_id)
+        if holder is not None and holder.deadline is not None and holder.deadline > now:
+            current = self.calls.get((record.station_id, holder.id))
+            if current is not None and current.state is CommandState.PENDING:
+                raise CallInProgressError(record.station_id, holder.id)
+        self.slots[record.station_id] = record
+        self.calls[key] = record
+        self._order.setdefault(key, len(self._order))
+        self.queue.pop(key, None)
         return True
+
+    def requeue(self, record: CommandRecord, command: Command) -> bool:
+        key = (record.station_id, record.id)
+        if self.calls[key].state is not CommandState.PENDING:
+            return False
+        self.calls[key] = record
+        self.queue[key] = command
+        return True
+
+    def close(self, record: CommandRecord) -> bool:
+        current = self.calls.get((record.station_id, record.id))
+        if current is None or current.state is not CommandState.PENDING:
+            return False
+        self.calls[(record.station_id, record.id)] = record
+        return True
+
+    def drop(self, record: CommandRecord) -> bool:
+        key = (record.station_id, record.id)
+        current = self.calls.get(key)
+        if current is None or current.state is not CommandState.QUEUED:
+            return False
+        self.calls[key] = record
+        self.queue.pop(key, None)
+        return True
+
+    def get(self, station_id: str, command_id: str) -> CommandRecord | None:
+        return self.calls.get((station_id, command_id))
+
+    def _queued(self, station_id: str) -> list[tuple[str, str]]:
+        keys = [k for k in self.queue if k[0] == station_id]
+        return sorted(keys, key=lambda k: self._order[k])
+
+    def head(self, station_id: str) -> QueuedCommand | None:
+        self.heads_read += 1
+        keys = self._queued(station_id)
+        if not keys:
+            return None
+        return QueuedCommand(record=self.calls[keys[0]], command=self.queue[keys[0]])
+
+    def has_queued(self, station_id: str) -> bool:
+        return bool(self._queued(station_id))
+
+    def history(
+        self,
+        station_id: str,
+        limit: int,
+        cursor: str | None = None,
+        keep: Callable[[CommandRecord], bool] | None = None,
+    ) -> Page[CommandRecord]:
+        keys = sorted((k for k in self.calls if k[0] == station_id), key=lambda k: -self._order[k])
+        records = [self.calls[k] for k in keys]
+        kept = [r for r in records if keep is None or keep(r)]
+        return _page(kept, limit, cursor, f"cmd-{station_id}")
+
+    def next_list_version(self, station_id: str) -> int:
+        self.list_versions[station_id] = self.list_versions.get(station_id, 0) + 1
+        return self.list_versions[station_id]
 
 
 @dataclass
@@ -591,3 +717,261 @@ class InMemoryChargingNeedsRepository:
 
     def list(self, station_id: str) -> list[ChargingNeeds]:
         return [self.needs[key] for key in sorted(k for k in self.needs if k[0] == station_id)]
+
+
+# --- station management and the live view ---
+# A section of its own, so that it merges cleanly with the fakes above.
+
+
+class InMemorySiteDirectory:
+    """Sites by (tenant, id)."""
+
+    def __init__(self) -> None:
+        self.refs: dict[tuple[str, str], SiteRef] = {}
+
+    def add(self, tenant_id: str, site: SiteRef) -> None:
+        self.refs[(tenant_id, site.id)] = site
+
+    def site(self, tenant_id: str, site_id: str) -> SiteRef | None:
+        return self.refs.get((tenant_id, site_id))
+
+    def sites(self, tenant_id: str, limit: int, after: str | None = None) -> list[SiteRef]:
+        ids = sorted(i for t, i in self.refs if t == tenant_id and (after is None or i > after))
+        return [self.refs[(tenant_id, i)] for i in ids[:limit]]
+
+
+class RecordingCloser:
+    """A ConnectionCloser that remembers what it closed."""
+
+    def __init__(self) -> None:
+        self.closed: list[str] = []
+
+    def disconnect(self, connection_id: str) -> None:
+        self.closed.append(connection_id)
+
+
+# --- tenancy: sites, driver groups, vehicles, users, tenant profile ---
+# A section of its own (imports too), so that it merges cleanly with the fakes above.
+from csms.domain.errors import (  # noqa: E402
+    InvalidReferenceError,
+    LastOwnerError,
+    ResourceExistsError,
+    UserDirectoryError,
+)
+from csms.domain.tenancy import DriverGroup, TenantProfile, User, Vehicle  # noqa: E402
+
+
+class _InMemoryRecords:
+    """Versioned records by (tenant, id), with the adapters' conditional-write semantics."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.records: dict[tuple[str, str], Any] = {}
+
+    def get(self, tenant_id: str, record_id: str) -> Any:
+        return self.records.get((tenant_id, record_id))
+
+    def create(self, tenant_id: str, record: Any) -> bool:
+        if (tenant_id, record.id) in self.records:
+            return False
+        self.records[(tenant_id, record.id)] = record
+        return True
+
+    def replace(self, tenant_id: str, record: Any, expected_version: int) -> bool:
+        held = self.records.get((tenant_id, record.id))
+        if held is None or held.version != expected_version:
+            return False
+        self.records[(tenant_id, record.id)] = record
+        return True
+
+    def delete(self, tenant_id: str, record_id: str, expected_version: int) -> bool:
+        held = self.records.get((tenant_id, record_id))
+        if held is None or held.version != expected_version:
+            return False
+        del self.records[(tenant_id, record_id)]
+        return True
+
+    def list(
+        self, tenant_id: str, limit: int, cursor: str | None, keep: Callable[[Any], bool]
+    ) -> Page[Any]:
+        items = [r for (t, _), r in sorted(self.records.items()) if t == tenant_id and keep(r)]
+        return _page(items, limit, cursor, f"{self.name}/{tenant_id}")
+
+
+class InMemorySiteRepository:
+    def __init__(self) -> None:
+        self.store = _InMemoryRecords("sites")
+        # (tenant, site) pairs with an assigned station, as GSI2 would show them.
+        self.with_stations: set[tuple[str, str]] = set()
+
+    def get_site(self, tenant_id: str, site_id: str) -> Site | None:
+        site: Site | None = self.store.get(tenant_id, site_id)
+        return site
+
+    def create_site(self, tenant_id: str, site: Site) -> bool:
+        return self.store.create(tenant_id, site)
+
+    def replace_site(self, tenant_id: str, site: Site, expected_version: int) -> bool:
+        return self.store.replace(tenant_id, site, expected_version)
+
+    def delete_site(self, tenant_id: str, site_id: str, expected_version: int) -> bool:
+        return self.store.delete(tenant_id, site_id, expected_version)
+
+    def list_sites(
+        self,
+        tenant_id: str,
+        limit: int,
+        cursor: str | None = None,
+        only: frozenset[str] | None = None,
+    ) -> Page[Site]:
+        return self.store.list(
+            tenant_id, limit, cursor, lambda site: only is None or site.id in only
+        )
+
+    def site_has_stations(self, tenant_id: str, site_id: str) -> bool:
+        return (tenant_id, site_id) in self.with_stations
+
+
+class InMemoryGroupRepository:
+    def __init__(self) -> None:
+        self.store = _InMemoryRecords("groups")
+
+    def get_group(self, tenant_id: str, group_id: str) -> DriverGroup | None:
+        group: DriverGroup | None = self.store.get(tenant_id, group_id)
+        return group
+
+    def create_group(self, tenant_id: str, group: DriverGroup) -> bool:
+        return self.store.create(tenant_id, group)
+
+    def replace_group(self, tenant_id: str, group: DriverGroup, expected_version: int) -> bool:
+        return self.store.replace(tenant_id, group, expected_version)
+
+    def delete_group(self, tenant_id: str, group_id: str, expected_version: int) -> bool:
+        return self.store.delete(tenant_id, group_id, expected_version)
+
+    def list_groups(
+        self, tenant_id: str, limit: int, cursor: str | None = None
+    ) -> Page[DriverGroup]:
+        return self.store.list(tenant_id, limit, cursor, lambda _: True)
+
+
+class InMemoryVehicleRepository:
+    def __init__(self, groups: InMemoryGroupRepository) -> None:
+        self.store = _InMemoryRecords("vehicles")
+        self._groups = groups
+
+    def _check_group(self, tenant_id: str, vehicle: Vehicle) -> None:
+        if self._groups.get_group(tenant_id, vehicle.group_id) is None:
+            raise InvalidReferenceError("groupId", "group", vehicle.group_id)
+
+    def get_vehicle(self, tenant_id: str, vehicle_id: str) -> Vehicle | None:
+        vehicle: Vehicle | None = self.store.get(tenant_id, vehicle_id)
+        return vehicle
+
+    def create_vehicle(self, tenant_id: str, vehicle: Vehicle) -> bool:
+        self._check_group(tenant_id, vehicle)
+        return self.store.create(tenant_id, vehicle)
+
+    def replace_vehicle(self, tenant_id: str, vehicle: Vehicle, expected_version: int) -> bool:
+        self._check_group(tenant_id, vehicle)
+        return self.store.replace(tenant_id, vehicle, expected_version)
+
+    def delete_vehicle(self, tenant_id: str, vehicle_id: str, expected_version: int) -> bool:
+        return self.store.delete(tenant_id, vehicle_id, expected_version)
+
+    def list_vehicles(
+        self,
+        tenant_id: str,
+        limit: int,
+        cursor: str | None = None,
+        group_id: str | None = None,
+    ) -> Page[Vehicle]:
+        return self.store.list(
+            tenant_id, limit, cursor, lambda v: group_id is None or v.group_id == group_id
+        )
+
+    def group_in_use(self, tenant_id: str, group_id: str) -> bool:
+        return any(
+            t == tenant_id and v.group_id == group_id for (t, _), v in self.store.records.items()
+        )
+
+
+class InMemoryUserRepository:
+    def __init__(self) -> None:
+        self.store = _InMemoryRecords("users")
+
+    def get_user(self, tenant_id: str, user_id: str) -> User | None:
+        user: User | None = self.store.get(tenant_id, user_id)
+        return user
+
+    def _owner_stays(self, tenant_id: str, user: User | None, previous: User) -> None:
+        if previous.active_owner and not (user is not None and user.active_owner):
+            held = self.get_user(tenant_id, previous.id)
+            current = held is not None and held.version == previous.version
+            if current and self.active_owners(tenant_id) <= 1:
+                raise LastOwnerError(previous.id)
+
+    def create_user(self, tenant_id: str, user: User) -> bool:
+        return self.store.create(tenant_id, user)
+
+    def replace_user(
+        self, tenant_id: str, user: User, previous: User, *, undo: bool = False
+    ) -> bool:
+        if not undo:
+            self._owner_stays(tenant_id, user, previous)
+        return self.store.replace(tenant_id, user, previous.version)
+
+    def delete_user(self, tenant_id: str, previous: User, *, undo: bool = False) -> bool:
+        if not undo:
+            self._owner_stays(tenant_id, None, previous)
+        return self.store.delete(tenant_id, previous.id, previous.version)
+
+    def list_users(self, tenant_id: str, limit: int, cursor: str | None = None) -> Page[User]:
+        return self.store.list(tenant_id, limit, cursor, lambda _: True)
+
+    def active_owners(self, tenant_id: str) -> int:
+        return sum(
+            1 for (t, _), u in self.store.records.items() if t == tenant_id and u.active_owner
+        )
+
+
+class InMemoryTenantProfileRepository:
+    def __init__(self) -> None:
+        self.profiles: dict[str, TenantProfile] = {}
+
+    def get_profile(self, tenant_id: str) -> TenantProfile | None:
+        return self.profiles.get(tenant_id)
+
+    def put_profile(self, tenant_id: str, profile: TenantProfile, expected_version: int) -> bool:
+        held = self.profiles.get(tenant_id)
+        if (held.version if held is not None else 0) != expected_version:
+            return False
+        self.profiles[tenant_id] = profile
+        return True
+
+
+class RecordingUserDirectory:
+    """A UserDirectory that remembers its calls and refuses the operations named in `fail`."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str, str]] = []  # (operation, user id, status or role)
+        self.fail: set[str] = set()
+        self.existing: set[str] = set()  # ids the directory already knows
+
+    def _refuse(self, operation: str) -> None:
+        if operation in self.fail:
+            raise UserDirectoryError(f"{operation} refused")
+
+    def create(self, tenant_id: str, user: User) -> None:
+        self._refuse("create")
+        if user.id in self.existing:
+            raise ResourceExistsError("user", user.id)
+        self.calls.append(("create", user.id, user.role.value))
+
+    def update(self, tenant_id: str, before: User, after: User) -> None:
+        self._refuse("update")
+        self.calls.append(("update", after.id, f"{after.role.value}/{after.status.value}"))
+
+    def delete(self, tenant_id: str, user: User) -> None:
+        self._refuse("delete")
+        self.calls.append(("delete", user.id, user.role.value))

@@ -69,12 +69,27 @@ class StationGatewaySettings(SessionSettings):
     heartbeat_interval_s: Annotated[int, Field(ge=10, le=590)] = 300
     call_timeout_s: Annotated[int, Field(ge=1, le=600)] = 30
     connection_log_retention_days: Annotated[int, Field(ge=1, le=3650)] = 90
+    # Frames of traced stations (the message log) are kept this many hours.
+    frame_log_ttl_h: Annotated[int, Field(ge=1, le=168)] = 24
 
 
 class ApiSettings(StationGatewaySettings):
     """Settings of the HTTP API function: it also sends commands to stations."""
 
     command_wait_s: Annotated[float, Field(ge=0, le=25)] = 10.0
+    # How long a command may wait in the queue of an offline or busy station, unless the
+    # request says (`ttl`); at most 7 days.
+    command_ttl_s: Annotated[int, Field(ge=1, le=7 * 86_400)] = 600
+    # Audit entries expire after this many days (DynamoDB TTL).
+    audit_retention_days: Annotated[int, Field(ge=1, le=3650)] = 730
+    # After a password rotation the previous password opens connections this long (0: never),
+    # or until the station first connects with the new one.
+    station_password_grace_s: Annotated[int, Field(ge=0, le=30 * 86_400)] = 86_400
+    # A newly registered station's frames go to the message log for this many hours (0: no).
+    onboarding_trace_h: Annotated[int, Field(ge=0, le=24 * 30)] = 24
+    # The Cognito user pool that operators sign in to: the users endpoints keep it in step.
+    # Unset (the local runtime), users are records only and `csms token` mints identities.
+    user_pool_id: Annotated[str, Field(pattern=r"^[\w-]+_[0-9a-zA-Z]+$")] | None = None
 
 
 S = TypeVar("S", bound=BaseCsmsSettings)

@@ -53,6 +53,18 @@ WEBSOCKET_HEADERS = (
 )
 
 
+# What the api function may do to the operator user pool (csms.adapters.cognito).
+USER_DIRECTORY_ACTIONS = (
+    "cognito-idp:AdminCreateUser",
+    "cognito-idp:AdminUpdateUserAttributes",
+    "cognito-idp:AdminDeleteUserAttributes",
+    "cognito-idp:AdminDisableUser",
+    "cognito-idp:AdminEnableUser",
+    "cognito-idp:AdminDeleteUser",
+    "cognito-idp:AdminUserGlobalSignOut",
+)
+
+
 @jsii.implements(apigwv2.IAccessLogSettings)
 class _JsonAccessLog:
     """Stage access logs as one JSON object per line, so Logs Insights can query the fields."""
@@ -220,6 +232,10 @@ class CsmsStack(Stack):
 
         self.distribution = self._station_edge()
         self.user_pool, self.user_pool_client = self._operator_pool()
+        # The users endpoints keep the pool's users (role, sites) in step with their records.
+        api_function = self.handlers[API].function
+        api_function.add_environment("CSMS_USER_POOL_ID", self.user_pool.user_pool_id)
+        self.user_pool.grant(api_function, *USER_DIRECTORY_ACTIONS)
         self.http_api, self.http_stage, self.openapi_route = self._operator_api(
             self.handlers[API].function, console_origins
         )
@@ -432,7 +448,9 @@ class CsmsStack(Stack):
             self,
             "OperatorPool",
             self_sign_up_enabled=False,
-            sign_in_aliases=cognito.SignInAliases(email=True),
+            # The username is the user's id in the CSMS (the users endpoints choose it), so it
+            # is what the API sees as the subject; people sign in with either.
+            sign_in_aliases=cognito.SignInAliases(username=True, email=True),
             auto_verify=cognito.AutoVerifiedAttrs(email=True),
             password_policy=cognito.PasswordPolicy(
                 min_length=12,

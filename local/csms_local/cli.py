@@ -1,16 +1,17 @@
-"""The `csms` command: `csms local`, `csms simulate`, `csms token`."""
+"""The `csms` command: `csms local`, `csms simulate`, `csms token`, `csms export`."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from csms_local import tokens
+from csms_local import export, tokens
 from csms_local.errors import LocalError, TemplateError
 from csms_local.seed_file import read_seed
 
@@ -85,7 +86,42 @@ def build_parser() -> argparse.ArgumentParser:
     )
     token.add_argument("--ttl", type=_positive_int, default=12 * 3600, help="seconds")
     token.add_argument("--key-file", type=Path, default=tokens.DEFAULT_KEY_FILE)
+
+    dump = commands.add_parser(
+        "export", help="write a tenant's data through the HTTP API, one file per kind"
+    )
+    dump.add_argument("--url", default="http://127.0.0.1:8000", help="the HTTP API's base URL")
+    dump.add_argument(
+        "--token",
+        default=os.environ.get("CSMS_TOKEN"),
+        help="bearer token of a user allowed to export (default: $CSMS_TOKEN)",
+    )
+    dump.add_argument("--out", type=Path, required=True, help="folder to write the files to")
+    dump.add_argument("--format", choices=export.FORMATS, default="jsonl")
+    dump.add_argument(
+        "--kinds", nargs="+", choices=export.KINDS, default=list(export.KINDS), metavar="KIND"
+    )
+    dump.add_argument(
+        "--page-size", type=_positive_int, help="records per request (the server's default)"
+    )
     return parser
+
+
+def run_export(args: argparse.Namespace) -> int:
+    """Follow the export pages of each kind and say what was written."""
+    if not args.token:
+        raise CliError("a bearer token is needed: --token or $CSMS_TOKEN (see csms token)")
+    written = export.export(
+        args.url,
+        args.token,
+        args.out,
+        fmt=args.format,
+        kinds=args.kinds,
+        limit=args.page_size,
+    )
+    for item in written:
+        print(f"{item.kind:<13} {item.records:>8} records  {item.path}")
+    return 0
 
 
 def run_token(args: argparse.Namespace) -> int:
@@ -155,13 +191,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_token(args)
         if args.command == "local":
             return run_local(args)
+        if args.command == "export":
+            return run_export(args)
         from csms_local import simulator
 
         return simulator.run_simulate(args)
     except KeyboardInterrupt:
         return 130
     except Exception as exc:
-        if isinstance(exc, CliError | LocalError | TemplateError | tokens.TokenError):
+        if isinstance(
+            exc, CliError | LocalError | TemplateError | tokens.TokenError | export.ExportError
+        ):
             print(f"csms: error: {exc}", file=sys.stderr)
             return 2
         print(f"csms: error: unexpected {type(exc).__name__}: {exc}", file=sys.stderr)

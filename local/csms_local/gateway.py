@@ -109,7 +109,7 @@ class LocalGateway:
     def http_app(self) -> web.Application:
         """The HTTP API: the JWT authorizer, then the api function."""
         app = web.Application(client_max_size=1024 * 1024)
-        app.router.add_route("*", "/{tail:.*}", self._http_api)
+        app.router.add_route("*", r"/{tail:[\s\S]*}", self._http_api)
         return app
 
     async def _invoke(self, handler: Handler, event: dict[str, Any], name: str) -> dict[str, Any]:

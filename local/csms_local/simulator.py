@@ -39,6 +39,7 @@ from urllib.parse import quote
 
 from csms_local.sim.chaos import Chaos, ChaosConfig, ChaosConnection, ChaosCounts
 from csms_local.sim.clock import ScaledClock, SimClock
+from csms_local.sim.commands import StationMemory
 from csms_local.sim.sessions import (
     ACCEPTED,
     MAX_ID_TOKEN,
@@ -48,13 +49,16 @@ from csms_local.sim.sessions import (
     EnergyMeter,
     MeterSample,
     SessionRecord,
+    StopCause,
     TokenPool,
+    Transaction,
     TransactionQueue,
     TxAnswer,
     TxKind,
     TxMessage,
     initial_register,
     run_connector,
+    run_remote_session,
 )
 
 if TYPE_CHECKING:
@@ -437,6 +441,27 @@ class SessionHost(Protocol):
         """Send a triggered message in the background."""
         ...
 
+    @property
+    def memory(self) -> StationMemory:
+        """What the station keeps for the CSMS's commands (configuration, local list, ...)."""
+        ...
+
+    def free_connector(self, requested: int | None) -> int | None:
+        """The connector a remote start would use (the one asked for, if free); None: none."""
+        ...
+
+    def start_remote(self, connector: int, id_token: str, remote_start_id: int | None) -> None:
+        """Start a session the CSMS asked for, in the background."""
+        ...
+
+    def stop_remote(self, matches: Callable[[Transaction], bool]) -> bool:
+        """End the running transaction that `matches`; False when there is none."""
+        ...
+
+    def in_background(self, send: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        """Send messages (status notifications of a command's progress) in the background."""
+        ...
+
 
 # --- one connection ---------------------------------------------------------------------------
 
@@ -541,6 +566,22 @@ class _Session:
 
     def trigger(self, message: Trigger, targets: Sequence[int]) -> None:
         self._spawn(self._send_triggered(message, list(targets)))
+
+    @property
+    def memory(self) -> StationMemory:
+        return self._runner.memory
+
+    def free_connector(self, requested: int | None) -> int | None:
+        return self._runner.free_connector(requested)
+
+    def start_remote(self, connector: int, id_token: str, remote_start_id: int | None) -> None:
+        self._runner.start_remote(connector, id_token, remote_start_id)
+
+    def stop_remote(self, matches: Callable[[Transaction], bool]) -> bool:
+        return self._runner.stop_remote(matches)
+
+    def in_background(self, send: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        self._spawn(send())
 
     # internals
 
@@ -783,6 +824,10 @@ class _StationRunner:
             Connector(number, EnergyMeter(initial_register(station.station_id, number)))
             for number in range(1, station.connectors + 1)
         ]
+        self.memory = StationMemory()
+        # Sessions the CSMS started; they go on across reconnects, like planned ones.
+        self._remote: set[asyncio.Task[None]] = set()
+        self._remote_count = 0
         self._plan = plan
         self._tokens = tokens
         self._done = done if done is not None else asyncio.Event()
@@ -828,7 +873,7 @@ class _StationRunner:
                 if opened is not None:
                     await self._serve(*opened)
         finally:
-            await _cancel_all(self._workers or set())
+            await _cancel_all((self._workers or set()) | self._remote)
             self.report.queued_messages = len(self.queue)
         self.emit("closed")
         return self.report
@@ -908,6 +953,51 @@ class _StationRunner:
         if self.ready_session is session:
             self.ready_session = None
             self._offline.set()
+
+    def free_connector(self, requested: int | None) -> int | None:
+        """An Available connector with no transaction: the one asked for, or the first."""
+        for connector in self.connectors:
+            if requested is not None and connector.number != requested:
+                continue
+            if (
+                connector.state is ConnectorState.AVAILABLE
+                and connector.transaction is None
+                and connector.number not in self.memory.unavailable
+            ):
+                return connector.number
+        return None
+
+    def start_remote(self, number: int, id_token: str, remote_start_id: int | None) -> None:
+        """Run a session the CSMS started on connector `number`."""
+        connector = self.connectors[number - 1]
+        self._remote_count += 1
+        # Numbered apart from the plan's sessions (1, 2, ...), so their keys never meet.
+        session_number = 10_000 + self._remote_count
+        self.emit(f"connector {number}: remote start for {id_token}")
+        task = asyncio.create_task(
+            run_remote_session(
+                self,
+                connector,
+                id_token,
+                session_number,
+                remote_start_id=remote_start_id,
+                clock=self.clock,
+                plan=self._plan,
+            )
+        )
+        self._remote.add(task)
+        task.add_done_callback(self._remote.discard)
+
+    def stop_remote(self, matches: Callable[[Transaction], bool]) -> bool:
+        """End the transaction that matches (its stop reason Remote)."""
+        for connector in self.connectors:
+            transaction = connector.transaction
+            if transaction is not None and matches(transaction):
+                transaction.stop_cause = StopCause.REMOTE
+                transaction.deauthorized.set()
+                self.emit(f"connector {connector.number}: remote stop")
+                return True
+        return False
 
     def connector_state(self, target: int) -> ConnectorState:
         """Status to report for a connector; connector 0 (the station) is Available."""

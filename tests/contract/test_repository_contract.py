@@ -10,7 +10,7 @@ import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -18,7 +18,6 @@ import boto3
 import pytest
 from tests.fakes import (
     T0,
-    InMemoryCallRepository,
     InMemoryConnectionLog,
     InMemoryConnectorStatusRepository,
     InMemoryEventPublisher,
@@ -29,7 +28,6 @@ from tests.fakes import (
 )
 
 from csms.adapters.dynamo import (
-    DynamoCallRepository,
     DynamoConnectionLog,
     DynamoConnectorStatusRepository,
     DynamoSeedRepository,
@@ -38,7 +36,6 @@ from csms.adapters.dynamo import (
 )
 from csms.adapters.dynamo_models import SiteItem, TokenItem
 from csms.adapters.outbox import OutboxEncoder, entries_of
-from csms.domain.commands import CallState, CommandStatus, OutgoingCall
 from csms.domain.connection import (
     ConnectionBinding,
     ConnectionLogEntry,
@@ -55,7 +52,7 @@ from csms.domain.connector import (
     StatusOutcome,
     StatusReport,
 )
-from csms.domain.errors import CallInProgressError, InvalidCursorError
+from csms.domain.errors import InvalidCursorError
 from csms.domain.seed import Site
 from csms.domain.station import (
     BootInfo,
@@ -66,7 +63,6 @@ from csms.domain.station import (
 )
 from csms.domain.tokens import IdToken, TokenStatus
 from csms.services.ports import (
-    CallRepository,
     ConnectionLog,
     ConnectorStatusRepository,
     Page,
@@ -86,7 +82,6 @@ class Repos:
     stations: StationRepository
     log: ConnectionLog
     statuses: ConnectorStatusRepository
-    calls: CallRepository
     seeds: SeedRepository
     read_site: Callable[[str, str], Site | None]
     read_token: Callable[[str, str], IdToken | None]
@@ -102,7 +97,6 @@ def _memory() -> Repos:
         stations=InMemoryStationRepository(bus),
         log=InMemoryConnectionLog(bus),
         statuses=InMemoryConnectorStatusRepository(bus),
-        calls=InMemoryCallRepository(),
         seeds=seeds,
         read_site=lambda tenant, site_id: seeds.sites.get((tenant, site_id)),
         read_token=lambda tenant, token: seeds.tokens.get((tenant, token)),
@@ -154,7 +148,6 @@ def _dynamo(table_name: str) -> Repos:
         stations=DynamoStationRepository(outbox),
         log=DynamoConnectionLog(timedelta(days=90), outbox),
         statuses=DynamoConnectorStatusRepository(outbox),
-        calls=DynamoCallRepository(),
         seeds=DynamoSeedRepository(),
         read_site=_read_site,
         read_token=_read_token,
@@ -668,126 +661,6 @@ def test_connector_status_list_orders_large_evse_and_connector_ids_numerically(
     listed = repos.statuses.list("CP-1")
     # THEN they are still in numeric EVSE/connector order
     assert [(s.evse.evse_id, s.evse.connector_id) for s in listed] == sorted(refs)
-
-
-# -- CallRepository ---------------------------------------------------------------------------
-
-
-def _call(unique_id: str = "call-1", sent: int = 0, timeout: int = 30) -> OutgoingCall:
-    sent_at = T0 + timedelta(seconds=sent)
-    return OutgoingCall(
-        unique_id=unique_id,
-        station_id="CP-1",
-        tenant_id="tenant-a",
-        action="Reset",
-        request={"type": "Immediate"},
-        sent_at=sent_at,
-        deadline=sent_at + timedelta(seconds=timeout),
-    )
-
-
-def _answered(call: OutgoingCall, at: datetime) -> OutgoingCall:
-    return call.model_copy(
-        update={
-            "state": CallState.ANSWERED,
-            "answered_at": at,
-            "status": CommandStatus.ACCEPTED,
-            "response": {"status": "Accepted"},
-        }
-    )
-
-
-def test_call_repository_open_then_get_returns_the_pending_call(repos: Repos) -> None:
-    # GIVEN no call in flight
-    call = _call()
-    # WHEN a call is opened
-    repos.calls.open(call, T0)
-    # THEN it reads back pending, as opened; other ids are unknown
-    assert repos.calls.get("CP-1", "call-1") == call
-    assert repos.calls.get("CP-1", "call-2") is None
-    assert repos.calls.get("CP-2", "call-1") is None
-
-
-def test_call_repository_second_open_before_deadline_is_refused(repos: Repos) -> None:
-    # GIVEN a call in flight until T0+30s
-    repos.calls.open(_call("call-1"), T0)
-    # WHEN another call is opened one second before that deadline
-    with pytest.raises(CallInProgressError) as refused:
-        repos.calls.open(_call("call-2", sent=29), T0 + timedelta(seconds=29))
-    # THEN it is refused, naming the outstanding call, and is not stored
-    assert refused.value.outstanding_id == "call-1"
-    assert refused.value.station_id == "CP-1"
-    assert repos.calls.get("CP-1", "call-2") is None
-
-
-def test_call_repository_open_after_deadline_of_the_first_succeeds(repos: Repos) -> None:
-    # GIVEN a call in flight until T0+30s that was never answered
-    first = _call("call-1")
-    repos.calls.open(first, T0)
-    # WHEN another call is opened at its deadline
-    second = _call("call-2", sent=30)
-    repos.calls.open(second, T0 + timedelta(seconds=30))
-    # THEN it takes the slot; a third one is refused because of the second
-    assert repos.calls.get("CP-1", "call-2") == second
-    with pytest.raises(CallInProgressError) as refused:
-        repos.calls.open(_call("call-3", sent=31), T0 + timedelta(seconds=31))
-    assert refused.value.outstanding_id == "call-2"
-
-
-def test_call_repository_slots_are_per_station(repos: Repos) -> None:
-    # GIVEN a call in flight to CP-1
-    repos.calls.open(_call("call-1"), T0)
-    # WHEN a call is opened to CP-2 at the same time
-    other = _call("call-1").model_copy(update={"station_id": "CP-2"})
-    repos.calls.open(other, T0)
-    # THEN both are in flight
-    assert repos.calls.get("CP-2", "call-1") == other
-
-
-def test_call_repository_close_stores_outcome_once_and_frees_the_slot(repos: Repos) -> None:
-    # GIVEN a call in flight
-    call = _call("call-1")
-    repos.calls.open(call, T0)
-    answered = _answered(call, T0 + timedelta(seconds=2))
-    # WHEN it is closed, then closed again (a retransmitted answer)
-    first = repos.calls.close(answered)
-    second = repos.calls.close(answered.model_copy(update={"state": CallState.FAILED}))
-    # THEN only the first close counts
-    assert first is True
-    assert second is False
-    assert repos.calls.get("CP-1", "call-1") == answered
-    # AND the slot is free again well before the first call's deadline
-    following = _call("call-2", sent=3)
-    repos.calls.open(following, T0 + timedelta(seconds=3))
-    assert repos.calls.get("CP-1", "call-2") == following
-
-
-def test_call_repository_close_of_unknown_call_is_false(repos: Repos) -> None:
-    # GIVEN no call was opened
-    # WHEN an answer for an unknown call is closed
-    closed = repos.calls.close(_answered(_call("ghost"), T0))
-    # THEN nothing is stored
-    assert closed is False
-    assert repos.calls.get("CP-1", "ghost") is None
-
-
-def test_call_repository_late_close_of_expired_call_leaves_newer_slot_holder(
-    repos: Repos,
-) -> None:
-    # GIVEN a call that expired and a newer call that took the slot
-    first = _call("call-1")
-    repos.calls.open(first, T0)
-    repos.calls.open(_call("call-2", sent=40), T0 + timedelta(seconds=40))
-    # WHEN the expired call is closed as timed out
-    closed = repos.calls.close(first.model_copy(update={"state": CallState.TIMED_OUT}))
-    # THEN its outcome is stored and the newer call still holds the slot
-    assert closed is True
-    stored = repos.calls.get("CP-1", "call-1")
-    assert stored is not None
-    assert stored.state is CallState.TIMED_OUT
-    with pytest.raises(CallInProgressError) as refused:
-        repos.calls.open(_call("call-3", sent=41), T0 + timedelta(seconds=41))
-    assert refused.value.outstanding_id == "call-2"
 
 
 # -- SeedRepository ---------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from csms_infra.stack import (
     API,
     SESSION_CLEANUP,
     STREAM_OUTBOX,
+    USER_DIRECTORY_ACTIONS,
     WEBSOCKET_HEADERS,
     WS_CONNECT,
     WS_DISCONNECT,
@@ -351,6 +352,9 @@ def test_user_pool_carries_tenant_role_and_sites_that_users_cannot_write(
     writable = set(client["Properties"]["WriteAttributes"])
     # THEN the tenant is fixed at creation, role and sites can change (by admins only), the
     # console can read all three and write none of them (a user cannot raise their own role)
+    # (the username is the CSMS user id, e-mail an alias to sign in with)
+    assert pool["Properties"]["AliasAttributes"] == ["email"]
+    assert "UsernameAttributes" not in pool["Properties"]
     assert schema["tenant_id"]["Mutable"] is False
     assert schema["role"]["Mutable"] is True
     assert schema["sites"]["Mutable"] is True
@@ -358,6 +362,35 @@ def test_user_pool_carries_tenant_role_and_sites_that_users_cannot_write(
     assert custom <= readable
     assert not custom & writable
     assert not any(name.startswith("custom:") for name in writable)
+
+
+def test_only_the_api_manages_pool_users_and_knows_the_pool(template: dict[str, Any]) -> None:
+    # GIVEN the synthesized template
+    [(pool_id, _)] = resources(template, "AWS::Cognito::UserPool").items()
+    functions = resources(template, "AWS::Lambda::Function").values()
+    # WHEN looking at which functions know the pool and may change its users
+    knows = {
+        fn["Properties"]["Handler"]
+        for fn in functions
+        if "CSMS_USER_POOL_ID" in fn["Properties"]["Environment"]["Variables"]
+    }
+    [api_fn] = [fn for fn in functions if fn["Properties"]["Handler"] == API]
+    [api_role] = references(api_fn["Properties"]["Role"])
+    cognito_statements = [
+        (list(references(policy["Properties"]["Roles"])), statement)
+        for policy in resources(template, "AWS::IAM::Policy").values()
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        if "cognito-idp" in json.dumps(statement["Action"])
+    ]
+    # THEN only the api function does, with the user directory's admin actions on that pool
+    assert knows == {API}
+    assert [roles for roles, _ in cognito_statements] == [[api_role]]
+    [(_, statement)] = cognito_statements
+    assert set(statement["Action"]) == set(USER_DIRECTORY_ACTIONS)
+    assert list(references(statement["Resource"])) == [pool_id]
+    assert list(
+        references(api_fn["Properties"]["Environment"]["Variables"]["CSMS_USER_POOL_ID"])
+    ) == [pool_id]
 
 
 def test_cloudfront_rewrites_station_path_and_forwards_handshake(template: dict[str, Any]) -> None:

@@ -181,17 +181,6 @@ def test_api_bad_requests_get_problem_details(
     assert body["status"] == status
 
 
-def test_api_command_to_offline_station_is_409(connected: _runtime.Runtime) -> None:
-    # GIVEN CP-1 went offline
-    ws_disconnect.lambda_handler({"requestContext": {"connectionId": "conn-1"}}, Ctx())
-    # WHEN the operator resets it
-    status, _, body = call_api(
-        "POST", "/v1/stations/CP-1/commands", body={"action": "Reset", "kind": "Hard"}
-    )
-    # THEN 409 station-offline
-    assert (status, body["type"]) == (409, "/problems/station-offline")
-
-
 def test_api_command_with_invalid_body_is_400(connected: _runtime.Runtime) -> None:
     status, _, body = call_api("POST", "/v1/stations/CP-1/commands", body={"action": "Explode"})
     assert (status, body["type"]) == (400, "/problems/invalid-request")

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from tests.integration.conftest import Ctx, connect_event, message_event, seed_station
 
+from csms.domain.command_records import CommandState
 from csms.domain.commands import (
-    CallState,
     CommandStatus,
     ResetCommand,
     ResetKind,
@@ -41,6 +42,9 @@ STATUS = {
         "connectorId": 1,
     },
 }
+
+
+TTL = timedelta(minutes=10)
 
 
 def _send(connection_id: str, frame: list[Any]) -> list[Any] | None:
@@ -263,20 +267,22 @@ def test_command_sent_in_station_version_and_answer_matched(
     seed_station(runtime, protocol=protocol)
     ws_connect.lambda_handler(connect_event("CP-1"), Ctx())
     # WHEN the CSMS sends a command
-    call = runtime.commands.send("default", "CP-1", command)
+    call = runtime.commands.send("default", "CP-1", command, TTL)
     # THEN the CALL went out through the management API in the station's version
     [frame] = sender_frames
-    assert json.loads(frame) == [2, call.unique_id, *wire]
-    # AND a second command is refused while the first is outstanding
-    from csms.domain.errors import CallInProgressError
-
-    with pytest.raises(CallInProgressError):
-        runtime.commands.send("default", "CP-1", command)
+    assert json.loads(frame) == [2, call.id, *wire]
+    # AND a second command waits in the queue while the first is outstanding
+    queued = runtime.commands.send("default", "CP-1", command, TTL)
+    assert queued.state is CommandState.QUEUED
+    assert len(sender_frames) == 1
     # WHEN the station answers
-    assert _send("conn-1", [3, call.unique_id, {"status": "Accepted"}]) is None
+    assert _send("conn-1", [3, call.id, {"status": "Accepted"}]) is None
     # THEN the answer is matched by unique id
-    done = runtime.commands.result("default", "CP-1", call.unique_id)
-    assert (done.state, done.status) == (CallState.ANSWERED, CommandStatus.ACCEPTED)
+    done = runtime.commands.result("default", "CP-1", call.id)
+    assert (done.state, done.status) == (CommandState.ANSWERED, CommandStatus.ACCEPTED)
+    # AND the queued command went out on the same connection
+    assert json.loads(sender_frames[1]) == [2, queued.id, *wire]
+    assert runtime.commands.result("default", "CP-1", queued.id).state is CommandState.PENDING
 
 
 def test_command_without_answer_times_out_and_frees_the_slot(
@@ -289,15 +295,15 @@ def test_command_without_answer_times_out_and_frees_the_slot(
     runtime = _runtime.gateway()
     seed_station(runtime)
     ws_connect.lambda_handler(connect_event("CP-1"), Ctx())
-    call = runtime.commands.send("default", "CP-1", ResetCommand())
+    call = runtime.commands.send("default", "CP-1", ResetCommand(), TTL)
     # WHEN no answer comes before the deadline
     time.sleep(1.1)
     # THEN the call is reported as timed out, a late answer changes nothing, and the
     # station can take a new call
-    assert runtime.commands.result("default", "CP-1", call.unique_id).state is CallState.TIMED_OUT
-    _send("conn-1", [3, call.unique_id, {"status": "Accepted"}])
-    assert runtime.commands.result("default", "CP-1", call.unique_id).state is CallState.TIMED_OUT
-    runtime.commands.send("default", "CP-1", ResetCommand())
+    assert runtime.commands.result("default", "CP-1", call.id).state is CommandState.TIMED_OUT
+    _send("conn-1", [3, call.id, {"status": "Accepted"}])
+    assert runtime.commands.result("default", "CP-1", call.id).state is CommandState.TIMED_OUT
+    runtime.commands.send("default", "CP-1", ResetCommand(), TTL)
     assert len(sender_frames) == 2
 
 
@@ -308,10 +314,10 @@ def test_command_callerror_is_recorded(
     runtime = _runtime.gateway()
     seed_station(runtime, protocol="ocpp1.6")
     ws_connect.lambda_handler(connect_event("CP-1"), Ctx())
-    call = runtime.commands.send("default", "CP-1", ResetCommand())
+    call = runtime.commands.send("default", "CP-1", ResetCommand(), TTL)
     # WHEN the station answers with a CALLERROR
-    _send("conn-1", [4, call.unique_id, "NotSupported", "no resets here", {}])
+    _send("conn-1", [4, call.id, "NotSupported", "no resets here", {}])
     # THEN the call failed with the station's code
-    done = runtime.commands.result("default", "CP-1", call.unique_id)
-    assert (done.state, done.error_code) == (CallState.FAILED, "NotSupported")
+    done = runtime.commands.result("default", "CP-1", call.id)
+    assert (done.state, done.error_code) == (CommandState.FAILED, "NotSupported")
     assert sender_frames

@@ -53,3 +53,11 @@ class ApiGwConnectionSender:
             raise
         last = response.get("LastActiveAt")
         return last.astimezone(UTC) if last is not None else None
+
+    def disconnect(self, connection_id: str) -> None:
+        """Close the connection (API Gateway then runs `$disconnect`); gone is no error."""
+        try:
+            self.client.delete_connection(ConnectionId=connection_id)
+        except ClientError as exc:
+            if not _gone(exc):
+                raise

@@ -13,8 +13,6 @@ from pynamodb.exceptions import PutError, TransactWriteError, UpdateError
 from pynamodb.transactions import TransactWrite
 
 from csms.adapters.dynamo_models import (
-    CallItem,
-    CallSlotItem,
     ConnectionItem,
     ConnectionLogItem,
     ConnectorStatusItem,
@@ -24,7 +22,6 @@ from csms.adapters.dynamo_models import (
     TokenItem,
 )
 from csms.adapters.outbox import OutboxEncoder
-from csms.domain.commands import CallState, OutgoingCall
 from csms.domain.connection import (
     ConnectionBinding,
     ConnectionLogEntry,
@@ -40,25 +37,25 @@ from csms.domain.connector import (
     StatusOutcome,
     StatusReport,
 )
-from csms.domain.errors import CallInProgressError, InvalidCursorError
+from csms.domain.errors import InvalidCursorError, StationNotFoundError
 from csms.domain.events import DomainEvent
 from csms.domain.seed import Site
 from csms.domain.station import (
     BootInfo,
     BootReason,
+    PasswordUsed,
     ProtocolVersion,
     RegistrationStatus,
     Station,
+    StationState,
 )
 from csms.domain.tokens import IdToken
-from csms.services.ports import Page
+from csms.services.ports import Page, StationQuery
 
 META = "META"
 # API Gateway cuts a WebSocket after 2 hours; a binding left behind by a lost $disconnect
 # expires an hour after that.
 BINDING_TTL = timedelta(hours=3)
-# Call records stay readable for a week after their deadline.
-CALL_RECORD_TTL = timedelta(days=7)
 
 
 def station_pk(station_id: str) -> str:
@@ -163,9 +160,7 @@ class DynamoStationRepository:
                 StationItem.tenant_id.set(station.tenant_id),
                 StationItem.GSI1PK.set(tenant_pk(station.tenant_id)),
                 StationItem.GSI1SK.set(station_pk(station.id)),
-                StationItem.site_id.set(station.site_id)
-                if station.site_id
-                else StationItem.site_id.remove(),
+                *_site_actions(station),
                 StationItem.password_hash.set(station.password_hash),
                 StationItem.pinned_protocol.set(pinned.value)
                 if pinned
@@ -191,7 +186,150 @@ class DynamoStationRepository:
         items = [_station(pk.removeprefix("STATION#"), found[pk]) for pk, _ in keys if pk in found]
         return Page(items=items, next_cursor=encode_cursor(result.last_evaluated_key))
 
-    def bind(self, binding: ConnectionBinding) -> None:
+    def create(self, station: Station) -> bool:
+        """One conditional put: station ids are global (they are the station's URL)."""
+        item = StationItem(
+            station_pk(station.id),
+            META,
+            tenant_id=station.tenant_id,
+            GSI1PK=tenant_pk(station.tenant_id),
+            GSI1SK=station_pk(station.id),
+            GSI2PK=site_partition(station.tenant_id, station.site_id) if station.site_id else None,
+            GSI2SK=station_pk(station.id) if station.site_id else None,
+            site_id=station.site_id,
+            name=station.name,
+            state=station.state.value,
+            password_hash=station.password_hash,
+            previous_password_hash=station.previous_password_hash,
+            previous_password_until=station.previous_password_until,
+            pinned_protocol=station.pinned_protocol.value if station.pinned_protocol else None,
+            trace_until=station.trace_until,
+            registered_at=station.registered_at,
+            decommissioned_at=station.decommissioned_at,
+            version=station.version,
+        )
+        try:
+            item.save(condition=StationItem.PK.does_not_exist())
+        except PutError as exc:
+            if _is_conditional_failure(exc):
+                return False
+            raise
+        return True
+
+    def save(self, station: Station, expected_version: int) -> bool:
+        """An update of the managed attributes only, conditional on the version read."""
+        pinned = station.pinned_protocol
+        actions: list[Any] = [
+            *_site_actions(station),
+            _set_or_remove(StationItem.name, station.name),
+            StationItem.state.set(station.state.value),
+            StationItem.password_hash.set(station.password_hash),
+            _set_or_remove(StationItem.previous_password_hash, station.previous_password_hash),
+            _set_or_remove(StationItem.previous_password_until, station.previous_password_until),
+            _set_or_remove(StationItem.pinned_protocol, pinned.value if pinned else None),
+            _set_or_remove(StationItem.decommissioned_at, station.decommissioned_at),
+            StationItem.version.set(expected_version + 1),
+            *_outbox_actions(StationItem, self._outbox, ()),
+        ]
+        stored = StationItem.version == expected_version
+        if expected_version == 0:
+            stored = stored | StationItem.version.does_not_exist()
+        try:
+            StationItem(station_pk(station.id), META).update(
+                actions=actions, condition=StationItem.PK.exists() & stored
+            )
+        except UpdateError as exc:
+            if _is_conditional_failure(exc):
+                return False
+            raise
+        return True
+
+    # An index page holds up to `limit` keys; a filtered list reads at most this many of them
+    # per request, then hands out a cursor (bounded cost, however sparse the matches).
+    _MAX_INDEX_PAGES = 5
+
+    def list(
+        self, tenant_id: str, query: StationQuery, limit: int, cursor: str | None = None
+    ) -> Page[Station]:
+        """By site through GSI2, else by tenant through GSI1; other filters on the items.
+
+        Costs at most `_MAX_INDEX_PAGES` index queries and as many BatchGetItems. The cursor
+        is the index key of the last station returned, so a page that stops in the middle of
+        an index page resumes right after it.
+        """
+        if query.site_id is not None:
+            if query.sites is not None and query.site_id not in query.sites:
+                return Page(items=[])
+            index: Any = StationItem.by_site
+            name, partition = "GSI2", site_partition(tenant_id, query.site_id)
+        else:
+            index, name, partition = StationItem.by_tenant, "GSI1", tenant_pk(tenant_id)
+        sort_attribute = getattr(StationItem, f"{name}SK")
+        start = decode_cursor(cursor, partition, f"{name}PK", sort_prefix=META)
+        if start is not None and not start[f"{name}SK"]["S"].startswith("STATION#"):
+            raise InvalidCursorError
+        found: list[Station] = []
+        for _ in range(self._MAX_INDEX_PAGES):
+            result = index.query(
+                partition,
+                sort_attribute.startswith("STATION#"),
+                scan_index_forward=not query.descending,
+                limit=limit,
+                last_evaluated_key=start,
+            )
+            keys = [(item.PK, item.SK) for item in result]
+            items = {item.PK: item for item in StationItem.batch_get(keys)} if keys else {}
+            for pk, _sk in keys:
+                if pk not in items:
+                    continue
+                station = _station(pk.removeprefix("STATION#"), items[pk])
+                if not query.matches(station):
+                    continue
+                found.append(station)
+                if len(found) == limit:
+                    last = {
+                        f"{name}PK": {"S": partition},
+                        f"{name}SK": {"S": pk},
+                        "PK": {"S": pk},
+                        "SK": {"S": META},
+                    }
+                    return Page(items=found, next_cursor=encode_cursor(last))
+            start = result.last_evaluated_key
+            if start is None:
+                return Page(items=found)
+        return Page(items=found, next_cursor=encode_cursor(start))
+
+    def set_trace(self, station_id: str, until: datetime | None) -> None:
+        """Two writes when online (station, then its binding), one otherwise; no read.
+
+        The station update returns the item, which tells whether a live binding needs it too.
+        """
+        item = StationItem(station_pk(station_id), META)
+        try:
+            item.update(
+                actions=[
+                    _set_or_remove(StationItem.trace_until, until),
+                    *_outbox_actions(StationItem, self._outbox, ()),
+                ],
+                condition=StationItem.PK.exists(),
+            )
+        except UpdateError as exc:
+            if _is_conditional_failure(exc):
+                raise StationNotFoundError(station_id) from None
+            raise
+        if not item.online or not item.connection_id:
+            return
+        try:
+            ConnectionItem(f"CONN#{item.connection_id}", META).update(
+                actions=[_set_or_remove(ConnectionItem.trace_until, until)],
+                condition=ConnectionItem.PK.exists(),
+            )
+        except UpdateError as exc:
+            # The connection closed meanwhile: the next one copies the station's setting.
+            if not _is_conditional_failure(exc):
+                raise
+
+    def bind(self, binding: ConnectionBinding, *, clear_previous_password: bool = False) -> None:
         """Write the binding first, so the first message after `$connect` finds it."""
         ConnectionItem(
             f"CONN#{binding.connection_id}",
@@ -201,17 +339,24 @@ class DynamoStationRepository:
             site_id=binding.site_id,
             protocol=binding.protocol.value,
             connected_at=binding.connected_at,
+            deliver_queue=binding.deliver_queue or None,
+            trace_until=binding.trace_until,
             expires_at=_epoch(binding.connected_at + BINDING_TTL),
         ).save()
+        actions: list[Any] = [
+            StationItem.online.set(True),
+            StationItem.protocol.set(binding.protocol.value),
+            StationItem.connection_id.set(binding.connection_id),
+            StationItem.connected_at.set(binding.connected_at),
+            *_outbox_actions(StationItem, self._outbox, ()),
+        ]
+        if clear_previous_password:
+            actions += [
+                StationItem.previous_password_hash.remove(),
+                StationItem.previous_password_until.remove(),
+            ]
         StationItem(station_pk(binding.station_id), META).update(
-            actions=[
-                StationItem.online.set(True),
-                StationItem.protocol.set(binding.protocol.value),
-                StationItem.connection_id.set(binding.connection_id),
-                StationItem.connected_at.set(binding.connected_at),
-                *_outbox_actions(StationItem, self._outbox, ()),
-            ],
-            condition=StationItem.PK.exists(),
+            actions=actions, condition=StationItem.PK.exists()
         )
 
     def lookup(self, connection_id: str) -> ConnectionBinding | None:
@@ -227,6 +372,8 @@ class DynamoStationRepository:
             protocol=ProtocolVersion(item.protocol),
             connected_at=item.connected_at,
             site_id=item.site_id,
+            deliver_queue=bool(item.deliver_queue),
+            trace_until=item.trace_until,
         )
 
     def unbind(self, binding: ConnectionBinding, at: datetime) -> bool:
@@ -297,6 +444,26 @@ class DynamoStationRepository:
         return True
 
 
+def site_partition(tenant_id: str, site_id: str) -> str:
+    """GSI2 partition of a site's stations."""
+    return f"{tenant_pk(tenant_id)}#SITE#{site_id}"
+
+
+def _site_actions(station: Station) -> list[Any]:
+    """Set the site and its GSI2 keys, or remove all three (a station at no site)."""
+    if station.site_id is None:
+        return [
+            StationItem.site_id.remove(),
+            StationItem.GSI2PK.remove(),
+            StationItem.GSI2SK.remove(),
+        ]
+    return [
+        StationItem.site_id.set(station.site_id),
+        StationItem.GSI2PK.set(site_partition(station.tenant_id, station.site_id)),
+        StationItem.GSI2SK.set(station_pk(station.id)),
+    ]
+
+
 def _station(station_id: str, item: StationItem) -> Station:
     boot = None
     if item.vendor is not None and item.model is not None:
@@ -315,8 +482,16 @@ def _station(station_id: str, item: StationItem) -> Station:
         id=station_id,
         tenant_id=item.tenant_id or "",
         site_id=item.site_id,
+        name=item.name,
+        state=StationState(item.state) if item.state else StationState.ACTIVE,
         password_hash=item.password_hash or "",
+        previous_password_hash=item.previous_password_hash,
+        previous_password_until=item.previous_password_until,
         pinned_protocol=ProtocolVersion(item.pinned_protocol) if item.pinned_protocol else None,
+        trace_until=item.trace_until,
+        registered_at=item.registered_at,
+        decommissioned_at=item.decommissioned_at,
+        version=int(item.version or 0),
         boot=boot,
         registration_status=RegistrationStatus(item.registration_status)
         if item.registration_status
@@ -349,6 +524,7 @@ class DynamoConnectionLog:
             connection_id=entry.connection_id,
             source_ip=entry.source_ip,
             offered_protocols=list(entry.offered_protocols) or None,
+            password_used=entry.password_used.value if entry.password_used else None,
             expires_at=_epoch(entry.at + self._retention),
         )
         for name, value in _outbox_values(self._outbox, events).items():
@@ -377,6 +553,7 @@ class DynamoConnectionLog:
                 connection_id=item.connection_id,
                 source_ip=item.source_ip,
                 offered_protocols=tuple(item.offered_protocols or ()),
+                password_used=PasswordUsed(item.password_used) if item.password_used else None,
             )
             for item in result
         ]
@@ -556,100 +733,32 @@ def _connector_state(item: ConnectorStatusItem) -> ConnectorState:
     )
 
 
-class DynamoCallRepository:
-    """CallRepository: a slot item per station names the latest call.
-
-    The slot is free when it names a call that has ended (its record is no longer Pending)
-    or is past its deadline. Closing a call therefore writes only its record: the station's
-    answer costs one read and one write; opening, the rarer side, checks the record instead.
-    """
-
-    def open(self, call: OutgoingCall, now: datetime) -> None:
-        """Take the slot and store the call, in one transaction."""
-        pk = station_pk(call.station_id)
-        slot = CallSlotItem(
-            pk,
-            "CALL#OUTSTANDING",
-            tenant_id=call.tenant_id,
-            unique_id=call.unique_id,
-            deadline=_epoch_ms(call.deadline),
-            expires_at=_epoch(call.deadline) + 60,
-        )
-        holder = self._holder(pk)
-        try:
-            # The models share one table, hence one connection.
-            with TransactWrite(connection=CallItem._get_connection().connection) as tx:
-                if holder is None:
-                    tx.save(slot, condition=CallSlotItem.PK.does_not_exist())
-                else:
-                    if holder.deadline > _epoch_ms(now):
-                        tx.condition_check(
-                            CallItem,
-                            pk,
-                            f"CALL#{holder.unique_id}",
-                            condition=CallItem.PK.does_not_exist()
-                            | (CallItem.state != CallState.PENDING.value),
-                        )
-                    # Unchanged since read: a concurrent open loses the race.
-                    tx.save(slot, condition=CallSlotItem.unique_id == holder.unique_id)
-                tx.save(_call_item(call), condition=CallItem.PK.does_not_exist())
-        except TransactWriteError as exc:
-            if not _is_conditional_failure(exc):
-                raise
-            latest = self._holder(pk)
-            raise CallInProgressError(
-                call.station_id, latest.unique_id if latest else None
-            ) from None
-
-    @staticmethod
-    def _holder(pk: str) -> CallSlotItem | None:
-        try:
-            return CallSlotItem.get(pk, "CALL#OUTSTANDING", consistent_read=True)
-        except CallSlotItem.DoesNotExist:
-            return None
-
-    def get(self, station_id: str, unique_id: str) -> OutgoingCall | None:
-        """Strongly consistent: replies can follow the call within milliseconds."""
-        try:
-            item = CallItem.get(station_pk(station_id), f"CALL#{unique_id}", consistent_read=True)
-        except CallItem.DoesNotExist:
-            return None
-        return OutgoingCall.model_validate_json(item.body)
-
-    def close(self, call: OutgoingCall) -> bool:
-        """Store the outcome if the call was still pending; that alone frees the slot."""
-        try:
-            _call_item(call).save(condition=CallItem.state == CallState.PENDING.value)
-        except PutError as exc:
-            if _is_conditional_failure(exc):
-                return False
-            raise
-        return True
-
-
-def _call_item(call: OutgoingCall) -> CallItem:
-    return CallItem(
-        station_pk(call.station_id),
-        f"CALL#{call.unique_id}",
-        tenant_id=call.tenant_id,
-        state=call.state.value,
-        body=call.model_dump_json(),
-        expires_at=_epoch(call.deadline + CALL_RECORD_TTL),
-    )
-
-
 class DynamoSeedRepository:
     """SeedRepository on the single table."""
 
     def put_site(self, tenant_id: str, site: Site) -> None:
-        """Create or replace a site."""
-        SiteItem(
-            tenant_pk(tenant_id),
-            f"SITE#{site.id}",
-            tenant_id=tenant_id,
-            name=site.name,
-            limit_kw=str(site.limit_kw),
-        ).save()
+        """Create the site, or give it the seed's name and limit; what the API added stays.
+
+        A seed loaded again (every restart of the local runtime) writes nothing.
+        """
+        item = SiteItem
+        limit = str(site.limit_kw)
+        try:
+            item(tenant_pk(tenant_id), f"SITE#{site.id}").update(
+                actions=[
+                    item.tenant_id.set(tenant_id),
+                    item.name.set(site.name),
+                    item.limit_kw.set(limit),
+                    item.timezone.set(item.timezone | site.timezone),
+                    item.version.set((item.version | 0) + 1),
+                ],
+                condition=item.PK.does_not_exist()
+                | (item.name != site.name)
+                | (item.limit_kw != limit),
+            )
+        except UpdateError as exc:
+            if not _is_conditional_failure(exc):
+                raise
 
     def put_token(self, tenant_id: str, token: IdToken) -> None:
         """Create or replace an id token."""

@@ -8,11 +8,18 @@ Key layout (every item also carries `tenant_id`):
 | connector status   | STATION#{id}         | EVSE#{evse:03}#{conn:02} |                      |
 | connection log     | STATION#{id}         | LOG#{at}#{connection}    |                      |
 | outstanding call   | STATION#{id}         | CALL#OUTSTANDING         |                      |
-| call record        | STATION#{id}         | CALL#{unique id}         |                      |
+| command record     | STATION#{id}         | CMD#{command id}         |                      |
+| queued command     | STATION#{id}         | QUEUE#{command id}       |                      |
+| local list version | STATION#{id}         | LOCALLIST                |                      |
 | status history     | STATION#{id}#STATUS  | {at}#{evse:03}#{conn:02} |                      |
 | connection binding | CONN#{connection id} | META                     |                      |
 | site               | TENANT#{t}           | SITE#{id}                |                      |
 | id token           | TENANT#{t}           | TOKEN#{ID, upper-cased}  |                      |
+| driver group       | TENANT#{t}           | GROUP#{id}               |                      |
+| vehicle            | TENANT#{t}           | VEHICLE#{id}             |                      |
+| operator user      | TENANT#{t}           | USER#{id}                |                      |
+| active owner count | TENANT#{t}           | OWNERS                   |                      |
+| tenant profile     | TENANT#{t}           | PROFILE                  |                      |
 | session            | SESSION#{sid}        | SESSION                  | see below            |
 | meter chunk        | SESSION#{sid}        | MV#{seqNo or time#digest}|                      |
 | 1.6 start key      | STATION#{id}         | START#{digest}           |                      |
@@ -22,6 +29,11 @@ Key layout (every item also carries `tenant_id`):
 | station note       | STATION#{id}         | NOTE#{kind}#{at}#{digest}|                      |
 | latest note (kind) | STATION#{id}         | LASTNOTE#{kind}          |                      |
 | EV charging needs  | STATION#{id}         | NEEDS#{evse:05}          |                      |
+| frame (msg log)    | STATION#{id}#FRAMES  | {at}#{seq} (TTL 24 h)    | (dynamo_frames)      |
+| audit entry        | AUDIT#{t}            | {at}#{uuid7}             | (dynamo_audit)       |
+
+Stations are listed by tenant through GSI1 and by site through GSI2 (keys-only):
+`GSI2PK = TENANT#{t}#SITE#{site}`, `GSI2SK = STATION#{id}`.
 
 Sessions are listed through keys-only indexes, each sorted by `{start}#{sid}`: GSI1
 `TENANT#{t}#SESSION` (all), GSI2 `TENANT#{t}#TOKEN#{ID}` (by token), GSI3
@@ -69,15 +81,39 @@ class _Item(Model):
     outbox_id = UnicodeAttribute(null=True)
 
 
+class StationGsi2(GlobalSecondaryIndex[Any]):  # type: ignore[no-untyped-call]
+    """Stations by site (its own class: an index class is bound to one model)."""
+
+    class Meta:  # noqa: D106 - pynamodb's configuration class
+        index_name = "GSI2"
+        projection = KeysOnlyProjection()
+
+    GSI2PK = UnicodeAttribute(hash_key=True)
+    GSI2SK = UnicodeAttribute(range_key=True)
+
+
 class StationItem(_Item):
     """A registered station, its boot data and its live connection."""
 
     GSI1PK = UnicodeAttribute(null=True)
     GSI1SK = UnicodeAttribute(null=True)
+    GSI2PK = UnicodeAttribute(null=True)
+    GSI2SK = UnicodeAttribute(null=True)
     by_tenant = Gsi1()
+    by_site = StationGsi2()
     site_id = UnicodeAttribute(null=True)
+    name = UnicodeAttribute(null=True)
+    # Absent on stations registered before decommissioning existed: active.
+    state = UnicodeAttribute(null=True)
     password_hash = UnicodeAttribute(null=True)
+    previous_password_hash = UnicodeAttribute(null=True)
+    previous_password_until = UTCDateTimeAttribute(null=True)
     pinned_protocol = UnicodeAttribute(null=True)
+    trace_until = UTCDateTimeAttribute(null=True)
+    registered_at = UTCDateTimeAttribute(null=True)
+    decommissioned_at = UTCDateTimeAttribute(null=True)
+    # Version of what operators manage (ETag); absent = 0 (seeded stations).
+    version = NumberAttribute(null=True)
     vendor = UnicodeAttribute(null=True)
     model = UnicodeAttribute(null=True)
     serial_number = UnicodeAttribute(null=True)
@@ -105,6 +141,9 @@ class ConnectionItem(_Item):
     site_id = UnicodeAttribute(null=True)
     protocol = UnicodeAttribute()
     connected_at = UTCDateTimeAttribute()
+    trace_until = UTCDateTimeAttribute(null=True)
+    # Commands were queued when the station connected (csms.adapters.dynamo_commands).
+    deliver_queue = BooleanAttribute(null=True)
     expires_at = NumberAttribute(null=True)
 
 
@@ -118,6 +157,7 @@ class ConnectionLogItem(_Item):
     connection_id = UnicodeAttribute(null=True)
     source_ip = UnicodeAttribute(null=True)
     offered_protocols = ListAttribute[str](of=UnicodeAttribute, null=True)  # type: ignore[arg-type]
+    password_used = UnicodeAttribute(null=True)
     expires_at = NumberAttribute(null=True)
 
 
@@ -146,27 +186,21 @@ class StatusHistoryItem(_Item):
     error_code = UnicodeAttribute(null=True)
 
 
-class CallSlotItem(_Item):
-    """The one outstanding CSMS-initiated call of a station."""
-
-    unique_id = UnicodeAttribute()
-    deadline = NumberAttribute()  # epoch milliseconds
-    expires_at = NumberAttribute(null=True)
-
-
-class CallItem(_Item):
-    """A CSMS-initiated call and its outcome (the whole record as JSON in `body`)."""
-
-    state = UnicodeAttribute()
-    body = UnicodeAttribute()
-    expires_at = NumberAttribute(null=True)
-
-
 class SiteItem(_Item):
-    """A site (first form; the operator API grows it)."""
+    """A site: its id, name, grid limit, time zone and version as attributes, the rest as JSON.
+
+    The station and live views read name and time zone without the rest; `body` holds the
+    address, the description and the creation time.
+
+    Items written by seeds before the operator API have no `body` and no `version`.
+    """
 
     name = UnicodeAttribute()
     limit_kw = UnicodeAttribute()
+    timezone = UnicodeAttribute(null=True)
+    body = UnicodeAttribute(null=True)
+    version = NumberAttribute(null=True)
+    updated_at = UTCDateTimeAttribute(null=True)
 
 
 class TokenItem(_Item):
@@ -324,8 +358,6 @@ MODELS: tuple[type[_Item], ...] = (
     ConnectionLogItem,
     ConnectorStatusItem,
     StatusHistoryItem,
-    CallSlotItem,
-    CallItem,
     SiteItem,
     TokenItem,
     SessionItem,
@@ -339,15 +371,26 @@ MODELS: tuple[type[_Item], ...] = (
 )
 
 
+def _subclasses(model: type[_Item], known: tuple[type[_Item], ...]) -> list[type[_Item]]:
+    found: list[type[_Item]] = []
+    for sub in model.__subclasses__():
+        if sub not in known:
+            found.append(sub)
+        found.extend(s for s in _subclasses(sub, known) if s not in found)
+    return found
+
+
 def configure_table(table_name: str, region: str, host: str | None = None) -> None:
     """Point every model at the table named by settings (once per cold start)."""
-    models: tuple[type[_Item], ...] = (_Item, *MODELS)
+    # Models declared in other adapter modules (dynamo_commands, ...) are subclasses too.
+    models: tuple[type[_Item], ...] = (_Item, *MODELS, *_subclasses(_Item, MODELS))
     for model in models:
         model.Meta.table_name = table_name
         model.Meta.region = region
         model.Meta.host = host  # type: ignore[attr-defined]
         model._connection = None
     StationItem.by_tenant.Meta.model = StationItem  # type: ignore[attr-defined]
+    StationItem.by_site.Meta.model = StationItem  # type: ignore[attr-defined]
     indexes: tuple[Any, ...] = (
         SessionItem.by_tenant,
         SessionItem.by_token,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import string
 import uuid
 from datetime import UTC, datetime
 from functools import cached_property
@@ -22,6 +23,17 @@ class SystemClock:
 def new_uuid() -> str:
     """A random UUID as text (event ids, call ids)."""
     return str(uuid.uuid4())
+
+
+_PASSWORD_ALPHABET = string.ascii_letters + string.digits
+
+
+def new_station_password(length: int = 24) -> str:
+    """A strong station password, alphanumeric so that any station's config tool takes it.
+
+    24 characters of 62 symbols (about 142 bits), within OCPP 2.0.1's 16-40 characters.
+    """
+    return "".join(secrets.choice(_PASSWORD_ALPHABET) for _ in range(length))
 
 
 class Argon2PasswordHasher:

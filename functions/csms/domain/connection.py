@@ -7,7 +7,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict
 
-from csms.domain.station import ProtocolVersion
+from csms.domain.station import PasswordUsed, ProtocolVersion
 
 
 class ConnectionOutcome(StrEnum):
@@ -26,12 +26,20 @@ class RefusalReason(StrEnum):
     MISSING_CREDENTIALS = "MissingCredentials"
     BAD_CREDENTIALS = "BadCredentials"
     NO_SUBPROTOCOL = "NoAcceptableSubprotocol"
+    # The station authenticated, but the operator took it out of service.
+    DECOMMISSIONED = "Decommissioned"
 
     @property
     def http_status(self) -> int:
-        """401 for anything about who the station is, 400 for what it asked for."""
+        """The HTTP status of the refusal.
+
+        401 for anything about who the station is, 400 for what it asked for, 403 for a
+        station that authenticated but is no longer admitted.
+        """
         if self in (RefusalReason.NO_SUBPROTOCOL, RefusalReason.INVALID_STATION_ID):
             return 400
+        if self is RefusalReason.DECOMMISSIONED:
+            return 403
         return 401
 
 
@@ -48,6 +56,8 @@ class ConnectionLogEntry(BaseModel):
     connection_id: str | None = None
     source_ip: str | None = None
     offered_protocols: tuple[str, ...] = ()
+    # Which password opened the connection (Previous: during a rotation's grace period).
+    password_used: PasswordUsed | None = None
 
 
 class ConnectionBinding(BaseModel):
@@ -62,3 +72,7 @@ class ConnectionBinding(BaseModel):
     connected_at: datetime
     # The station's site when it connected: sessions are filed under it.
     site_id: str | None = None
+    # Commands were queued for the station when it connected: its first message delivers them.
+    deliver_queue: bool = False
+    # Until then the connection's frames go to the message log (copied from the station).
+    trace_until: datetime | None = None

@@ -171,3 +171,37 @@ class CommandNotSupportedError(DomainError):
         super().__init__(f"{action} cannot be sent to an {protocol} station: {why}")
         self.action = action
         self.protocol = protocol
+
+
+class StationDecommissionedError(DomainError):
+    """The station was taken out of service: it can be read, not changed."""
+
+    def __init__(self, station_id: str) -> None:
+        super().__init__(f"station {station_id!r} is decommissioned; its record is read-only")
+        self.station_id = station_id
+
+
+class ConcurrentModificationError(DomainError):
+    """Writes without `If-Match` kept losing to concurrent changes: read again and retry."""
+
+    def __init__(self, kind: str, resource_id: str) -> None:
+        super().__init__(f"{kind} {resource_id!r} is being changed concurrently; retry")
+        self.kind = kind
+        self.resource_id = resource_id
+
+
+class LastOwnerError(DomainError):
+    """The change would leave the tenant without an active owner."""
+
+    def __init__(self, user_id: str) -> None:
+        super().__init__(
+            f"user {user_id!r} is the tenant's last active owner; make another owner first"
+        )
+        self.user_id = user_id
+
+
+class UserDirectoryError(DomainError):
+    """The identity provider (the user directory) did not take a change; nothing was kept."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)

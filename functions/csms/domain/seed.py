@@ -1,24 +1,16 @@
-"""Sites in their first form, and the seed document that loads sites, stations and tokens."""
+"""The seed document that loads sites, stations and tokens."""
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from csms.domain.station import ProtocolVersion, validate_station_id
+from csms.domain.tenancy import Site
 from csms.domain.tokens import IdToken
 
-
-class Site(BaseModel):
-    """A place with chargers and one grid connection."""
-
-    model_config = ConfigDict(frozen=True, populate_by_name=True, extra="forbid")
-
-    id: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")]
-    name: Annotated[str, Field(min_length=1, max_length=200)]
-    limit_kw: Annotated[Decimal, Field(alias="limitKw", gt=0, le=100_000)]
+__all__ = ["Seed", "SeedStation", "Site"]
 
 
 class SeedStation(BaseModel):

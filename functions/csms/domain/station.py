@@ -94,16 +94,51 @@ class BootInfo(BaseModel):
     reason: BootReason = BootReason.UNKNOWN
 
 
+# Station passwords as OCPP 2.0.1 SecurityCtrlr.BasicAuthPassword allows them (passwordString:
+# 16-40 characters of letters, digits and `*-_=:+|@.`); 1.6 AuthorizationKey is set the same way.
+STATION_PASSWORD_PATTERN = r"^[A-Za-z0-9*\-_=:+|@.]{16,40}$"  # noqa: S105 - a pattern
+GENERATED_PASSWORD_LENGTH = 24
+
+
+class StationState(StrEnum):
+    """Whether the station is in service; a decommissioned one is refused at `$connect`."""
+
+    ACTIVE = "active"
+    DECOMMISSIONED = "decommissioned"
+
+
+class PasswordUsed(StrEnum):
+    """Which of a station's passwords opened a connection (two are valid during a rotation)."""
+
+    CURRENT = "Current"
+    PREVIOUS = "Previous"
+
+
 class Station(BaseModel):
-    """A registered charging station as the CSMS knows it."""
+    """A registered charging station as the CSMS knows it.
+
+    `version` counts changes of what operators manage (name, site, pin, password, state);
+    connection and boot data change without it.
+    """
 
     model_config = ConfigDict(frozen=True)
 
     id: str
     tenant_id: str
     site_id: str | None = None
+    name: str | None = None
+    state: StationState = StationState.ACTIVE
     password_hash: str
+    # The password before the last rotation, valid until `previous_password_until` or until
+    # the station first connects with the new one (so it can be reconfigured without a gap).
+    previous_password_hash: str | None = None
+    previous_password_until: datetime | None = None
     pinned_protocol: ProtocolVersion | None = None
+    # Frames of the station's connections are kept in the message log until then.
+    trace_until: datetime | None = None
+    registered_at: datetime | None = None
+    decommissioned_at: datetime | None = None
+    version: int = 0
     boot: BootInfo | None = None
     registration_status: RegistrationStatus | None = None
     last_boot_at: datetime | None = None
@@ -112,3 +147,16 @@ class Station(BaseModel):
     connection_id: str | None = None
     connected_at: datetime | None = None
     disconnected_at: datetime | None = None
+
+    @property
+    def decommissioned(self) -> bool:
+        """True once the station was taken out of service."""
+        return self.state is StationState.DECOMMISSIONED
+
+    def previous_password_valid(self, at: datetime) -> bool:
+        """Whether the password before the last rotation still opens a connection at `at`."""
+        return (
+            self.previous_password_hash is not None
+            and self.previous_password_until is not None
+            and at < self.previous_password_until
+        )

@@ -16,29 +16,50 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 
 from csms.adapters.apigw import ApiGwConnectionSender
+from csms.adapters.cognito import CognitoUserDirectory, NoUserDirectory
 from csms.adapters.dynamo import (
-    DynamoCallRepository,
     DynamoConnectionLog,
     DynamoConnectorStatusRepository,
     DynamoSeedRepository,
     DynamoStationRepository,
 )
+from csms.adapters.dynamo_audit import DynamoAuditRepository
+from csms.adapters.dynamo_commands import DynamoCallRepository, new_command_id
+from csms.adapters.dynamo_frames import DynamoFrameLog
 from csms.adapters.dynamo_models import configure_table
 from csms.adapters.dynamo_notifications import (
     DynamoChargingNeedsRepository,
     DynamoStationNoteRepository,
 )
 from csms.adapters.dynamo_sessions import DynamoSessionRepository, DynamoTokenRepository
+from csms.adapters.dynamo_site_directory import DynamoSiteDirectory
+from csms.adapters.dynamo_tenancy import (
+    DynamoGroupRepository,
+    DynamoSiteRepository,
+    DynamoTenantProfileRepository,
+    DynamoUserRepository,
+    DynamoVehicleRepository,
+)
 from csms.adapters.events import EventBridgePublisher
 from csms.adapters.outbox import OutboxEncoder
-from csms.adapters.system import Argon2PasswordHasher, SystemClock, new_uuid
+from csms.adapters.system import (
+    Argon2PasswordHasher,
+    SystemClock,
+    new_station_password,
+    new_uuid,
+)
 from csms.domain.meter import TimeWindow
 from csms.ocpp.dispatch import OcppCallEncoder, OcppDispatcher
+from csms.services.audit import AuditService
 from csms.services.commands import CommandService
+from csms.services.live import LiveService
+from csms.services.message_log import MessageLogService, TracingFrameSender
 from csms.services.notifications import NotificationService
 from csms.services.seeding import SeedService
 from csms.services.sessions import SessionService
+from csms.services.station_admin import StationAdminService
 from csms.services.stations import StationService
+from csms.services.tenancy import TenancyService, UserDirectory
 from csms.services.tokens import TokenService
 from csms.settings import (
     ApiSettings,
@@ -72,6 +93,11 @@ class Runtime:
     connection_log: DynamoConnectionLog
     statuses: DynamoConnectorStatusRepository
     station_repository: DynamoStationRepository
+    audit: AuditService
+    message_log: MessageLogService
+    tenancy: TenancyService
+    station_admin: StationAdminService
+    live: LiveService
 
 
 def _client(service: str, settings: BaseCsmsSettings, **kwargs: Any) -> Any:
@@ -116,23 +142,38 @@ def build(settings: StationGatewaySettings) -> Runtime:
         return client
 
     sender = ApiGwConnectionSender(management_client)
+    message_log = MessageLogService(
+        frames=DynamoFrameLog(timedelta(hours=settings.frame_log_ttl_h)),
+        clock=clock,
+        new_id=new_uuid,
+    )
+    commands = CommandService(
+        stations=stations,
+        calls=DynamoCallRepository(),
+        encoder=OcppCallEncoder(),
+        # CALLs to traced stations go to the message log; the binding is looked up (and
+        # cached) only when a call is sent. `station_service` exists by the time one is.
+        sender=TracingFrameSender(
+            sender,
+            lambda connection_id: station_service.resolve(connection_id),  # noqa: PLW0108
+            message_log,
+        ),
+        clock=clock,
+        new_id=new_command_id,
+        timeout_s=settings.call_timeout_s,
+        sleep=time.sleep,
+        notes=DynamoStationNoteRepository(),
+        sessions=DynamoSessionRepository(outbox),
+        tokens=DynamoTokenRepository(),
+    )
     station_service = StationService(
+        has_queued_commands=commands.has_queued,
         stations=stations,
         connection_log=connection_log,
         statuses=statuses,
         hasher=hasher,
         clock=clock,
         heartbeat_interval_s=settings.heartbeat_interval_s,
-    )
-    commands = CommandService(
-        stations=stations,
-        calls=DynamoCallRepository(),
-        encoder=OcppCallEncoder(),
-        sender=sender,
-        clock=clock,
-        new_id=new_uuid,
-        timeout_s=settings.call_timeout_s,
-        sleep=time.sleep,
     )
     sessions = session_service(settings, outbox, clock)
     return Runtime(
@@ -158,7 +199,77 @@ def build(settings: StationGatewaySettings) -> Runtime:
         connection_log=connection_log,
         statuses=statuses,
         station_repository=stations,
+        audit=AuditService(
+            entries=DynamoAuditRepository(timedelta(days=_audit_retention_days(settings))),
+            clock=clock,
+            new_id=new_uuid,
+        ),
+        message_log=message_log,
+        tenancy=tenancy_service(settings, clock),
+        station_admin=_station_admin(settings, stations, hasher, sender, clock),
+        live=LiveService(
+            stations=stations,
+            statuses=statuses,
+            sessions=sessions,
+            sites=DynamoSiteDirectory(),
+            clock=clock,
+        ),
     )
+
+
+def _station_admin(
+    settings: StationGatewaySettings,
+    stations: DynamoStationRepository,
+    hasher: Argon2PasswordHasher,
+    sender: ApiGwConnectionSender,
+    clock: SystemClock,
+) -> StationAdminService:
+    # Only the API function manages stations; the others never use these two settings.
+    api_settings = settings if isinstance(settings, ApiSettings) else None
+    defaults = ApiSettings.model_fields
+    grace_s: int = (
+        api_settings.station_password_grace_s
+        if api_settings
+        else defaults["station_password_grace_s"].default
+    )
+    trace_h: int = (
+        api_settings.onboarding_trace_h if api_settings else defaults["onboarding_trace_h"].default
+    )
+    return StationAdminService(
+        stations=stations,
+        sites=DynamoSiteDirectory(),
+        hasher=hasher,
+        closer=sender,
+        clock=clock,
+        new_password=new_station_password,
+        password_grace=timedelta(seconds=grace_s),
+        onboarding_trace=timedelta(hours=trace_h),
+    )
+
+
+def tenancy_service(settings: StationGatewaySettings, clock: SystemClock) -> TenancyService:
+    """Sites, groups, vehicles, users and profile; users kept in step with the user pool."""
+    pool = settings.user_pool_id if isinstance(settings, ApiSettings) else None
+    directory: UserDirectory = NoUserDirectory()
+    if pool is not None:
+        directory = CognitoUserDirectory(pool, lambda: _client("cognito-idp", settings))
+    return TenancyService(
+        sites=DynamoSiteRepository(),
+        groups=DynamoGroupRepository(),
+        vehicles=DynamoVehicleRepository(),
+        users=DynamoUserRepository(),
+        profiles=DynamoTenantProfileRepository(),
+        directory=directory,
+        clock=clock,
+        new_id=new_uuid,
+    )
+
+
+def _audit_retention_days(settings: StationGatewaySettings) -> int:
+    # Only the API function writes the audit log; the others never use its retention.
+    if isinstance(settings, ApiSettings):
+        return settings.audit_retention_days
+    return ApiSettings.model_fields["audit_retention_days"].default  # type: ignore[no-any-return]
 
 
 def session_service(

@@ -16,7 +16,10 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
 from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -26,13 +29,16 @@ from csms.handlers import (
     api_commands,
     api_export,
     api_live,
+    api_messages,
     api_sessions,
     api_stations,
     api_tenancy,
     api_tokens,
 )
 from csms.handlers._runtime import logger
-from csms.handlers.api_access import ROUTE_PERMISSIONS, begin_request
+from csms.handlers.api_access import ROUTE_PERMISSIONS, GuardedRequestValidation, begin_request
+from csms.handlers.api_audit import audit_pending, audit_request, begin_audit
+from csms.handlers.api_openapi import amend_document
 from csms.handlers.problems import domain_problem, problem
 
 OPENAPI_PATH = "/v1/openapi.json"
@@ -44,22 +50,32 @@ MAX_BODY_BYTES = 256 * 1024
 _MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 app = APIGatewayHttpResolver(enable_validation=True)
+# Powertools validates before any middleware of ours: check the caller first (401/403 before 400).
+app._request_validation_middleware = GuardedRequestValidation()
 
 
 def _request_middleware(
     app_: APIGatewayHttpResolver, next_middleware: NextMiddleware
 ) -> Response[Any]:
-    """Refuse oversized bodies; collect what a mutating request changed for the audit log."""
+    """Refuse oversized bodies; audit what a mutating request changed (or that it was refused).
+
+    A route that raises is audited by `lambda_handler` once its error became an answer.
+    """
+    changes = begin_request()
+    route = getattr(app_.context.get("_route"), "path", None)
+    begin_audit(changes, route)
     body = app_.current_event.body or ""
     if len(body) > MAX_BODY_BYTES * (4 / 3 if app_.current_event.is_base64_encoded else 1):
-        return problem(
+        response: Response[Any] = problem(
             HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
             "content-too-large",
             f"the body is larger than {MAX_BODY_BYTES // 1024} KiB",
             instance=app_.current_event.path,
         )
-    begin_request()
-    return next_middleware(app_)
+    else:
+        response = next_middleware(app_)
+    audit_request(app_.current_event.raw_event, response.status_code, changes, route)
+    return response
 
 
 app.use(middlewares=[_request_middleware])
@@ -68,6 +84,7 @@ for _module in (
     api_stations,
     api_live,
     api_commands,
+    api_messages,
     api_sessions,
     api_tokens,
     api_audit,
@@ -94,6 +111,9 @@ def openapi_json() -> str:
             security=[{"bearer": []}],
         )
     )
+    # Say what the API really answers: 400 problems instead of Powertools' 422, 401/403 from
+    # the guard, 413 from the body limit, 404 for ids; public operations need no token.
+    document = amend_document(document, ROUTE_PERMISSIONS)
     return json.dumps(document, indent=2, sort_keys=True) + "\n"
 
 
@@ -117,6 +137,17 @@ def _invalid_request(exc: RequestValidationError) -> Response[str]:
     )
 
 
+@app.exception_handler(RequestUnsupportedContentType)
+def _unsupported_media_type(exc: RequestUnsupportedContentType) -> Response[str]:
+    del exc  # Powertools reads JSON (and forms) only; anything else is not ours to guess
+    return problem(
+        HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
+        "unsupported-media-type",
+        "the body must be application/json",
+        instance=app.current_event.path,
+    )
+
+
 @app.not_found
 def _not_found(exc: NotFoundError) -> Response[str]:
     del exc
@@ -133,5 +164,10 @@ def _internal(exc: Exception) -> Response[str]:
 
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    """Resolve the HTTP request."""
-    return app.resolve(event, context)
+    """Resolve the HTTP request; audit it if the middleware could not (see `api_audit`)."""
+    begin_audit(begin_request())
+    result = app.resolve(event, context)
+    # Refused before the middleware ran (an invalid body), or a route raised: audited now that
+    # the answer is known, with the changes the route noted before it raised.
+    audit_pending(event, int(result.get("statusCode", 500)))
+    return result

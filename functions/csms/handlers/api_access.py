@@ -7,6 +7,7 @@ puts a guard in front of the route: 401 without a usable identity, 403 without t
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from contextvars import ContextVar
@@ -17,6 +18,9 @@ from typing import Any, TypeVar
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import ApiGatewayResolver
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
+from aws_lambda_powertools.event_handler.middlewares.openapi_validation import (
+    OpenAPIRequestValidationMiddleware,
+)
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from csms.domain.access import Permission, Principal, Role
@@ -41,7 +45,9 @@ def principal_from_claims(claims: dict[str, Any]) -> Principal:
     role is missing or unknown gets nothing (403).
     """
     tenant = claims.get("tenant_id") or claims.get("custom:tenant_id")
-    subject = claims.get("sub")
+    # Cognito's `sub` is a UUID of its own; the user's id in the CSMS is the username (the
+    # users endpoints create it so): `cognito:username` in ID tokens, `username` in access tokens.
+    subject = claims.get("cognito:username") or claims.get("username") or claims.get("sub")
     if not tenant or not subject:
         raise UnauthorizedError
     raw_role = claims.get("role") or claims.get("custom:role")
@@ -87,33 +93,95 @@ def current_principal() -> Principal:
     return principal
 
 
+def _refusal(app: ApiGatewayResolver, permission: Permission | None) -> Response[Any] | None:
+    """401 or 403 for a caller who may not use an operation; None (caller noted) otherwise."""
+    _principal.set(None)
+    if permission is None:
+        return None
+    try:
+        principal = principal_from_claims(claims_of(app))
+    except UnauthorizedError:
+        return problem(
+            HTTPStatus.UNAUTHORIZED,
+            "unauthorized",
+            "a bearer token with a tenant is required",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    except ForbiddenError as exc:
+        return problem(HTTPStatus.FORBIDDEN, "forbidden", str(exc))
+    if not principal.may(permission):
+        why = (
+            f"role {principal.role.value} may not {permission.value}"
+            if permission not in _granted(principal)
+            else f"{permission.value} acts on the whole tenant; this user is limited to sites"
+        )
+        return problem(HTTPStatus.FORBIDDEN, "forbidden", why)
+    _principal.set(principal)
+    return None
+
+
 def _guard(permission: Permission | None) -> Callable[..., Response[Any]]:
     def guard(app: ApiGatewayResolver, next_middleware: NextMiddleware) -> Response[Any]:
-        _principal.set(None)
-        if permission is None:
-            return next_middleware(app)
-        try:
-            principal = principal_from_claims(claims_of(app))
-        except UnauthorizedError:
-            return problem(
-                HTTPStatus.UNAUTHORIZED,
-                "unauthorized",
-                "a bearer token with a tenant is required",
-                headers={"WWW-Authenticate": "Bearer"},
-            )
-        except ForbiddenError as exc:
-            return problem(HTTPStatus.FORBIDDEN, "forbidden", str(exc))
-        if not principal.may(permission):
-            why = (
-                f"role {principal.role.value} may not {permission.value}"
-                if permission not in _granted(principal)
-                else f"{permission.value} acts on the whole tenant; this user is limited to sites"
-            )
-            return problem(HTTPStatus.FORBIDDEN, "forbidden", why)
-        _principal.set(principal)
-        return next_middleware(app)
+        refusal = _refusal(app, permission)
+        return refusal if refusal is not None else next_middleware(app)
 
     return guard
+
+
+class GuardedRequestValidation(OpenAPIRequestValidationMiddleware):
+    """Powertools' request validation, after the caller's identity and permission are checked.
+
+    Powertools runs request validation before any middleware of ours, so without this a caller
+    without a token or without the permission would learn the body's schema errors (400) before
+    being refused (401/403). The route's own guard still runs; it finds the same answer.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]  # Powertools' __init__ is untyped
+
+    def handler(self, app: ApiGatewayResolver, next_middleware: NextMiddleware) -> Response[Any]:
+        """Refuse who may not call the matched operation; validate the request of who may."""
+        route = app.context.get("_route")
+        key = (getattr(route, "method", ""), getattr(route, "path", ""))
+        if key in ROUTE_PERMISSIONS:
+            refusal = _refusal(app, ROUTE_PERMISSIONS[key])
+            if refusal is not None:
+                return refusal
+        dependant = getattr(route, "dependant", None)
+        content_type = (app.current_event.headers or {}).get("content-type", "").strip()
+        if (
+            getattr(dependant, "body_params", None)
+            and content_type
+            and not content_type.lower().startswith("application/json")
+        ):
+            # Powertools would also read forms and multipart (and fail on a bad boundary):
+            # bodies of this API are JSON, anything else is refused before it is parsed.
+            return problem(
+                HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                "the body must be application/json",
+                instance=app.current_event.path,
+            )
+        if getattr(dependant, "body_params", None) and not _is_json(app):
+            return problem(
+                HTTPStatus.BAD_REQUEST,
+                "invalid-request",
+                "the request does not match the API's schema",
+                instance=app.current_event.path,
+                errors=[{"location": "body", "message": "the body is not UTF-8 JSON"}],
+            )
+        return super().handler(app, next_middleware)
+
+
+def _is_json(app: ApiGatewayResolver) -> bool:
+    """Whether the body is absent or UTF-8 JSON (Powertools fails on other bytes: a 500)."""
+    if not app.current_event.body:
+        return True
+    try:
+        json.loads(app.current_event.decoded_body or "")
+    except (UnicodeDecodeError, ValueError):
+        return False
+    return True
 
 
 def _granted(principal: Principal) -> frozenset[Permission]:

@@ -18,7 +18,12 @@ from csms.handlers.problems import PROBLEM_JSON
 
 StationId = Annotated[str, Path(min_length=1, max_length=48, pattern=r"^[A-Za-z0-9._~:*+@-]+$")]
 Limit = Annotated[int, Query(ge=1, le=100, description="Page size")]
-Cursor = Annotated[str | None, Query(max_length=2048, description="From `nextCursor`")]
+# Cursors are URL-safe base64: with that alphabet a request line stays well below what
+# gateways accept (8 KiB locally), where 2048 arbitrary characters, percent-encoded, would not.
+Cursor = Annotated[
+    str | None,
+    Query(max_length=2048, pattern=r"^[A-Za-z0-9_.=-]+$", description="From `nextCursor`"),
+]
 # Ids the API hands out or accepts for sites, groups, vehicles and users.
 ResourceId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")]
 

@@ -101,7 +101,7 @@ class BootView(ApiModel):
 
 
 class StationSummary(ApiModel):
-    """A station in a list."""
+    """A station in its first, short form (the station API answers `StationView` now)."""
 
     id: str
     site_id: str | None = None
@@ -123,27 +123,6 @@ class StationSummary(ApiModel):
         )
 
 
-class StationDetail(StationSummary):
-    """A station with its connection, boot and connectors."""
-
-    connected_at: datetime | None = None
-    disconnected_at: datetime | None = None
-    last_seen_at: datetime | None = Field(
-        default=None,
-        description="Last heartbeat or other message (from API Gateway's connection record); "
-        "the disconnect time when offline.",
-    )
-    last_boot: BootView | None = None
-    connectors: list[ConnectorView] = []
-
-
-class StationPage(ApiModel):
-    """A page of stations."""
-
-    items: list[StationSummary]
-    next_cursor: str | None = None
-
-
 class ConnectionLogView(ApiModel):
     """One connection log entry."""
 
@@ -154,6 +133,10 @@ class ConnectionLogView(ApiModel):
     connection_id: str | None = None
     source_ip: str | None = None
     offered_protocols: list[str] = []
+    password_used: str | None = Field(
+        default=None,
+        description="Current, or Previous when the password before a rotation opened it",
+    )
 
     @classmethod
     def of(cls, entry: ConnectionLogEntry) -> ConnectionLogView:
@@ -166,6 +149,7 @@ class ConnectionLogView(ApiModel):
             connection_id=entry.connection_id,
             source_ip=entry.source_ip,
             offered_protocols=list(entry.offered_protocols),
+            password_used=entry.password_used.value if entry.password_used else None,
         )
 
 

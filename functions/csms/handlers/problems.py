@@ -11,18 +11,22 @@ from csms.domain.errors import (
     CallInProgressError,
     CallNotFoundError,
     CommandNotSupportedError,
+    ConcurrentModificationError,
     DomainError,
     ForbiddenError,
     InvalidCursorError,
     InvalidReferenceError,
+    LastOwnerError,
     ResourceExistsError,
     ResourceInUseError,
     ResourceNotFoundError,
     SessionNotFoundError,
+    StationDecommissionedError,
     StationNotFoundError,
     StationOfflineError,
     TokenExistsError,
     TokenNotFoundError,
+    UserDirectoryError,
     VersionMismatchError,
 )
 from csms.handlers.api_models import Problem
@@ -32,6 +36,7 @@ PROBLEM_JSON = "application/problem+json"
 # Domain error type -> (HTTP status, problem type slug). Mapped by type, never by message.
 _DOMAIN: dict[type[DomainError], tuple[HTTPStatus, str]] = {
     StationNotFoundError: (HTTPStatus.NOT_FOUND, "station-not-found"),
+    StationDecommissionedError: (HTTPStatus.CONFLICT, "station-decommissioned"),
     CallNotFoundError: (HTTPStatus.NOT_FOUND, "command-not-found"),
     StationOfflineError: (HTTPStatus.CONFLICT, "station-offline"),
     CallInProgressError: (HTTPStatus.CONFLICT, "command-in-progress"),
@@ -47,6 +52,9 @@ _DOMAIN: dict[type[DomainError], tuple[HTTPStatus, str]] = {
     InvalidReferenceError: (HTTPStatus.UNPROCESSABLE_ENTITY, "invalid-reference"),
     VersionMismatchError: (HTTPStatus.PRECONDITION_FAILED, "version-mismatch"),
     CommandNotSupportedError: (HTTPStatus.UNPROCESSABLE_ENTITY, "command-not-supported"),
+    ConcurrentModificationError: (HTTPStatus.CONFLICT, "concurrent-modification"),
+    LastOwnerError: (HTTPStatus.CONFLICT, "last-owner"),
+    UserDirectoryError: (HTTPStatus.BAD_GATEWAY, "user-directory-failed"),
 }
 
 

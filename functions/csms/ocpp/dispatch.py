@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from typing import Any
 
-from csms.domain.commands import Command
+from csms.domain.command_records import CommandRecord
+from csms.domain.commands import Command, CommandResult
 from csms.domain.connection import ConnectionBinding
 from csms.domain.errors import DomainError, UnknownConnectionError
 from csms.domain.station import ProtocolVersion
@@ -52,14 +54,41 @@ _FRAME_ERROR_KINDS = {
 
 
 class OcppCallEncoder:
-    """CallEncoder for the services: a domain command in the station's version."""
+    """CallEncoder for the services: a domain command in the station's version.
+
+    Also reads answers back version-neutrally, for whoever shows a command's outcome.
+    """
 
     def encode(self, protocol: ProtocolVersion, unique_id: str, command: Command) -> EncodedCall:
-        """Return the CALL frame for the command."""
-        action, payload = PROTOCOLS[protocol].encode_command(command)
+        """Return the CALL frame for the command (CommandNotSupportedError if it can't be)."""
+        version = PROTOCOLS[protocol]
+        action, payload = version.encode_command(command, unique_id)
         return EncodedCall(
-            action=action, payload=payload, frame=encode_call(unique_id, action, payload)
+            action=action,
+            payload=payload,
+            frame=encode_call(unique_id, action, payload),
+            redacted=version.redact_request(action, payload),
         )
+
+    def read_result(
+        self,
+        protocol: ProtocolVersion,
+        action: str,
+        request: dict[str, Any],
+        response: dict[str, Any],
+    ) -> CommandResult | None:
+        """The station's CALLRESULT to `action`, version-neutral; None for one we never send.
+
+        The request may be the redacted one: no reader needs a credential.
+        """
+        reader = PROTOCOLS[protocol].result_readers.get(action)
+        return None if reader is None else reader(request, response)
+
+    def redact_response(
+        self, protocol: ProtocolVersion, action: str, response: dict[str, Any]
+    ) -> dict[str, Any]:
+        """The CALLRESULT payload with credentials replaced by "***", for storing."""
+        return PROTOCOLS[protocol].redact_response(action, response)
 
 
 class OcppDispatcher:
@@ -170,17 +199,23 @@ class OcppDispatcher:
             call = self._commands.pending(binding.station_id, frame.unique_id)
             if call is None:
                 logger.warning("reply matches no outstanding call", extra=log)
-                return
-            if isinstance(frame, CallError):
+            elif isinstance(frame, CallError):
                 self._commands.fail(call, frame.error_code, frame.error_description)
-                return
-            try:
-                validate(protocol.schema_version, CALL_RESULT, call.action, frame.payload)
-            except SchemaViolationError as exc:
-                self._commands.fail(call, "InvalidResponse", exc.description)
-                return
-            decoder = protocol.result_decoders.get(call.action)
-            status = decoder(frame.payload) if decoder is not None else None
-            self._commands.answer(call, status, frame.payload)
+            else:
+                self._answer(protocol, call, frame)
+            # The slot is free (or was: a late answer to a call past its deadline): the next
+            # queued command goes out on this connection.
+            self._commands.deliver(binding.station_id, binding.connection_id, binding.protocol)
         except Exception:
             logger.exception("internal error handling a reply", extra=log)
+
+    def _answer(self, protocol: VersionProtocol, call: CommandRecord, frame: CallResult) -> None:
+        action = call.ocpp_action or call.action
+        try:
+            validate(protocol.schema_version, CALL_RESULT, action, frame.payload)
+        except SchemaViolationError as exc:
+            self._commands.fail(call, "InvalidResponse", exc.description)
+            return
+        decoder = protocol.result_decoders.get(action)
+        status = decoder(frame.payload) if decoder is not None else None
+        self._commands.answer(call, status, frame.payload)

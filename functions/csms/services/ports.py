@@ -6,19 +6,26 @@ in memory. Both pass the same contract tests.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, Protocol, TypeVar
 
-from csms.domain.commands import Command, OutgoingCall
+from csms.domain.command_records import CommandRecord, QueuedCommand
+from csms.domain.commands import Command
 from csms.domain.connection import ConnectionBinding, ConnectionLogEntry
 from csms.domain.connector import AppliedStatus, ConnectorState, EvseRef, StatusReport
 from csms.domain.events import DomainEvent
 from csms.domain.meter import Reading
 from csms.domain.seed import Site
 from csms.domain.sessions import MeterChunk, Session, SessionState
-from csms.domain.station import BootInfo, ProtocolVersion, RegistrationStatus, Station
+from csms.domain.station import (
+    BootInfo,
+    ProtocolVersion,
+    RegistrationStatus,
+    Station,
+    StationState,
+)
 from csms.domain.tokens import Authorization, IdToken, PresentedToken
 
 T = TypeVar("T")
@@ -34,11 +41,22 @@ class Page(Generic[T]):
 
 @dataclass(frozen=True)
 class EncodedCall:
-    """A CALL ready for the wire."""
+    """A CALL ready for the wire.
+
+    `redacted` is the payload with credentials (AuthorizationKey, BasicAuthPassword, anything
+    password-like) replaced by "***": store, log and audit it, never `payload` or `frame`.
+    Left out, it is the payload itself (nothing to hide).
+    """
 
     action: str
-    payload: dict[str, Any]
+    # Out of repr, so that printing the call cannot leak a credential.
+    payload: dict[str, Any] = field(repr=False)
     frame: str = field(repr=False)
+    redacted: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.redacted:
+            object.__setattr__(self, "redacted", self.payload)
 
 
 class Clock(Protocol):
@@ -94,8 +112,41 @@ class StationRepository(Protocol):
         """List a tenant's stations by id."""
         ...
 
-    def bind(self, binding: ConnectionBinding) -> None:
-        """Record a new live connection: the station is online on it from now on."""
+    def create(self, station: Station) -> bool:
+        """Store a new station; False, with nothing written, when its id exists (any tenant)."""
+        ...
+
+    def save(self, station: Station, expected_version: int) -> bool:
+        """Store what operators manage (name, site, pin, passwords, state) as version + 1.
+
+        Conditional on the stored version being `expected_version`; False, with nothing
+        written, when it is not. Connection, boot and trace data are left as they are.
+        """
+        ...
+
+    def list(
+        self, tenant_id: str, query: StationQuery, limit: int, cursor: str | None = None
+    ) -> Page[Station]:
+        """A tenant's stations by id (descending if asked), filtered.
+
+        A page may hold fewer than `limit` stations when many are left out; only a missing
+        `next_cursor` means the end.
+        """
+        ...
+
+    def set_trace(self, station_id: str, until: datetime | None) -> None:
+        """Trace the station's frames until then (None: stop), its live connection too.
+
+        Raises StationNotFoundError when there is no such station.
+        """
+        ...
+
+    def bind(self, binding: ConnectionBinding, *, clear_previous_password: bool = False) -> None:
+        """Record a new live connection: the station is online on it from now on.
+
+        `clear_previous_password` ends a rotation's grace period in the same write (the
+        station connected with its new password).
+        """
         ...
 
     def lookup(self, connection_id: str) -> ConnectionBinding | None:
@@ -125,6 +176,29 @@ class StationRepository(Protocol):
         `message_id`: a retransmission.
         """
         ...
+
+
+@dataclass(frozen=True)
+class StationQuery:
+    """Filters and order of a station list; every list is within one tenant."""
+
+    site_id: str | None = None
+    online: bool | None = None
+    protocol: ProtocolVersion | None = None
+    state: StationState | None = StationState.ACTIVE  # None: every state
+    descending: bool = False
+    # Only stations at these sites (a caller restricted to some sites); None: every station.
+    sites: frozenset[str] | None = None
+
+    def matches(self, station: Station) -> bool:
+        """Whether a station passes the filters (the site filter aside, which picks the index)."""
+        return (
+            (self.site_id is None or station.site_id == self.site_id)
+            and (self.online is None or station.online == self.online)
+            and (self.protocol is None or station.protocol == self.protocol)
+            and (self.state is None or station.state == self.state)
+            and (self.sites is None or station.site_id in self.sites)
+        )
 
 
 class ConnectionLog(Protocol):
@@ -180,24 +254,71 @@ class ConnectorStatusRepository(Protocol):
 
 
 class CallRepository(Protocol):
-    """CSMS-initiated calls: at most one outstanding per station."""
+    """Commands to stations: their records, each station's queue, its one outstanding call."""
 
-    def open(self, call: OutgoingCall, now: datetime) -> None:
-        """Store a new pending call and take the station's outstanding slot.
+    def add(self, record: CommandRecord, command: Command | None = None) -> None:
+        """Store a new record; a Queued one joins the end of its station's queue with `command`."""
+        ...
 
-        Raises CallInProgressError when another call holds the slot and has not yet expired.
+    def open(self, record: CommandRecord, now: datetime, *, from_queue: bool = False) -> bool:
+        """Store the record as Pending and take the station's outstanding slot, atomically.
+
+        The record is new, or (`from_queue`) leaves the station's queue. Raises
+        CallInProgressError when another call holds the slot and has neither ended nor passed
+        its deadline. False, with nothing written, when a queued record is no longer queued
+        (another sender took it, or it was cancelled).
         """
         ...
 
-    def get(self, station_id: str, unique_id: str) -> OutgoingCall | None:
-        """Return a call by its unique id."""
+    def requeue(self, record: CommandRecord, command: Command) -> bool:
+        """Put a Pending record back in its place in the queue (its CALL never went out).
+
+        False when it was no longer pending.
+        """
         ...
 
-    def close(self, call: OutgoingCall) -> bool:
-        """Store the final state of a pending call and free the slot.
+    def close(self, record: CommandRecord) -> bool:
+        """Store the final state of a Pending record; that frees the slot.
 
-        Returns False (and changes nothing) when the call was no longer pending.
+        False, with nothing written, when it was no longer pending.
         """
+        ...
+
+    def drop(self, record: CommandRecord) -> bool:
+        """Store the final state of a Queued record (expired, cancelled) and unqueue it.
+
+        False, with nothing written, when it was no longer queued.
+        """
+        ...
+
+    def get(self, station_id: str, command_id: str) -> CommandRecord | None:
+        """Return a record by its id (strongly consistent)."""
+        ...
+
+    def head(self, station_id: str) -> QueuedCommand | None:
+        """The oldest command in the station's queue."""
+        ...
+
+    def has_queued(self, station_id: str) -> bool:
+        """Whether the station's queue holds anything (one small read)."""
+        ...
+
+    def history(
+        self,
+        station_id: str,
+        limit: int,
+        cursor: str | None = None,
+        keep: Callable[[CommandRecord], bool] | None = None,
+    ) -> Page[CommandRecord]:
+        """The station's records, newest first, those `keep` refuses left out.
+
+        A page may hold fewer than `limit` records when many are left out; only a missing
+        `next_cursor` means the end.
+        """
+        ...
+
+    def next_list_version(self, station_id: str) -> int:
+        """The next local authorization list version of the station (1, 2, ...; atomic)."""
         ...
 
 
@@ -421,4 +542,38 @@ class ChargingNeedsRepository(Protocol):
 
     def list(self, station_id: str) -> list[ChargingNeeds]:
         """The current needs of every EVSE of the station, by EVSE id."""
+        ...
+
+
+# --- station management and the live view ----------------------------------------------------
+# A section of its own, so that it merges cleanly with the ports above.
+
+
+class ConnectionCloser(Protocol):
+    """Closes live station connections (API Gateway `DELETE @connections/{id}`)."""
+
+    def disconnect(self, connection_id: str) -> None:
+        """Close the connection; one that is already gone is no error."""
+        ...
+
+
+@dataclass(frozen=True)
+class SiteRef:
+    """What the station management and the live view need to know of a site."""
+
+    id: str
+    name: str | None = None
+    # IANA time zone name; "UTC" when the site has none.
+    timezone: str = "UTC"
+
+
+class SiteDirectory(Protocol):
+    """A tenant's sites, read by their keys."""
+
+    def site(self, tenant_id: str, site_id: str) -> SiteRef | None:
+        """The tenant's site, or None."""
+        ...
+
+    def sites(self, tenant_id: str, limit: int, after: str | None = None) -> list[SiteRef]:
+        """The tenant's sites by id, those after `after` (exclusive)."""
         ...

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from csms.domain.connection import (
     ConnectionBinding,
@@ -23,6 +24,7 @@ from csms.domain.events import (
 )
 from csms.domain.station import (
     BootInfo,
+    PasswordUsed,
     ProtocolVersion,
     RegistrationStatus,
     Station,
@@ -88,6 +90,10 @@ class StationService:
 
     # Bound on the per-container cache of connection -> station bindings.
     _BINDING_CACHE_SIZE = 4096
+    # A binding's station, site and version never change, but its trace window can (an operator
+    # turns tracing on): a cached binding is read again after this long. At most one small read
+    # per connection and container every few minutes.
+    _BINDING_CACHE_TTL = timedelta(minutes=5)
 
     def __init__(
         self,
@@ -98,14 +104,18 @@ class StationService:
         hasher: PasswordHasher,
         clock: Clock,
         heartbeat_interval_s: int = 300,
+        has_queued_commands: Callable[[str], bool] | None = None,
     ) -> None:
         self._stations = stations
+        # CommandService.has_queued: one read per connect, so that no message has to look.
+        self._has_queued = has_queued_commands
         self._log = connection_log
         self._statuses = statuses
         self._hasher = hasher
         self._clock = clock
         self._interval = heartbeat_interval_s
-        self._bindings: OrderedDict[str, ConnectionBinding] = OrderedDict()
+        # connection id -> (binding, when it was read)
+        self._bindings: OrderedDict[str, tuple[ConnectionBinding, datetime]] = OrderedDict()
 
     # -- $connect ------------------------------------------------------------------------
     def connect(self, request: ConnectRequest) -> ConnectDecision:
@@ -116,7 +126,11 @@ class StationService:
         except InvalidStationIdError:
             return ConnectDecision(refusal=RefusalReason.INVALID_STATION_ID)
         station = self._stations.get(station_id)
-        refusal = self._check_credentials(station_id, station, request.credentials)
+        used = self._check_credentials(station_id, station, request.credentials, now)
+        refusal = used if isinstance(used, RefusalReason) else None
+        if refusal is None and station is not None and station.decommissioned:
+            # Checked after the password: only the station itself learns that it is retired.
+            refusal = RefusalReason.DECOMMISSIONED
         protocol = None
         if refusal is None and station is not None:
             protocol = negotiate_subprotocol(request.offered_protocols, station.pinned_protocol)
@@ -158,8 +172,15 @@ class StationService:
             protocol=protocol,
             connected_at=now,
             site_id=station.site_id,
+            deliver_queue=self._has_queued is not None and self._has_queued(station_id),
+            trace_until=station.trace_until,
         )
-        self._stations.bind(binding)
+        # The first connection with a new password ends the rotation's grace period.
+        self._stations.bind(
+            binding,
+            clear_previous_password=used is PasswordUsed.CURRENT
+            and station.previous_password_hash is not None,
+        )
         self._remember(binding)
         self._log.append(
             ConnectionLogEntry(
@@ -170,6 +191,7 @@ class StationService:
                 connection_id=request.connection_id,
                 source_ip=request.source_ip,
                 offered_protocols=request.offered_protocols,
+                password_used=used if isinstance(used, PasswordUsed) else None,
             ),
             events=[
                 StationConnected(
@@ -184,8 +206,13 @@ class StationService:
         return ConnectDecision(protocol=protocol)
 
     def _check_credentials(
-        self, station_id: str, station: Station | None, credentials: Credentials | None
-    ) -> RefusalReason | None:
+        self,
+        station_id: str,
+        station: Station | None,
+        credentials: Credentials | None,
+        now: datetime,
+    ) -> RefusalReason | PasswordUsed:
+        """Which password the credentials match, or why they are refused."""
         if credentials is None:
             return (
                 RefusalReason.UNKNOWN_STATION
@@ -197,15 +224,23 @@ class StationService:
         matches = self._hasher.verify(password_hash, credentials.password)
         if station is None:
             return RefusalReason.UNKNOWN_STATION
-        if credentials.username != station_id or not matches:
+        if credentials.username != station_id:
             return RefusalReason.BAD_CREDENTIALS
-        return None
+        if matches:
+            return PasswordUsed.CURRENT
+        # During a rotation's grace period the password before it still opens a connection.
+        if station.previous_password_valid(now) and self._hasher.verify(
+            station.previous_password_hash or "", credentials.password
+        ):
+            return PasswordUsed.PREVIOUS
+        return RefusalReason.BAD_CREDENTIALS
 
     # -- $disconnect ---------------------------------------------------------------------
     def disconnect(self, connection_id: str) -> None:
         """Record that a connection closed; the station is offline unless it already reconnected."""
         now = self._clock.now()
-        binding = self._bindings.pop(connection_id, None) or self._stations.lookup(connection_id)
+        cached = self._bindings.pop(connection_id, None)
+        binding = cached[0] if cached else self._stations.lookup(connection_id)
         if binding is None:
             return
         went_offline = self._stations.unbind(binding, now)
@@ -230,11 +265,11 @@ class StationService:
 
     # -- $default ------------------------------------------------------------------------
     def resolve(self, connection_id: str) -> ConnectionBinding:
-        """Return the station behind a connection; cached, since a binding never changes."""
-        binding = self._bindings.get(connection_id)
-        if binding is not None:
+        """Return the station behind a connection (cached for a few minutes)."""
+        cached = self._bindings.get(connection_id)
+        if cached is not None and self._clock.now() - cached[1] < self._BINDING_CACHE_TTL:
             self._bindings.move_to_end(connection_id)
-            return binding
+            return cached[0]
         binding = self._stations.lookup(connection_id)
         if binding is None:
             raise UnknownConnectionError(connection_id)
@@ -242,7 +277,8 @@ class StationService:
         return binding
 
     def _remember(self, binding: ConnectionBinding) -> None:
-        self._bindings[binding.connection_id] = binding
+        self._bindings[binding.connection_id] = (binding, self._clock.now())
+        self._bindings.move_to_end(binding.connection_id)
         while len(self._bindings) > self._BINDING_CACHE_SIZE:
             self._bindings.popitem(last=False)
 

@@ -7,6 +7,7 @@ a triggered message) is decided by the version-neutral session in `csms_local.si
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
@@ -24,6 +25,13 @@ from ocpp.v201 import datatypes as datatypes201
 from ocpp.v201 import enums as enums201
 
 from csms_local.sim.clock import wire_time
+from csms_local.sim.commands import (
+    FIRMWARE_STEPS_16,
+    FIRMWARE_STEPS_201,
+    LOG_STEPS_16,
+    LOG_STEPS_201,
+    VARIABLES_201,
+)
 from csms_local.sim.sessions import (
     ACCEPTED,
     ConnectorState,
@@ -57,6 +65,8 @@ _PHASES = ("L1", "L2", "L3")
 _BEGIN = "Transaction.Begin"
 _END = "Transaction.End"
 _PERIODIC = "Sample.Periodic"
+# Real seconds between two progress notifications of a firmware update or a log upload.
+_PROGRESS_STEP_S = 0.2
 # 2.0.1 identifies a driver's card by its type as well; the simulated cards are RFID.
 _ID_TOKEN_TYPE = "ISO14443"  # noqa: S105 - a token type, not a secret
 
@@ -292,6 +302,191 @@ class ChargePoint16(_SimulatedStationMixin, OcppChargePoint16):  # type: ignore[
         # connectorId is not relevant to the other messages, so it is ignored - 1.6 TriggerMessage.
         return message, []
 
+    # -- the CSMS's other commands (csms_local.sim.commands keeps what they change) ----------
+
+    def _connector_ok(self, connector_id: int | None) -> bool:
+        return connector_id is None or 0 <= connector_id <= self._station.connectors
+
+    @_on(enums16.Action.remote_start_transaction)
+    def on_remote_start_transaction(
+        self, id_tag: str, connector_id: int | None = None, **_: Any
+    ) -> Any:
+        """Accept when a connector (the one asked for) is free; the session starts after."""
+        free = self._host.free_connector(connector_id) if connector_id != 0 else None
+        status = enums16.RemoteStartStopStatus.accepted if free else "Rejected"
+        return result16.RemoteStartTransaction(status=status)
+
+    @_after(enums16.Action.remote_start_transaction)
+    def after_remote_start_transaction(
+        self, id_tag: str, connector_id: int | None = None, **_: Any
+    ) -> None:
+        """Start the session (the driver is at the car: no Authorize)."""
+        free = self._host.free_connector(connector_id) if connector_id != 0 else None
+        if free is not None:
+            self._host.start_remote(free, id_tag, None)
+
+    @_on(enums16.Action.remote_stop_transaction)
+    def on_remote_stop_transaction(self, transaction_id: int, **_: Any) -> Any:
+        """Stop the transaction the CSMS numbered so, if it runs here."""
+        stopped = self._host.stop_remote(lambda t: t.csms_id == transaction_id)
+        return result16.RemoteStopTransaction(status="Accepted" if stopped else "Rejected")
+
+    @_on(enums16.Action.unlock_connector)
+    def on_unlock_connector(self, connector_id: int, **_: Any) -> Any:
+        """Unlocked, for a connector the station has."""
+        ok = 1 <= connector_id <= self._station.connectors
+        return result16.UnlockConnector(status="Unlocked" if ok else "NotSupported")
+
+    @_on(enums16.Action.change_availability)
+    def on_change_availability(self, connector_id: int, type: str, **_: Any) -> Any:
+        """Keep the availability; Scheduled while a transaction runs on the connector."""
+        if not self._connector_ok(connector_id):
+            return result16.ChangeAvailability(status="Rejected")
+        return result16.ChangeAvailability(status=_set_availability(self, connector_id, type))
+
+    @_on(enums16.Action.get_configuration)
+    def on_get_configuration(self, key: list[str] | None = None, **_: Any) -> Any:
+        """The keys asked for (all without a list); the others as unknown."""
+        memory = self._host.memory
+        names = key if key else list(memory.configuration)
+        known, unknown = [], []
+        for name in names:
+            entry = memory.read(name)
+            if entry is None:
+                unknown.append(name)
+            else:
+                known.append({"key": name, "readonly": entry[1], "value": entry[0]})
+        return result16.GetConfiguration(configuration_key=known, unknown_key=unknown or None)
+
+    @_on(enums16.Action.change_configuration)
+    def on_change_configuration(self, key: str, value: str, **_: Any) -> Any:
+        """Accepted, Rejected (read-only) or NotSupported (unknown key)."""
+        return result16.ChangeConfiguration(status=self._host.memory.write(key, value))
+
+    @_on(enums16.Action.clear_cache)
+    def on_clear_cache(self, **_: Any) -> Any:
+        """The simulated station keeps no authorization cache: nothing to clear."""
+        self._host.memory.cache_cleared += 1
+        return result16.ClearCache(status="Accepted")
+
+    @_on(enums16.Action.send_local_list)
+    def on_send_local_list(
+        self,
+        list_version: int,
+        update_type: str,
+        local_authorization_list: list[dict[str, Any]] | None = None,
+        **_: Any,
+    ) -> Any:
+        """Keep the list and its version."""
+        memory = self._host.memory
+        status = memory.update_list(list_version, update_type, local_authorization_list or [])
+        return result16.SendLocalList(status=status)
+
+    @_on(enums16.Action.get_local_list_version)
+    def on_get_local_list_version(self, **_: Any) -> Any:
+        """The version of the last list received (0: none)."""
+        return result16.GetLocalListVersion(list_version=self._host.memory.local_list_version)
+
+    @_on(enums16.Action.reserve_now)
+    def on_reserve_now(
+        self, connector_id: int, expiry_date: str, id_tag: str, reservation_id: int, **_: Any
+    ) -> Any:
+        """Hold the connector (0: any) unless it is in use."""
+        if not self._connector_ok(connector_id):
+            return result16.ReserveNow(status="Rejected")
+        if connector_id and self._host.free_connector(connector_id) is None:
+            return result16.ReserveNow(status="Occupied")
+        self._host.memory.reservations[reservation_id] = {
+            "connector": connector_id,
+            "expiry": expiry_date,
+            "id_tag": id_tag,
+        }
+        return result16.ReserveNow(status="Accepted")
+
+    @_on(enums16.Action.cancel_reservation)
+    def on_cancel_reservation(self, reservation_id: int, **_: Any) -> Any:
+        """Accepted when the reservation was held."""
+        held = self._host.memory.reservations.pop(reservation_id, None) is not None
+        return result16.CancelReservation(status="Accepted" if held else "Rejected")
+
+    @_on(enums16.Action.update_firmware)
+    def on_update_firmware(self, location: str, retrieve_date: str, **_: Any) -> Any:
+        """An empty answer: progress comes as FirmwareStatusNotifications."""
+        return result16.UpdateFirmware()
+
+    @_after(enums16.Action.update_firmware)
+    def after_update_firmware(self, **_: Any) -> None:
+        """Download and install, reporting each step."""
+
+        async def progress() -> None:
+            for status in FIRMWARE_STEPS_16:
+                await asyncio.sleep(_PROGRESS_STEP_S)
+                await _call(self, call16.FirmwareStatusNotification(status=status))
+
+        self._host.in_background(progress)
+
+    @_on(enums16.Action.get_diagnostics)
+    def on_get_diagnostics(self, location: str, **_: Any) -> Any:
+        """The file that will be uploaded; progress comes as DiagnosticsStatusNotifications."""
+        return result16.GetDiagnostics(file_name=f"{self._station.station_id}-diagnostics.log")
+
+    @_after(enums16.Action.get_diagnostics)
+    def after_get_diagnostics(self, **_: Any) -> None:
+        """Upload, reporting each step."""
+
+        async def progress() -> None:
+            for status in LOG_STEPS_16:
+                await asyncio.sleep(_PROGRESS_STEP_S)
+                await _call(self, call16.DiagnosticsStatusNotification(status=status))
+
+        self._host.in_background(progress)
+
+    @_on(enums16.Action.set_charging_profile)
+    def on_set_charging_profile(
+        self, connector_id: int, cs_charging_profiles: dict[str, Any], **_: Any
+    ) -> Any:
+        """Keep the profile by its id."""
+        if not self._connector_ok(connector_id):
+            return result16.SetChargingProfile(status="Rejected")
+        profile = {**cs_charging_profiles, "_target": connector_id}
+        self._host.memory.profiles[int(cs_charging_profiles["charging_profile_id"])] = profile
+        return result16.SetChargingProfile(status="Accepted")
+
+    @_on(enums16.Action.clear_charging_profile)
+    def on_clear_charging_profile(
+        self,
+        id: int | None = None,
+        connector_id: int | None = None,
+        charging_profile_purpose: str | None = None,
+        stack_level: int | None = None,
+        **_: Any,
+    ) -> Any:
+        """Accepted when a profile matched, else Unknown."""
+        memory = self._host.memory
+        cleared = memory.clear_profiles(id, connector_id, charging_profile_purpose, stack_level)
+        return result16.ClearChargingProfile(status="Accepted" if cleared else "Unknown")
+
+    @_on(enums16.Action.get_composite_schedule)
+    def on_get_composite_schedule(
+        self, connector_id: int, duration: int, charging_rate_unit: str | None = None, **_: Any
+    ) -> Any:
+        """One period at the station's limit (32 A, or 22 kW), from now."""
+        if not self._connector_ok(connector_id):
+            return result16.GetCompositeSchedule(status="Rejected")
+        unit = charging_rate_unit or "A"
+        return result16.GetCompositeSchedule(
+            status="Accepted",
+            connector_id=connector_id,
+            schedule_start=self._now(),
+            charging_schedule={
+                "duration": duration,
+                "charging_rate_unit": unit,
+                "charging_schedule_period": [
+                    {"start_period": 0, "limit": 32.0 if unit == "A" else 22000.0}
+                ],
+            },
+        )
+
 
 class ChargePoint201(_SimulatedStationMixin, OcppChargePoint201):  # type: ignore[misc]  # untyped
     """OCPP 2.0.1 charge point of a simulated station: one connector per EVSE."""
@@ -381,10 +576,14 @@ class ChargePoint201(_SimulatedStationMixin, OcppChargePoint201):  # type: ignor
         offline = True if message.offline else None
         if message.kind is TxKind.START:
             info["charging_state"] = enums201.ChargingStateEnumType.charging
+            trigger = enums201.TriggerReasonEnumType.authorized
+            if transaction.remote_start_id is not None:
+                info["remote_start_id"] = transaction.remote_start_id
+                trigger = enums201.TriggerReasonEnumType.remote_start
             return call201.TransactionEvent(
                 event_type=enums201.TransactionEventEnumType.started,
                 timestamp=wire_time(sample.timestamp),
-                trigger_reason=enums201.TriggerReasonEnumType.authorized,
+                trigger_reason=trigger,
                 seq_no=message.seq_no,
                 transaction_info=info,
                 id_token=_id_token201(transaction.id_token),
@@ -473,6 +672,227 @@ class ChargePoint201(_SimulatedStationMixin, OcppChargePoint201):  # type: ignor
             return str(enums201.TriggerMessageStatusEnumType.rejected)
         return message, [evse_id]
 
+    # -- the CSMS's other commands (csms_local.sim.commands keeps what they change) ----------
+
+    def _evse_ok(self, evse_id: int | None) -> bool:
+        return evse_id is None or 0 <= evse_id <= self._station.connectors
+
+    @_on(enums201.Action.request_start_transaction)
+    def on_request_start_transaction(
+        self, id_token: dict[str, Any], remote_start_id: int, evse_id: int | None = None, **_: Any
+    ) -> Any:
+        """Accept when an EVSE (the one asked for) is free; the session starts after."""
+        free = self._host.free_connector(evse_id) if evse_id != 0 else None
+        return result201.RequestStartTransaction(status="Accepted" if free else "Rejected")
+
+    @_after(enums201.Action.request_start_transaction)
+    def after_request_start_transaction(
+        self, id_token: dict[str, Any], remote_start_id: int, evse_id: int | None = None, **_: Any
+    ) -> None:
+        """Start the session (TransactionEvent Started carries the remoteStartId)."""
+        free = self._host.free_connector(evse_id) if evse_id != 0 else None
+        if free is not None:
+            self._host.start_remote(free, str(id_token["id_token"]), remote_start_id)
+
+    @_on(enums201.Action.request_stop_transaction)
+    def on_request_stop_transaction(self, transaction_id: str, **_: Any) -> Any:
+        """Stop the transaction of this id, if it runs here."""
+        stopped = self._host.stop_remote(lambda t: t.local_id == transaction_id)
+        return result201.RequestStopTransaction(status="Accepted" if stopped else "Rejected")
+
+    @_on(enums201.Action.unlock_connector)
+    def on_unlock_connector(self, evse_id: int, connector_id: int, **_: Any) -> Any:
+        """Unlocked, for an EVSE the station has (one connector each)."""
+        ok = 1 <= evse_id <= self._station.connectors and connector_id == 1
+        return result201.UnlockConnector(status="Unlocked" if ok else "UnknownConnector")
+
+    @_on(enums201.Action.change_availability)
+    def on_change_availability(
+        self, operational_status: str, evse: dict[str, Any] | None = None, **_: Any
+    ) -> Any:
+        """Keep the availability; Scheduled while a transaction runs on the EVSE."""
+        target = int(evse["id"]) if evse else 0
+        if not self._evse_ok(target):
+            return result201.ChangeAvailability(status="Rejected")
+        status = _set_availability(self, target, operational_status)
+        return result201.ChangeAvailability(status=status)
+
+    @_on(enums201.Action.get_variables)
+    def on_get_variables(self, get_variable_data: list[dict[str, Any]], **_: Any) -> Any:
+        """Each variable's value from the store; unknown ones said so."""
+        memory = self._host.memory
+        results = []
+        for item in get_variable_data:
+            component, variable = item["component"], item["variable"]
+            key = VARIABLES_201.get((component["name"], variable["name"]))
+            entry = memory.read(key) if key else None
+            result: dict[str, Any] = {"component": component, "variable": variable}
+            if entry is None:
+                known = any(c == component["name"] for c, _v in VARIABLES_201)
+                result["attribute_status"] = "UnknownVariable" if known else "UnknownComponent"
+            else:
+                result["attribute_status"] = "Accepted"
+                result["attribute_value"] = entry[0]
+            if "attribute_type" in item:
+                result["attribute_type"] = item["attribute_type"]
+            results.append(result)
+        return result201.GetVariables(get_variable_result=results)
+
+    @_on(enums201.Action.set_variables)
+    def on_set_variables(self, set_variable_data: list[dict[str, Any]], **_: Any) -> Any:
+        """Each write to the store: Accepted, Rejected (read-only) or unknown."""
+        memory = self._host.memory
+        results = []
+        for item in set_variable_data:
+            component, variable = item["component"], item["variable"]
+            key = VARIABLES_201.get((component["name"], variable["name"]))
+            status = memory.write(key, item["attribute_value"]) if key else "UnknownVariable"
+            results.append(
+                {
+                    "component": component,
+                    "variable": variable,
+                    "attribute_status": "UnknownVariable" if status == "NotSupported" else status,
+                }
+            )
+        return result201.SetVariables(set_variable_result=results)
+
+    @_on(enums201.Action.clear_cache)
+    def on_clear_cache(self, **_: Any) -> Any:
+        """The simulated station keeps no authorization cache: nothing to clear."""
+        self._host.memory.cache_cleared += 1
+        return result201.ClearCache(status="Accepted")
+
+    @_on(enums201.Action.send_local_list)
+    def on_send_local_list(
+        self,
+        version_number: int,
+        update_type: str,
+        local_authorization_list: list[dict[str, Any]] | None = None,
+        **_: Any,
+    ) -> Any:
+        """Keep the list and its version."""
+        memory = self._host.memory
+        status = memory.update_list(version_number, update_type, local_authorization_list or [])
+        return result201.SendLocalList(status=status)
+
+    @_on(enums201.Action.get_local_list_version)
+    def on_get_local_list_version(self, **_: Any) -> Any:
+        """The version of the last list received (0: none)."""
+        return result201.GetLocalListVersion(version_number=self._host.memory.local_list_version)
+
+    @_on(enums201.Action.reserve_now)
+    def on_reserve_now(
+        self,
+        id: int,
+        expiry_date_time: str,
+        id_token: dict[str, Any],
+        evse_id: int | None = None,
+        **_: Any,
+    ) -> Any:
+        """Hold the EVSE (or any) unless it is in use."""
+        if not self._evse_ok(evse_id):
+            return result201.ReserveNow(status="Rejected")
+        if evse_id and self._host.free_connector(evse_id) is None:
+            return result201.ReserveNow(status="Occupied")
+        self._host.memory.reservations[id] = {
+            "evse": evse_id,
+            "expiry": expiry_date_time,
+            "id_token": id_token,
+        }
+        return result201.ReserveNow(status="Accepted")
+
+    @_on(enums201.Action.cancel_reservation)
+    def on_cancel_reservation(self, reservation_id: int, **_: Any) -> Any:
+        """Accepted when the reservation was held."""
+        held = self._host.memory.reservations.pop(reservation_id, None) is not None
+        return result201.CancelReservation(status="Accepted" if held else "Rejected")
+
+    @_on(enums201.Action.update_firmware)
+    def on_update_firmware(self, request_id: int, firmware: dict[str, Any], **_: Any) -> Any:
+        """Accepted; progress comes as FirmwareStatusNotifications with the requestId."""
+        return result201.UpdateFirmware(status="Accepted")
+
+    @_after(enums201.Action.update_firmware)
+    def after_update_firmware(self, request_id: int, **_: Any) -> None:
+        """Download and install, reporting each step."""
+
+        async def progress() -> None:
+            for status in FIRMWARE_STEPS_201:
+                await asyncio.sleep(_PROGRESS_STEP_S)
+                notification = call201.FirmwareStatusNotification(
+                    status=status, request_id=request_id
+                )
+                await _call(self, notification)
+
+        self._host.in_background(progress)
+
+    @_on(enums201.Action.get_log)
+    def on_get_log(self, log: dict[str, Any], log_type: str, request_id: int, **_: Any) -> Any:
+        """Accepted with the file name; progress comes as LogStatusNotifications."""
+        name = f"{self._station.station_id}-{log_type}.log"
+        return result201.GetLog(status="Accepted", filename=name)
+
+    @_after(enums201.Action.get_log)
+    def after_get_log(self, request_id: int, **_: Any) -> None:
+        """Upload, reporting each step."""
+
+        async def progress() -> None:
+            for status in LOG_STEPS_201:
+                await asyncio.sleep(_PROGRESS_STEP_S)
+                notification = call201.LogStatusNotification(status=status, request_id=request_id)
+                await _call(self, notification)
+
+        self._host.in_background(progress)
+
+    @_on(enums201.Action.set_charging_profile)
+    def on_set_charging_profile(
+        self, evse_id: int, charging_profile: dict[str, Any], **_: Any
+    ) -> Any:
+        """Keep the profile by its id."""
+        if not self._evse_ok(evse_id):
+            return result201.SetChargingProfile(status="Rejected")
+        profile = {**charging_profile, "_target": evse_id}
+        self._host.memory.profiles[int(charging_profile["id"])] = profile
+        return result201.SetChargingProfile(status="Accepted")
+
+    @_on(enums201.Action.clear_charging_profile)
+    def on_clear_charging_profile(
+        self,
+        charging_profile_id: int | None = None,
+        charging_profile_criteria: dict[str, Any] | None = None,
+        **_: Any,
+    ) -> Any:
+        """Accepted when a profile matched, else Unknown."""
+        criteria = charging_profile_criteria or {}
+        cleared = self._host.memory.clear_profiles(
+            charging_profile_id,
+            criteria.get("evse_id"),
+            criteria.get("charging_profile_purpose"),
+            criteria.get("stack_level"),
+        )
+        return result201.ClearChargingProfile(status="Accepted" if cleared else "Unknown")
+
+    @_on(enums201.Action.get_composite_schedule)
+    def on_get_composite_schedule(
+        self, duration: int, evse_id: int, charging_rate_unit: str | None = None, **_: Any
+    ) -> Any:
+        """One period at the station's limit (32 A, or 22 kW), from now."""
+        if not self._evse_ok(evse_id):
+            return result201.GetCompositeSchedule(status="Rejected")
+        unit = charging_rate_unit or "A"
+        return result201.GetCompositeSchedule(
+            status="Accepted",
+            schedule={
+                "evse_id": evse_id,
+                "duration": duration,
+                "schedule_start": self._now(),
+                "charging_rate_unit": unit,
+                "charging_schedule_period": [
+                    {"start_period": 0, "limit": 32.0 if unit == "A" else 22000.0}
+                ],
+            },
+        )
+
 
 def _meter_value16(sample: MeterSample, context: str, *, full: bool) -> dict[str, Any]:
     """A 1.6 MeterValue: the energy register, and with `full` every measurand."""
@@ -517,6 +937,20 @@ def _decimal(value: float) -> str:
     return f"{value:.2f}".rstrip("0").rstrip(".")
 
 
+def _set_availability(charge_point: Any, target: int, kind: str) -> str:
+    """Record Operative/Inoperative for a connector (0: all); Scheduled while one charges."""
+    memory = charge_point._host.memory
+    station = charge_point._station
+    targets = range(1, station.connectors + 1) if target == 0 else [target]
+    busy = any(charge_point._host.free_connector(t) is None for t in targets)
+    for number in targets:
+        if kind == "Inoperative":
+            memory.unavailable.add(number)
+        else:
+            memory.unavailable.discard(number)
+    return "Scheduled" if busy and kind == "Inoperative" else "Accepted"
+
+
 def _connector_status201(state: ConnectorState) -> str:
     if state is ConnectorState.AVAILABLE:
         return str(enums201.ConnectorStatusEnumType.available)
@@ -539,6 +973,10 @@ _ENDINGS201: dict[StopCause, tuple[str, str]] = {
     ),
     StopCause.DEAUTHORIZED: (
         enums201.TriggerReasonEnumType.deauthorized,
+        enums201.ChargingStateEnumType.ev_connected,
+    ),
+    StopCause.REMOTE: (
+        enums201.TriggerReasonEnumType.remote_stop,
         enums201.ChargingStateEnumType.ev_connected,
     ),
 }

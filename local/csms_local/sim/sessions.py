@@ -50,6 +50,7 @@ class StopCause(StrEnum):
     LOCAL = "Local"
     EV_DISCONNECTED = "EVDisconnected"
     DEAUTHORIZED = "DeAuthorized"
+    REMOTE = "Remote"  # the CSMS asked (1.6 RemoteStopTransaction, 2.0.1 RequestStop...)
 
 
 @dataclass(frozen=True)
@@ -138,6 +139,8 @@ class Connector:
     number: int
     meter: EnergyMeter
     state: ConnectorState = ConnectorState.AVAILABLE
+    # The transaction running on it, if any (a remote stop looks for it here).
+    transaction: Transaction | None = None
 
 
 @dataclass(eq=False)
@@ -159,6 +162,11 @@ class Transaction:
     """The authorization status in the answer to the start, once answered."""
     updates: int = 0
     deauthorized: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set to end the transaction early: refused by the CSMS, or stopped remotely."""
+    stop_cause: StopCause | None = None
+    """Why it ended early, when not refused (a remote stop)."""
+    remote_start_id: int | None = None
+    """The CSMS's remoteStartId, when it started the transaction (2.0.1)."""
     _seq_nos: itertools.count[int] = field(default_factory=itertools.count)
 
     def next_seq_no(self) -> int:
@@ -466,6 +474,25 @@ class _ConnectorSessions:
             self._emit(f"{token} refused ({status})")
             await self._set_state(ConnectorState.AVAILABLE)
             return
+        await self._transaction(drive, token, number, status)
+
+    async def remote(self, token: str, number: int, remote_start_id: int | None) -> None:
+        """A session the CSMS started: the driver plugs in, no card presented."""
+        drive = _Drive(
+            self._host.station_id, self._connector.number, number, self._plan.power_kw * 1e3
+        )
+        await self._set_state(ConnectorState.PREPARING)
+        await self._transaction(drive, token, number, ACCEPTED, remote_start_id)
+
+    async def _transaction(
+        self,
+        drive: _Drive,
+        token: str,
+        number: int,
+        status: str,
+        remote_start_id: int | None = None,
+    ) -> None:
+        host, clock, meter = self._host, self._clock, self._connector.meter
         begin = drive.sample(clock.now(), meter.register_wh, 0, 0.0)
         transaction = Transaction(
             station_id=host.station_id,
@@ -475,6 +502,20 @@ class _ConnectorSessions:
             session_number=number,
             authorize_status=status,
             begin=begin,
+            remote_start_id=remote_start_id,
+        )
+        self._connector.transaction = transaction
+        try:
+            await self._run(transaction, drive)
+        finally:
+            self._connector.transaction = None
+
+    async def _run(self, transaction: Transaction, drive: _Drive) -> None:
+        host, number, token, begin = (
+            self._host,
+            transaction.session_number,
+            transaction.id_token,
+            transaction.begin,
         )
         # Online, a station energizes once the CSMS accepted the start, and reports Finishing
         # once the stop went out; offline it goes on without waiting.
@@ -507,7 +548,7 @@ class _ConnectorSessions:
             charged = meter.register_wh - begin.energy_wh
             sample = drive.sample(now, meter.register_wh, charged, power)
             if refused:
-                return StopCause.DEAUTHORIZED, sample
+                return transaction.stop_cause or StopCause.DEAUTHORIZED, sample
             if due >= end_at:
                 return cause, sample
             transaction.updates += 1
@@ -531,6 +572,21 @@ class _ConnectorSessions:
         )
         self._host.enqueue(message)
         return message
+
+
+async def run_remote_session(
+    host: ChargingHost,
+    connector: Connector,
+    token: str,
+    number: int,
+    *,
+    remote_start_id: int | None,
+    clock: SimClock,
+    plan: ChargingPlan,
+) -> None:
+    """Run one session the CSMS started on `connector` (RemoteStart / RequestStart)."""
+    sessions = _ConnectorSessions(host, connector, clock=clock, plan=plan, tokens=TokenPool(()))
+    await sessions.remote(token, number, remote_start_id)
 
 
 async def _sleep_unless(clock: SimClock, until: datetime, event: asyncio.Event) -> bool:

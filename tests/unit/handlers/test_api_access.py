@@ -45,6 +45,14 @@ def test_principal_from_claims_reads_cognito_and_local_forms(
     assert principal.sites == sites
 
 
+def test_principal_from_claims_takes_the_cognito_username_as_subject() -> None:
+    # GIVEN a Cognito ID token and an access token of the user "jane" (sub is Cognito's UUID)
+    base = {"sub": "0b5c-uuid", "custom:tenant_id": "t", "custom:role": "viewer"}
+    # THEN the subject is the user's id in the CSMS, not the UUID
+    assert principal_from_claims({**base, "cognito:username": "jane"}).subject == "jane"
+    assert principal_from_claims({**base, "username": "jane"}).subject == "jane"
+
+
 @pytest.mark.parametrize("claims", [{}, {"sub": "u"}, {"tenant_id": "t", "role": "admin"}])
 def test_principal_from_claims_without_tenant_or_subject_is_unauthorized(
     claims: dict[str, Any],

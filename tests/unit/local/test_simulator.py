@@ -448,13 +448,13 @@ async def test_run_station_answers_an_unknown_action_with_not_implemented() -> N
     await eventually(lambda: len(csms.calls("StatusNotification")) == 3)
 
     # WHEN the CSMS sends a call the simulator does not handle
-    reply = await csms.call("ClearCache", {})
+    reply = await csms.call("DataTransfer", {"vendorId": "com.example"})
     report = await running.finish()
 
     # THEN the answer is a CALLERROR NotImplemented, and the call is in the report
     assert reply[0] == 4
     assert reply[2] == "NotImplemented"
-    assert report.calls_received == ["ClearCache"]
+    assert report.calls_received == ["DataTransfer"]
 
 
 # --- connections -------------------------------------------------------------------------------

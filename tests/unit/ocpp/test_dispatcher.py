@@ -10,10 +10,9 @@ import pytest
 from tests.conftest import World
 from tests.fakes import T0, a_binding, a_station
 
+from csms.domain.command_records import CommandRecord, CommandState
 from csms.domain.commands import (
-    CallState,
     CommandStatus,
-    OutgoingCall,
     ResetCommand,
     ResetKind,
     TriggerableMessage,
@@ -30,6 +29,7 @@ V16 = ProtocolVersion.OCPP16
 V201 = ProtocolVersion.OCPP201
 BOTH = pytest.mark.parametrize("protocol", [V16, V201], ids=["1.6", "2.0.1"])
 NOW = "2026-11-24T08:00:00.000Z"
+TTL = timedelta(minutes=10)
 
 BOOT = {
     V16: {"chargePointVendor": "ACME", "chargePointModel": "Fast-22", "firmwareVersion": "1.0"},
@@ -440,14 +440,14 @@ def test_dispatch_call_result_answers_the_outstanding_call(
 ) -> None:
     # GIVEN an outstanding Reset to a bound station
     bound(world, protocol)
-    call = world.commands.send("tenant-a", "CP-1", ResetCommand(kind=ResetKind.HARD))
+    call = world.commands.send("tenant-a", "CP-1", ResetCommand(kind=ResetKind.HARD), TTL)
     world.clock.advance(1)
     # WHEN the station answers it
-    reply = handle(world, [3, call.unique_id, {"status": "Accepted"}])
+    reply = handle(world, [3, call.id, {"status": "Accepted"}])
     # THEN nothing is sent back and the call is answered with the status
     assert reply is None
-    stored = world.commands.result("tenant-a", "CP-1", call.unique_id)
-    assert stored.state is CallState.ANSWERED
+    stored = world.commands.result("tenant-a", "CP-1", call.id)
+    assert stored.state is CommandState.ANSWERED
     assert stored.status is CommandStatus.ACCEPTED
     assert stored.response == {"status": "Accepted"}
     assert stored.answered_at == T0 + timedelta(seconds=1)
@@ -460,11 +460,11 @@ def test_dispatch_call_result_to_trigger_message(
     # GIVEN an outstanding TriggerMessage
     bound(world, protocol)
     command = TriggerMessageCommand(message=TriggerableMessage.HEARTBEAT)
-    call = world.commands.send("tenant-a", "CP-1", command)
+    call = world.commands.send("tenant-a", "CP-1", command, TTL)
     # WHEN the station answers
-    handle(world, [3, call.unique_id, {"status": status}])
+    handle(world, [3, call.id, {"status": status}])
     # THEN the status is read
-    stored = world.commands.result("tenant-a", "CP-1", call.unique_id)
+    stored = world.commands.result("tenant-a", "CP-1", call.id)
     assert stored.status is CommandStatus(status)
 
 
@@ -474,13 +474,13 @@ def test_dispatch_call_error_fails_the_outstanding_call(
 ) -> None:
     # GIVEN an outstanding Reset
     bound(world, protocol)
-    call = world.commands.send("tenant-a", "CP-1", ResetCommand())
+    call = world.commands.send("tenant-a", "CP-1", ResetCommand(), TTL)
     # WHEN the station answers with a CALLERROR
-    reply = handle(world, [4, call.unique_id, "NotSupported", "no reset here", {}])
+    reply = handle(world, [4, call.id, "NotSupported", "no reset here", {}])
     # THEN nothing is sent back and the call failed with that code
     assert reply is None
-    stored = world.commands.result("tenant-a", "CP-1", call.unique_id)
-    assert stored.state is CallState.FAILED
+    stored = world.commands.result("tenant-a", "CP-1", call.id)
+    assert stored.state is CommandState.FAILED
     assert (stored.error_code, stored.error_description) == ("NotSupported", "no reset here")
 
 
@@ -490,13 +490,13 @@ def test_dispatch_invalid_call_result_fails_the_call(
 ) -> None:
     # GIVEN an outstanding Reset
     bound(world, protocol)
-    call = world.commands.send("tenant-a", "CP-1", ResetCommand())
+    call = world.commands.send("tenant-a", "CP-1", ResetCommand(), TTL)
     # WHEN the station answers with a payload its schema forbids
-    reply = handle(world, [3, call.unique_id, {"status": "Maybe"}])
+    reply = handle(world, [3, call.id, {"status": "Maybe"}])
     # THEN nothing is sent back and the call failed as InvalidResponse
     assert reply is None
-    stored = world.commands.result("tenant-a", "CP-1", call.unique_id)
-    assert stored.state is CallState.FAILED
+    stored = world.commands.result("tenant-a", "CP-1", call.id)
+    assert stored.state is CommandState.FAILED
     assert stored.error_code == "InvalidResponse"
     assert stored.error_description is not None
     assert stored.error_description.startswith("status:")
@@ -506,46 +506,50 @@ def test_dispatch_invalid_call_result_fails_the_call(
 def test_dispatch_reply_to_unknown_id_is_ignored(world: World, protocol: ProtocolVersion) -> None:
     # GIVEN an outstanding Reset
     bound(world, protocol)
-    call = world.commands.send("tenant-a", "CP-1", ResetCommand())
+    call = world.commands.send("tenant-a", "CP-1", ResetCommand(), TTL)
     # WHEN a reply to some other id arrives
     reply = handle(world, [3, "not-ours", {"status": "Accepted"}])
     # THEN it is ignored and the call still waits
     assert reply is None
-    assert world.commands.result("tenant-a", "CP-1", call.unique_id).state is CallState.PENDING
+    assert world.commands.result("tenant-a", "CP-1", call.id).state is CommandState.PENDING
 
 
 def test_dispatch_reply_from_another_station_cannot_answer(world: World) -> None:
     # GIVEN an outstanding call to CP-1, and CP-2 bound on conn-2
     bound(world, V201)
     bound(world, V201, station_id="CP-2", connection_id="conn-2")
-    call = world.commands.send("tenant-a", "CP-1", ResetCommand())
+    call = world.commands.send("tenant-a", "CP-1", ResetCommand(), TTL)
     # WHEN CP-2 sends a reply with CP-1's call id
-    reply = handle(world, [3, call.unique_id, {"status": "Accepted"}], connection_id="conn-2")
+    reply = handle(world, [3, call.id, {"status": "Accepted"}], connection_id="conn-2")
     # THEN CP-1's call is untouched
     assert reply is None
-    assert world.commands.result("tenant-a", "CP-1", call.unique_id).state is CallState.PENDING
+    assert world.commands.result("tenant-a", "CP-1", call.id).state is CommandState.PENDING
 
 
 def test_dispatch_late_reply_after_deadline_is_ignored(world: World) -> None:
     # GIVEN a call past its deadline
     bound(world, V16)
-    call = world.commands.send("tenant-a", "CP-1", ResetCommand())
+    call = world.commands.send("tenant-a", "CP-1", ResetCommand(), TTL)
     world.clock.advance(31)
     # WHEN the answer finally arrives
-    handle(world, [3, call.unique_id, {"status": "Accepted"}])
+    handle(world, [3, call.id, {"status": "Accepted"}])
     # THEN the call is reported as timed out, not answered
-    assert world.commands.result("tenant-a", "CP-1", call.unique_id).state is CallState.TIMED_OUT
+    assert world.commands.result("tenant-a", "CP-1", call.id).state is CommandState.TIMED_OUT
 
 
 def test_dispatch_reply_to_action_without_decoder_has_no_status(world: World) -> None:
     # GIVEN an outstanding call of an action with no status decoder
     bound(world, V201)
-    call = OutgoingCall(
-        unique_id="cc-1",
+    call = CommandRecord(
+        id="cc-1",
         station_id="CP-1",
         tenant_id="tenant-a",
-        action="ClearCache",
+        action="DataTransfer",
+        ocpp_action="DataTransfer",
+        state=CommandState.PENDING,
         request={},
+        queued_at=T0,
+        expires_at=T0 + TTL,
         sent_at=T0,
         deadline=T0 + timedelta(seconds=30),
     )
@@ -554,7 +558,7 @@ def test_dispatch_reply_to_action_without_decoder_has_no_status(world: World) ->
     handle(world, [3, "cc-1", {"status": "Accepted"}])
     # THEN the call is answered, the raw response kept, with no version-neutral status
     stored = world.commands.result("tenant-a", "CP-1", "cc-1")
-    assert stored.state is CallState.ANSWERED
+    assert stored.state is CommandState.ANSWERED
     assert stored.status is None
     assert stored.response == {"status": "Accepted"}
 
@@ -564,17 +568,17 @@ def test_dispatch_fault_while_matching_a_reply_is_contained(
 ) -> None:
     # GIVEN an outstanding call and a store that fails while recording the answer
     bound(world, V201)
-    call = world.commands.send("tenant-a", "CP-1", ResetCommand())
+    call = world.commands.send("tenant-a", "CP-1", ResetCommand(), TTL)
 
     def broken(*args: object) -> bool:
         raise RuntimeError("store down")
 
     monkeypatch.setattr(world.commands, "answer", broken)
     # WHEN the station answers
-    reply = handle(world, [3, call.unique_id, {"status": "Accepted"}])
+    reply = handle(world, [3, call.id, {"status": "Accepted"}])
     # THEN nothing escapes and nothing is sent back; the call still waits
     assert reply is None
-    assert world.commands.result("tenant-a", "CP-1", call.unique_id).state is CallState.PENDING
+    assert world.commands.result("tenant-a", "CP-1", call.id).state is CommandState.PENDING
 
 
 # -- DESIGN §4: retransmissions -----------------------------------------------------------------

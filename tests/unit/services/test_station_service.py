@@ -23,7 +23,14 @@ from csms.domain.events import (
     StationConnectionRefused,
     StationDisconnected,
 )
-from csms.domain.station import BootInfo, BootReason, ProtocolVersion, RegistrationStatus
+from csms.domain.station import (
+    BootInfo,
+    BootReason,
+    PasswordUsed,
+    ProtocolVersion,
+    RegistrationStatus,
+    StationState,
+)
 from csms.services.stations import ConnectRequest, Credentials, StationService
 
 EVSE_1 = EvseRef(evse_id=1, connector_id=1)
@@ -115,6 +122,21 @@ def test_connect_accepted_binding_is_cached(world: World, monkeypatch: pytest.Mo
     binding = world.stations.resolve("conn-1")
     # THEN the binding comes from the cache
     assert binding.station_id == "CP-1"
+
+
+def test_resolve_reads_the_binding_again_after_a_few_minutes(world: World) -> None:
+    # GIVEN a connected station whose binding this container has cached
+    world.stations_repo.register(a_station())
+    world.stations.connect(a_request())
+    assert world.stations.resolve("conn-1").trace_until is None
+    # WHEN an operator turns tracing on for it
+    until = T0 + timedelta(hours=1)
+    world.stations_repo.set_trace("CP-1", until)
+    # THEN the cached binding serves for a while, and then the new trace window is seen
+    world.clock.advance(299)
+    assert world.stations.resolve("conn-1").trace_until is None
+    world.clock.advance(1)
+    assert world.stations.resolve("conn-1").trace_until == until
 
 
 @pytest.mark.parametrize(
@@ -671,3 +693,84 @@ def test_register_boot_resend_is_recorded_once_but_a_reused_id_with_new_content_
     station = world.stations_repo.get("CP-1")
     assert station is not None
     assert station.boot == updated
+
+
+# -- $connect during a password rotation, after decommissioning, with tracing ----------------
+
+
+def test_connect_with_previous_password_within_grace_is_accepted_and_logged(world: World) -> None:
+    # GIVEN a station whose password was rotated, the old one valid for another hour
+    world.stations_repo.register(a_station())
+    world.stations_repo.stations["CP-1"] = a_station(
+        previous_password_hash="plain$old-password",
+        previous_password_until=T0 + timedelta(hours=1),
+    )
+    # WHEN it connects with the old password
+    decision = world.stations.connect(a_request(credentials=Credentials("CP-1", "old-password")))
+    # THEN it is accepted, the log says which password it used, and the old one stays valid
+    assert decision.accepted
+    assert world.log.entries[-1].password_used is PasswordUsed.PREVIOUS
+    station = world.stations_repo.get("CP-1")
+    assert station is not None
+    assert station.previous_password_hash == "plain$old-password"
+
+
+def test_connect_with_new_password_ends_the_grace_period(world: World) -> None:
+    # GIVEN a station in a rotation's grace period
+    world.stations_repo.stations["CP-1"] = a_station(
+        previous_password_hash="plain$old-password",
+        previous_password_until=T0 + timedelta(hours=1),
+    )
+    # WHEN it connects with the new password
+    decision = world.stations.connect(a_request())
+    # THEN it is accepted with the current password and the old one no longer works
+    assert decision.accepted
+    assert world.log.entries[-1].password_used is PasswordUsed.CURRENT
+    world.stations.disconnect("conn-1")
+    again = world.stations.connect(
+        a_request(connection_id="conn-2", credentials=Credentials("CP-1", "old-password"))
+    )
+    assert again.refusal is RefusalReason.BAD_CREDENTIALS
+
+
+def test_connect_with_previous_password_after_grace_is_refused(world: World) -> None:
+    # GIVEN a rotation whose grace period ended a second ago
+    world.stations_repo.stations["CP-1"] = a_station(
+        previous_password_hash="plain$old-password",
+        previous_password_until=T0 - timedelta(seconds=1),
+    )
+    # WHEN the station connects with the old password
+    decision = world.stations.connect(a_request(credentials=Credentials("CP-1", "old-password")))
+    # THEN it is refused as bad credentials
+    assert decision.refusal is RefusalReason.BAD_CREDENTIALS
+
+
+def test_connect_decommissioned_station_is_refused_after_its_password_is_checked(
+    world: World,
+) -> None:
+    # GIVEN a decommissioned station
+    world.stations_repo.stations["CP-1"] = a_station(state=StationState.DECOMMISSIONED)
+    # WHEN it connects with its password, and someone else with a wrong one
+    decision = world.stations.connect(a_request())
+    wrong = world.stations.connect(
+        a_request(connection_id="conn-2", credentials=Credentials("CP-1", "guess"))
+    )
+    # THEN it is refused as decommissioned (403 at the edge), logged and published;
+    # a wrong password learns nothing more than bad credentials
+    assert decision.refusal is RefusalReason.DECOMMISSIONED
+    assert RefusalReason.DECOMMISSIONED.http_status == 403
+    assert wrong.refusal is RefusalReason.BAD_CREDENTIALS
+    assert world.log.entries[0].reason is RefusalReason.DECOMMISSIONED
+    assert world.events.of_type("StationConnectionRefused")
+    assert world.stations_repo.lookup("conn-1") is None
+
+
+def test_connect_copies_the_stations_trace_into_the_binding(world: World) -> None:
+    # GIVEN a station traced for another day
+    world.stations_repo.stations["CP-1"] = a_station(trace_until=T0 + timedelta(days=1))
+    # WHEN it connects
+    world.stations.connect(a_request())
+    # THEN its binding carries the trace, so that messages need no station read
+    binding = world.stations_repo.lookup("conn-1")
+    assert binding is not None
+    assert binding.trace_until == T0 + timedelta(days=1)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+from decimal import Decimal
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import ocpp
+from jsonschema import Draft4Validator
 from jsonschema.exceptions import ValidationError as SchemaValidationError
 from jsonschema.exceptions import best_match
 from ocpp.messages import get_validator
@@ -57,7 +60,12 @@ def validate(schema_version: str, message_type: int, action: str, payload: dict[
     """Raise SchemaViolationError when the payload breaks the official schema."""
     if message_type not in (CALL, CALL_RESULT):  # pragma: no cover - guarded by callers
         raise ValueError(message_type)
-    validator = get_validator(message_type, action, schema_version)
+    if (schema_version, message_type, action) in _DECIMAL_SCHEMAS:
+        # Compare tenths exactly: as floats, 0.7 is not a multiple of 0.1.
+        validator = _decimal_validator(schema_version, message_type, action)
+        payload = json.loads(json.dumps(payload), parse_float=Decimal)
+    else:
+        validator = get_validator(message_type, action, schema_version)
     error = _first_error(validator, payload)
     if error is None:
         return
@@ -67,6 +75,25 @@ def validate(schema_version: str, message_type: int, action: str, payload: dict[
     path = "/".join(str(part) for part in error.absolute_path)
     description = f"{path or '(payload)'}: {error.message}"
     raise SchemaViolationError(kind, description[:250], path)
+
+
+# 1.6 schedules say `multipleOf: 0.1`, which binary floats fail (jsonschema issue 247): these
+# schemas and their payloads are read with Decimal numbers, as the `ocpp` package does.
+_DECIMAL_SCHEMAS = {
+    ("1.6", CALL, "SetChargingProfile"),
+    ("1.6", CALL, "RemoteStartTransaction"),
+    ("1.6", CALL_RESULT, "GetCompositeSchedule"),
+}
+
+
+@cache
+def _decimal_validator(schema_version: str, message_type: int, action: str) -> Draft4Validator:
+    # Our own instance: the `ocpp` package caches its validators without the float parser in
+    # the key, so asking it for a Decimal one could hand back a float one (or poison its cache).
+    name = action + ("Response" if message_type == CALL_RESULT else "")
+    folder = _SCHEMA_ROOT / ("v" + schema_version.replace(".", "")) / "schemas"
+    text = (folder / f"{name}.json").read_text(encoding="utf-8-sig")
+    return Draft4Validator(json.loads(text, parse_float=Decimal))
 
 
 def _first_error(validator: Any, payload: dict[str, Any]) -> SchemaValidationError | None:

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from csms.domain.commands import Command, ResetCommand
 from csms.domain.connector import ConnectorStatus, OccupancyDetail, StatusReport
 from csms.domain.station import BootInfo, ProtocolVersion
 from csms.ocpp.common import routes as common_routes
 from csms.ocpp.common.errors import ErrorKind
-from csms.ocpp.common.mapping import command_status, optional_timestamp
+from csms.ocpp.common.mapping import optional_timestamp
 from csms.ocpp.common.protocol import Payload, VersionProtocol
-from csms.ocpp.v16 import notifications, transactions
+from csms.ocpp.v16 import commands, notifications, transactions
 from csms.ocpp.v16.ids import evse_of_connector
+
+# The command codec lives in csms.ocpp.v16.commands; kept importable from here.
+encode_command = commands.encode_command
 
 # OCPP-J 1.6 §4.2.3 spells these two differently from 2.0.1 ("Formation", "Occurence"), and
 # has no RpcFrameworkError or MessageTypeNotSupported: ProtocolError covers a broken frame.
@@ -73,16 +75,6 @@ def status_report(payload: Payload) -> StatusReport:
     )
 
 
-def encode_command(command: Command) -> tuple[str, Payload]:
-    """Domain command -> (action, 1.6 request payload)."""
-    if isinstance(command, ResetCommand):
-        return "Reset", {"type": command.kind.value}
-    payload: Payload = {"requestedMessage": command.message.value}
-    if command.evse_id is not None:
-        payload["connectorId"] = command.evse_id
-    return "TriggerMessage", payload
-
-
 PROTOCOL = VersionProtocol(
     version=ProtocolVersion.OCPP16,
     schema_version="1.6",
@@ -97,6 +89,9 @@ PROTOCOL = VersionProtocol(
         "StopTransaction": transactions.stop_transaction,
         "MeterValues": transactions.meter_values,
     },
-    encode_command=encode_command,
-    result_decoders={"Reset": command_status, "TriggerMessage": command_status},
+    encode_command=commands.encode_command,
+    result_decoders=commands.RESULT_DECODERS,
+    result_readers=commands.RESULT_READERS,
+    redact_request=commands.redact_request,
+    redact_response=commands.redact_response,
 )

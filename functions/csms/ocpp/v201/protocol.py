@@ -2,29 +2,18 @@
 
 from __future__ import annotations
 
-from csms.domain.commands import (
-    Command,
-    ResetCommand,
-    ResetKind,
-    TriggerableMessage,
-)
 from csms.domain.connector import MAX_ID, ConnectorStatus, EvseRef, StatusReport
 from csms.domain.station import BootInfo, BootReason, ProtocolVersion
 from csms.ocpp.common import routes as common_routes
 from csms.ocpp.common.errors import ErrorKind, PayloadError
-from csms.ocpp.common.mapping import command_status, optional_timestamp
+from csms.ocpp.common.mapping import optional_timestamp
 from csms.ocpp.common.protocol import Payload, VersionProtocol
-from csms.ocpp.v201 import notifications, transactions
+from csms.ocpp.v201 import commands, notifications, transactions
 
 ERROR_CODES: dict[ErrorKind, str] = {kind: kind.value for kind in ErrorKind}
 
-# Reset Hard/Soft (1.6) is Immediate/OnIdle in 2.0.1.
-_RESET_TYPE = {ResetKind.HARD: "Immediate", ResetKind.SOFT: "OnIdle"}
-
-# 1.6 DiagnosticsStatusNotification became LogStatusNotification.
-_TRIGGER = {message: message.value for message in TriggerableMessage} | {
-    TriggerableMessage.DIAGNOSTICS_STATUS_NOTIFICATION: "LogStatusNotification"
-}
+# The command codec lives in csms.ocpp.v201.commands; kept importable from here.
+encode_command = commands.encode_command
 
 
 def boot_info(payload: Payload) -> BootInfo:
@@ -56,16 +45,6 @@ def status_report(payload: Payload) -> StatusReport:
     )
 
 
-def encode_command(command: Command) -> tuple[str, Payload]:
-    """Domain command -> (action, 2.0.1 request payload)."""
-    if isinstance(command, ResetCommand):
-        return "Reset", {"type": _RESET_TYPE[command.kind]}
-    payload: Payload = {"requestedMessage": _TRIGGER[command.message]}
-    if command.evse_id is not None:
-        payload["evse"] = {"id": command.evse_id}
-    return "TriggerMessage", payload
-
-
 PROTOCOL = VersionProtocol(
     version=ProtocolVersion.OCPP201,
     schema_version="2.0.1",
@@ -79,6 +58,9 @@ PROTOCOL = VersionProtocol(
         "TransactionEvent": transactions.transaction_event,
         "MeterValues": transactions.meter_values,
     },
-    encode_command=encode_command,
-    result_decoders={"Reset": command_status, "TriggerMessage": command_status},
+    encode_command=commands.encode_command,
+    result_decoders=commands.RESULT_DECODERS,
+    result_readers=commands.RESULT_READERS,
+    redact_request=commands.redact_request,
+    redact_response=commands.redact_response,
 )

@@ -1,0 +1,530 @@
+"""A valid sample request for every operation of the HTTP API, and the world they are valid in.
+
+The world is tenant `acme` on moto: two sites, a booted 2.0.1 station with a connector, an id
+token, a session started by real OCPP frames, an answered command, and (once their routes exist)
+a driver group, a vehicle and a user, made through the API itself. `SAMPLES` holds, for every
+`(METHOD, path)` of `ROUTE_PERMISSIONS`, a request that the owner of `acme` may send in that
+world and that succeeds; the permission and tenant isolation tests walk every route through it,
+and fail for a route that has no sample (so no route slips through).
+
+Ids are `acme`-prefixed on purpose: `World.values()` lists everything of acme's that must never
+show up in an answer to another tenant.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+import boto3
+import pytest
+from tests.integration.conftest import Ctx, connect_event, message_event
+
+from csms.domain.seed import Seed
+from csms.domain.sessions import session_id
+from csms.handlers import _runtime, api, ws_connect, ws_message
+from csms_local import emulation
+
+TENANT = "acme"
+OTHER_TENANT = "globex"
+STATION_PASSWORD = "acme-station-secret-1"
+CONNECTION = "acme-conn-1"
+
+
+@dataclass
+class World:
+    """What tenant acme has; ids of things made through the API are filled in as they are made."""
+
+    tenant: str = TENANT
+    site: str = "acme-site-1"
+    spare_site: str = "acme-site-2"
+    station: str = "ACME-CP-1"
+    token: str = "ACME-TAG-1"
+    transaction: str = "ACME-TX-1"
+    session: str = ""
+    command: str = ""
+    pending_command: str = ""
+    group: str = "acme-fleet"
+    spare_group: str = "acme-residents"
+    vehicle: str = "acme-van-1"
+    spare_vehicle: str = "acme-van-2"
+    vin: str = "ACMEV1N0000000001"
+    user: str = ""
+    spare_user: str = ""
+    user_email: str = "dispatch@acme.example"
+    spare_user_email: str = "night-shift@acme.example"
+    tenant_name: str = "Acme Charging Corp"
+    serial: str = "ACME-SN-0001"
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def values(self) -> list[str]:
+        """Every id and value of acme's that another tenant must never be shown."""
+        fixed = [
+            self.site,
+            self.spare_site,
+            self.station,
+            self.token,
+            self.transaction,
+            self.session,
+            self.command,
+            self.pending_command,
+            self.group,
+            self.spare_group,
+            self.vehicle,
+            self.spare_vehicle,
+            self.vin,
+            self.user,
+            self.spare_user,
+            self.user_email,
+            self.spare_user_email,
+            self.tenant_name,
+            self.serial,
+            STATION_PASSWORD,
+            CONNECTION,
+            *self.extra.values(),
+        ]
+        return [value for value in fixed if value]
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One request: path parameters, query, JSON body and headers."""
+
+    params: dict[str, str] = field(default_factory=dict)
+    query: dict[str, str] = field(default_factory=dict)
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def path(self, template: str) -> str:
+        """The template (`/v1/x/<id>`) with its parameters filled in."""
+        for name, value in self.params.items():
+            template = template.replace(f"<{name}>", value)
+        assert "<" not in template, f"a path parameter of {template} has no sample value"
+        return template
+
+    def text(self, template: str) -> str:
+        """Everything the request carries, as text (what an answer may echo back)."""
+        return " ".join(
+            [self.path(template), urlencode(self.query), json.dumps(self.body), str(self.headers)]
+        )
+
+
+def _station(w: World, **more: Any) -> Sample:
+    return Sample({"station_id": w.station}, **more)
+
+
+# (METHOD, path as declared) -> the sample request in acme's world. Requests that remove or
+# retire something aim at the spare things, so the sample of every route works on a fresh world.
+SAMPLES: dict[tuple[str, str], Callable[[World], Sample]] = {
+    ("GET", "/v1/openapi.json"): lambda w: Sample(),
+    # -- tenant, sites, groups, vehicles, users
+    ("GET", "/v1/tenant"): lambda w: Sample(),
+    ("PATCH", "/v1/tenant"): lambda w: Sample(body={"defaultTimezone": "Europe/Paris"}),
+    ("GET", "/v1/sites"): lambda w: Sample(query={"limit": "10"}),
+    ("POST", "/v1/sites"): lambda w: Sample(
+        body={
+            "id": "new-site-9",
+            "name": "New site",
+            "limitKw": 60,
+            "timezone": "Europe/Berlin",
+            "address": {
+                "street": "Main St 1",
+                "postalCode": "10115",
+                "city": "Berlin",
+                "country": "DE",
+            },
+        }
+    ),
+    ("GET", "/v1/sites/<site_id>"): lambda w: Sample({"site_id": w.site}),
+    ("PATCH", "/v1/sites/<site_id>"): lambda w: Sample({"site_id": w.site}, body={"limitKw": 175}),
+    ("DELETE", "/v1/sites/<site_id>"): lambda w: Sample({"site_id": w.spare_site}),
+    ("GET", "/v1/sites/<site_id>/live"): lambda w: Sample({"site_id": w.site}),
+    ("GET", "/v1/groups"): lambda w: Sample(query={"limit": "10"}),
+    ("POST", "/v1/groups"): lambda w: Sample(
+        body={"id": "new-group-9", "kind": "members", "name": "Members"}
+    ),
+    ("GET", "/v1/groups/<group_id>"): lambda w: Sample({"group_id": w.group}),
+    ("PATCH", "/v1/groups/<group_id>"): lambda w: Sample(
+        {"group_id": w.group}, body={"name": "Acme vans"}
+    ),
+    ("DELETE", "/v1/groups/<group_id>"): lambda w: Sample({"group_id": w.spare_group}),
+    ("GET", "/v1/vehicles"): lambda w: Sample(query={"groupId": w.group, "limit": "10"}),
+    ("POST", "/v1/vehicles"): lambda w: Sample(
+        body={"id": "new-van-9", "groupId": w.group, "batteryKwh": 60, "name": "Van 9"}
+    ),
+    ("GET", "/v1/vehicles/<vehicle_id>"): lambda w: Sample({"vehicle_id": w.vehicle}),
+    ("PATCH", "/v1/vehicles/<vehicle_id>"): lambda w: Sample(
+        {"vehicle_id": w.vehicle}, body={"batteryKwh": 82}
+    ),
+    ("DELETE", "/v1/vehicles/<vehicle_id>"): lambda w: Sample({"vehicle_id": w.spare_vehicle}),
+    ("GET", "/v1/users"): lambda w: Sample(query={"limit": "10"}),
+    ("POST", "/v1/users"): lambda w: Sample(
+        body={"email": "new-user-9@example.org", "name": "New user", "role": "viewer"}
+    ),
+    ("GET", "/v1/users/<user_id>"): lambda w: Sample({"user_id": w.user}),
+    ("PATCH", "/v1/users/<user_id>"): lambda w: Sample(
+        {"user_id": w.user}, body={"name": "Acme dispatch desk"}
+    ),
+    ("DELETE", "/v1/users/<user_id>"): lambda w: Sample({"user_id": w.spare_user}),
+    # -- stations
+    ("GET", "/v1/stations"): lambda w: Sample(query={"siteId": w.site, "limit": "10"}),
+    ("POST", "/v1/stations"): lambda w: Sample(
+        body={"id": "NEW-CP-9", "siteId": w.site, "name": "Bay 9"}
+    ),
+    ("GET", "/v1/stations/<station_id>"): _station,
+    ("PATCH", "/v1/stations/<station_id>"): lambda w: _station(w, body={"name": "Acme bay 1"}),
+    ("POST", "/v1/stations/<station_id>/password"): lambda w: _station(w, body={}),
+    ("POST", "/v1/stations/<station_id>/decommission"): _station,
+    ("GET", "/v1/stations/<station_id>/connection-log"): lambda w: _station(
+        w, query={"limit": "5"}
+    ),
+    ("GET", "/v1/stations/<station_id>/messages"): lambda w: _station(w, query={"limit": "5"}),
+    ("PUT", "/v1/stations/<station_id>/trace"): lambda w: _station(w, body={"minutes": 30}),
+    ("DELETE", "/v1/stations/<station_id>/trace"): _station,
+    # -- live view
+    ("GET", "/v1/live"): lambda w: Sample(query={"limit": "10"}),
+    # -- commands
+    ("POST", "/v1/stations/<station_id>/commands"): lambda w: _station(
+        w, body={"action": "Reset", "kind": "Soft"}
+    ),
+    ("GET", "/v1/stations/<station_id>/commands"): lambda w: _station(w, query={"limit": "5"}),
+    ("GET", "/v1/stations/<station_id>/commands/<command_id>"): lambda w: Sample(
+        {"station_id": w.station, "command_id": w.command}
+    ),
+    ("DELETE", "/v1/stations/<station_id>/commands/<command_id>"): lambda w: Sample(
+        {"station_id": w.station, "command_id": w.pending_command}
+    ),
+    # -- sessions
+    ("GET", "/v1/sessions"): lambda w: Sample(query={"stationId": w.station, "limit": "10"}),
+    ("GET", "/v1/sessions/<session_id>"): lambda w: Sample({"session_id": w.session}),
+    ("GET", "/v1/sessions/<session_id>/meter-values"): lambda w: Sample(
+        {"session_id": w.session}, query={"limit": "10"}
+    ),
+    # -- id tokens
+    ("GET", "/v1/tokens"): lambda w: Sample(query={"limit": "10"}),
+    ("POST", "/v1/tokens"): lambda w: Sample(body={"idToken": "NEW-TAG-9", "type": "ISO14443"}),
+    ("GET", "/v1/tokens/<id_token>"): lambda w: Sample({"id_token": w.token}),
+    ("PATCH", "/v1/tokens/<id_token>"): lambda w: Sample(
+        {"id_token": w.token}, body={"status": "Blocked"}
+    ),
+    # -- audit, export
+    ("GET", "/v1/audit"): lambda w: Sample(query={"limit": "10"}),
+    ("GET", "/v1/export/<kind>"): lambda w: Sample({"kind": "sessions"}, query={"limit": "10"}),
+}
+
+
+# -- calling the API ----------------------------------------------------------------------------
+
+
+def claims(
+    role: str | None = "owner", tenant: str = TENANT, sites: list[str] | None = None
+) -> dict[str, Any]:
+    """Verified JWT claims as the authorizer hands them over."""
+    result: dict[str, Any] = {"sub": f"{tenant}-{role}", "tenant_id": tenant}
+    if role is not None:
+        result["role"] = role
+    if sites is not None:
+        result["sites"] = sites
+    return result
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What the API answered."""
+
+    status: int
+    headers: dict[str, str]
+    text: str
+
+    def json(self) -> Any:
+        """The body as JSON (None when empty)."""
+        return json.loads(self.text) if self.text else None
+
+    @property
+    def problem_type(self) -> str | None:
+        """The problem's `type`, for problem answers."""
+        body = self.json() if self.headers.get("content-type", "").endswith("json") else None
+        return body.get("type") if isinstance(body, dict) else None
+
+
+def call(method: str, path: str, sample: Sample, caller: dict[str, Any] | None) -> Answer:
+    """Send the sample to the API handler as API Gateway would, with these claims."""
+    body = json.dumps(sample.body) if sample.body is not None else None
+    return _send(method, path, sample, caller, body, encoded=False)
+
+
+def call_raw(method: str, path: str, base64_body: str, caller: dict[str, Any] | None) -> Answer:
+    """Send a base64-encoded body, as API Gateway does with bytes that are not UTF-8."""
+    return _send(method, path, Sample(), caller, base64_body, encoded=True)
+
+
+def _send(
+    method: str,
+    path: str,
+    sample: Sample,
+    caller: dict[str, Any] | None,
+    body: str | None,
+    *,
+    encoded: bool,
+) -> Answer:
+    target = sample.path(path)
+    event = {
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": target,
+        "rawQueryString": urlencode(sample.query),
+        "headers": {"content-type": "application/json", **sample.headers},
+        "queryStringParameters": sample.query or None,
+        "requestContext": {
+            "http": {
+                "method": method,
+                "path": target,
+                "protocol": "HTTP/1.1",
+                "sourceIp": "127.0.0.1",
+            },
+            "requestId": "catalogue",
+            "routeKey": "$default",
+            "stage": "$default",
+            "authorizer": {"jwt": {"claims": caller or {}, "scopes": None}},
+        },
+        "body": body,
+        "isBase64Encoded": encoded,
+    }
+    result = api.lambda_handler(event, Ctx())
+    headers = {k.lower(): str(v) for k, v in (result.get("headers") or {}).items()}
+    for name, values in (result.get("multiValueHeaders") or {}).items():
+        headers[name.lower()] = ", ".join(str(v) for v in values)
+    return Answer(result["statusCode"], headers, result.get("body") or "")
+
+
+# -- building the world -------------------------------------------------------------------------
+
+
+def _wire(at: datetime) -> str:
+    return at.isoformat().replace("+00:00", "Z")
+
+
+def _ocpp(frame: list[Any]) -> list[Any]:
+    result = ws_message.lambda_handler(message_event(CONNECTION, json.dumps(frame)), Ctx())
+    reply: list[Any] = json.loads(result["body"]) if result.get("body") else []
+    return reply
+
+
+def build_world() -> World:
+    """Acme's world on the current moto table (see the module docstring)."""
+    world = World()
+    runtime = _runtime.gateway()
+    runtime.seeds.load(
+        TENANT,
+        Seed.model_validate(
+            {
+                "sites": [
+                    {"id": world.site, "name": "Acme depot", "limitKw": 150},
+                    {"id": world.spare_site, "name": "Acme office", "limitKw": 40},
+                ],
+                "stations": [
+                    {
+                        "id": world.station,
+                        "siteId": world.site,
+                        "password": STATION_PASSWORD,
+                        "protocol": "ocpp2.0.1",
+                    }
+                ],
+                "tokens": [{"idToken": world.token, "type": "ISO14443"}],
+            }
+        ),
+    )
+    connected = ws_connect.lambda_handler(
+        connect_event(world.station, CONNECTION, password=STATION_PASSWORD), Ctx()
+    )
+    assert connected["statusCode"] == 200, connected
+    now = datetime.now(UTC).replace(microsecond=0)
+    boot = {
+        "chargingStation": {
+            "vendorName": "AcmeVendor",
+            "model": "M1",
+            "serialNumber": world.serial,
+        },
+        "reason": "PowerUp",
+    }
+    assert _ocpp([2, "acme-boot", "BootNotification", boot])[0] == 3
+    status = {
+        "timestamp": _wire(now),
+        "connectorStatus": "Occupied",
+        "evseId": 1,
+        "connectorId": 1,
+    }
+    assert _ocpp([2, "acme-status", "StatusNotification", status])[0] == 3
+    started = {
+        "eventType": "Started",
+        "timestamp": _wire(now - timedelta(minutes=20)),
+        "triggerReason": "Authorized",
+        "seqNo": 0,
+        "transactionInfo": {"transactionId": world.transaction, "chargingState": "Charging"},
+        "evse": {"id": 1, "connectorId": 1},
+        "idToken": {"idToken": world.token, "type": "ISO14443"},
+        "meterValue": [
+            {
+                "timestamp": _wire(now - timedelta(minutes=20)),
+                "sampledValue": [{"value": 1200, "measurand": "Energy.Active.Import.Register"}],
+            }
+        ],
+    }
+    assert _ocpp([2, "acme-tx", "TransactionEvent", started])[0] == 3
+    world.session = session_id(world.station, world.transaction)
+    _runtime.reset()  # the API function builds its own runtime
+    # A command sent to the station (its answer outstanding) ...
+    sent = call(
+        "POST",
+        "/v1/stations/<station_id>/commands",
+        Sample({"station_id": world.station}, body={"action": "Reset", "kind": "Soft"}),
+        claims("owner"),
+    )
+    assert sent.status in (200, 202), sent
+    world.command = str(sent.json()["id"])
+    _runtime.reset()
+    # Groups, vehicles and users, through the API as acme's owner.
+    for method, path, body in (
+        ("POST", "/v1/groups", {"id": world.group, "kind": "fleet", "name": "Acme fleet"}),
+        ("POST", "/v1/groups", {"id": world.spare_group, "kind": "residents", "name": "Flats"}),
+        (
+            "POST",
+            "/v1/vehicles",
+            {
+                "id": world.vehicle,
+                "groupId": world.group,
+                "batteryKwh": 75,
+                "name": "Acme van",
+                "vin": world.vin,
+            },
+        ),
+        (
+            "POST",
+            "/v1/vehicles",
+            {"id": world.spare_vehicle, "groupId": world.group, "batteryKwh": 50, "name": "Car"},
+        ),
+        ("PATCH", "/v1/tenant", {"displayName": world.tenant_name}),
+    ):
+        made = call(method, path, Sample(body=body), claims("owner"))
+        assert 200 <= made.status < 300, (path, body, made)
+    for email, attribute in ((world.user_email, "user"), (world.spare_user_email, "spare_user")):
+        user = {"email": email, "name": "Acme user", "role": "operator", "sites": [world.site]}
+        made = call("POST", "/v1/users", Sample(body=user), claims("owner"))
+        assert made.status == 201, made
+        setattr(world, attribute, str(made.json()["id"]))
+    # ... and one queued behind it, not sent yet: the one a caller may cancel.
+    pending = call(
+        "POST",
+        "/v1/stations/<station_id>/commands",
+        Sample(
+            {"station_id": world.station}, body={"action": "TriggerMessage", "message": "Heartbeat"}
+        ),
+        claims("owner"),
+    )
+    assert pending.status == 202, pending
+    world.pending_command = str(pending.json()["id"])
+    _runtime.reset()
+    return world
+
+
+# -- acme's stored data ------------------------------------------------------------------------
+
+
+def dump_tenant(table_name: str, world: World) -> list[dict[str, Any]]:
+    """Every stored item of acme's (its tenant id, or an acme id in its keys), sorted."""
+    items: list[dict[str, Any]] = []
+    for item in _scan(table_name):
+        tenant = item.get("tenant_id", {}).get("S")
+        keys = " ".join(str(v) for k, v in item.items() if k.endswith(("PK", "SK")))
+        if tenant == world.tenant or (tenant is None and "acme" in keys.lower()):
+            items.append(item)
+    return sorted(items, key=lambda item: json.dumps(item, sort_keys=True))
+
+
+# -- the fixture --------------------------------------------------------------------------------
+
+
+def _scan(table_name: str) -> list[dict[str, Any]]:
+    client = boto3.client("dynamodb", region_name=emulation.REGION)
+    return [
+        item
+        for page in client.get_paginator("scan").paginate(TableName=table_name)
+        for item in page["Items"]
+    ]
+
+
+@dataclass
+class Acme:
+    """Acme's world on moto, where it is stored, and the frames sent to its station."""
+
+    world: World
+    table_name: str
+    sent_frames: list[str]
+    snapshot: list[dict[str, Any]] = field(default_factory=list)
+
+    def restore(self) -> None:
+        """Put the table back as the world left it (far cheaper than building it again)."""
+        items = _scan(self.table_name)
+        self.sent_frames.clear()
+        if _sorted(items) == _sorted(self.snapshot):
+            return  # nothing changed (a read, or a refusal)
+        client: Any = boto3.client("dynamodb", region_name=emulation.REGION)
+        deletes = [{"DeleteRequest": {"Key": {"PK": i["PK"], "SK": i["SK"]}}} for i in items]
+        puts = [{"PutRequest": {"Item": item}} for item in self.snapshot]
+        for requests in (deletes, puts):  # apart: a batch may not touch one key twice
+            for start in range(0, len(requests), 25):
+                client.batch_write_item(
+                    RequestItems={self.table_name: requests[start : start + 25]}
+                )
+
+
+def _sorted(items: list[dict[str, Any]]) -> list[str]:
+    return sorted(json.dumps(item, sort_keys=True) for item in items)
+
+
+@contextmanager
+def acme_on_moto(template: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> Iterator[Acme]:
+    """A moto table with acme's world in it; commands are captured, never sent.
+
+    Build it once per module and `restore()` it before each test.
+    """
+    from csms.adapters.apigw import ApiGwConnectionSender
+
+    frames: list[str] = []
+
+    def send(self: ApiGwConnectionSender, connection_id: str, frame: str) -> None:
+        del self, connection_id
+        frames.append(frame)
+
+    monkeypatch.setattr(ApiGwConnectionSender, "send", send)
+    monkeypatch.setattr(ApiGwConnectionSender, "last_active_at", lambda self, cid: None)
+    if hasattr(ApiGwConnectionSender, "disconnect"):
+        monkeypatch.setattr(ApiGwConnectionSender, "disconnect", lambda self, cid: None)
+    with emulation.mocked_aws():
+        resources = emulation.create_resources(template)
+        monkeypatch.setenv("CSMS_TABLE_NAME", resources.table_name)
+        monkeypatch.setenv("CSMS_EVENT_BUS_NAME", resources.event_bus_name)
+        monkeypatch.setenv("CSMS_WS_MANAGEMENT_ENDPOINT", "http://127.0.0.1:9")
+        monkeypatch.setenv("CSMS_COMMAND_WAIT_S", "0")  # never wait for a station that won't answer
+        _runtime.reset()
+        acme = Acme(World(), resources.table_name, frames)
+        if _BUILT:
+            # Built by another module in this process: the same items are the same world.
+            acme.world, acme.snapshot = copy.deepcopy(_BUILT[0]), list(_BUILT[1])
+            acme.restore()
+        else:
+            acme.world = build_world()
+            acme.snapshot = _scan(resources.table_name)
+            _BUILT[:] = [copy.deepcopy(acme.world), list(acme.snapshot)]
+        yield acme
+        _runtime.reset()
+
+
+# The world as first built in this process and its items (building it costs seconds).
+_BUILT: list[Any] = []
