@@ -24,11 +24,11 @@ from urllib.parse import urlencode
 
 import boto3
 import pytest
-from tests.integration.conftest import Ctx, connect_event, message_event
+from tests.integration.conftest import Ctx, connect_event, http_event, invoke_api, message_event
 
 from csms.domain.seed import Seed
 from csms.domain.sessions import session_id
-from csms.handlers import _runtime, api, ws_connect, ws_message
+from csms.handlers import _runtime, ws_connect, ws_message
 from csms_local import emulation
 
 TENANT = "acme"
@@ -274,33 +274,17 @@ def _send(
     encoded: bool,
 ) -> Answer:
     target = sample.path(path)
-    event = {
-        "version": "2.0",
-        "routeKey": "$default",
-        "rawPath": target,
-        "rawQueryString": urlencode(sample.query),
-        "headers": {"content-type": "application/json", **sample.headers},
-        "queryStringParameters": sample.query or None,
-        "requestContext": {
-            "http": {
-                "method": method,
-                "path": target,
-                "protocol": "HTTP/1.1",
-                "sourceIp": "127.0.0.1",
-            },
-            "requestId": "catalogue",
-            "routeKey": "$default",
-            "stage": "$default",
-            "authorizer": {"jwt": {"claims": caller or {}, "scopes": None}},
-        },
-        "body": body,
-        "isBase64Encoded": encoded,
-    }
-    result = api.lambda_handler(event, Ctx())
-    headers = {k.lower(): str(v) for k, v in (result.get("headers") or {}).items()}
-    for name, values in (result.get("multiValueHeaders") or {}).items():
-        headers[name.lower()] = ", ".join(str(v) for v in values)
-    return Answer(result["statusCode"], headers, result.get("body") or "")
+    event = http_event(
+        method,
+        target,
+        claims=caller,
+        query=sample.query,
+        headers=sample.headers,
+        body=body,
+        base64_encoded=encoded,
+        request_id="catalogue",
+    )
+    return Answer(*invoke_api(event))
 
 
 # -- building the world -------------------------------------------------------------------------

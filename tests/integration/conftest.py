@@ -5,10 +5,13 @@ from __future__ import annotations
 import base64
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlencode
 
+import argon2
 import pytest
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from csms.adapters import system
 from csms.domain.seed import Seed
 from csms.handlers import _runtime
 from csms_local import emulation
@@ -43,6 +46,13 @@ def aws(
         monkeypatch.setenv("CSMS_EVENT_BUS_NAME", resources.event_bus_name)
         # A dead port: nothing in these tests may post to a connection unless it stubs the sender.
         monkeypatch.setenv("CSMS_WS_MANAGEMENT_ENDPOINT", "http://127.0.0.1:9")
+        # Argon2id still, but with the smallest cost: the production parameters take ~0.1 s per
+        # hash, and these tests hash and verify thousands of times. (The e2e tests keep them.)
+        monkeypatch.setattr(
+            system,
+            "PasswordHasher",
+            lambda: argon2.PasswordHasher(time_cost=1, memory_cost=64, parallelism=1),
+        )
         _runtime.reset()
         yield resources
         _runtime.reset()
@@ -112,3 +122,46 @@ def message_event(connection_id: str, body: str) -> dict[str, Any]:
         "body": body,
         "isBase64Encoded": False,
     }
+
+
+def http_event(
+    method: str,
+    path: str,
+    *,
+    claims: dict[str, Any] | None,
+    query: dict[str, str] | None = None,
+    headers: dict[str, str] | None = None,
+    body: str | None = None,
+    base64_encoded: bool = False,
+    source_ip: str = "127.0.0.1",
+    request_id: str = "r1",
+) -> dict[str, Any]:
+    """An HTTP API (payload v2) event as API Gateway sends it after its JWT authorizer."""
+    return {
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": path,
+        "rawQueryString": urlencode(query or {}),
+        "headers": {"content-type": "application/json", **(headers or {})},
+        "queryStringParameters": query or None,
+        "requestContext": {
+            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": source_ip},
+            "requestId": request_id,
+            "routeKey": "$default",
+            "stage": "$default",
+            "authorizer": {"jwt": {"claims": claims or {}, "scopes": None}},
+        },
+        "body": body,
+        "isBase64Encoded": base64_encoded,
+    }
+
+
+def invoke_api(event: dict[str, Any]) -> tuple[int, dict[str, str], str]:
+    """Run the api function: status, headers (lower-case names, repeated ones joined), text."""
+    from csms.handlers import api
+
+    result = api.lambda_handler(event, Ctx())
+    headers = {k.lower(): str(v) for k, v in (result.get("headers") or {}).items()}
+    for k, v in (result.get("multiValueHeaders") or {}).items():
+        headers[k.lower()] = ", ".join(str(item) for item in v)
+    return int(result["statusCode"]), headers, result.get("body") or ""

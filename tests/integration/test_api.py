@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import json
 from typing import Any
-from urllib.parse import urlencode
 
 import pytest
-from tests.integration.conftest import Ctx, connect_event, message_event, seed_station
+from tests.integration.conftest import (
+    Ctx,
+    connect_event,
+    http_event,
+    invoke_api,
+    message_event,
+    seed_station,
+)
 
 from csms.handlers import _runtime, api, ws_connect, ws_disconnect, ws_message
 
@@ -22,34 +28,15 @@ def call_api(
     query: dict[str, str] | None = None,
     body: Any = None,
 ) -> tuple[int, dict[str, str], Any]:
-    event = {
-        "version": "2.0",
-        "routeKey": "$default",
-        "rawPath": path,
-        "rawQueryString": urlencode(query or {}),
-        "headers": {"content-type": "application/json"},
-        "queryStringParameters": query,
-        "requestContext": {
-            "http": {
-                "method": method,
-                "path": path,
-                "protocol": "HTTP/1.1",
-                "sourceIp": "127.0.0.1",
-            },
-            "requestId": "r1",
-            "routeKey": "$default",
-            "stage": "$default",
-            "authorizer": {"jwt": {"claims": claims or {}, "scopes": None}},
-        },
-        "body": json.dumps(body) if body is not None else None,
-        "isBase64Encoded": False,
-    }
-    result = api.lambda_handler(event, Ctx())
-    headers = {k.lower(): v for k, v in (result.get("headers") or {}).items()}
-    for k, v in (result.get("multiValueHeaders") or {}).items():
-        headers[k.lower()] = ", ".join(v)
-    payload = json.loads(result["body"]) if result.get("body") else None
-    return result["statusCode"], headers, payload
+    event = http_event(
+        method,
+        path,
+        claims=claims,
+        query=query,
+        body=json.dumps(body) if body is not None else None,
+    )
+    status, headers, text = invoke_api(event)
+    return status, headers, json.loads(text) if text else None
 
 
 @pytest.fixture

@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlencode
 
 import boto3
 import pytest
-from tests.integration.conftest import Ctx, seed_station
+from tests.integration.conftest import http_event, invoke_api, seed_station
 
 from csms.adapters.dynamo_audit import DynamoAuditRepository
-from csms.handlers import _runtime, api
+from csms.handlers import _runtime
 from csms_local import emulation
 
 ADMIN = {"sub": "op-1", "tenant_id": "default", "role": "admin"}
@@ -33,41 +32,23 @@ def call(
     raw_body: str | None = None,
 ) -> tuple[int, dict[str, str], Any]:
     """The API handler as API Gateway calls it; JSON answers parsed, others as text."""
-    event = {
-        "version": "2.0",
-        "routeKey": "$default",
-        "rawPath": path,
-        "rawQueryString": urlencode(query or {}),
-        "headers": {"content-type": "application/json", **(headers or {})},
-        "queryStringParameters": query,
-        "requestContext": {
-            "http": {
-                "method": method,
-                "path": path,
-                "protocol": "HTTP/1.1",
-                "sourceIp": "198.51.100.7",
-            },
-            "requestId": f"req-{method}-{path}",
-            "routeKey": "$default",
-            "stage": "$default",
-            "authorizer": {"jwt": {"claims": claims or {}, "scopes": None}},
-        },
-        "body": raw_body
-        if raw_body is not None
-        else json.dumps(body)
-        if body is not None
-        else None,
-        "isBase64Encoded": False,
-    }
-    result = api.lambda_handler(event, Ctx())
-    out_headers = {k.lower(): v for k, v in (result.get("headers") or {}).items()}
-    for k, v in (result.get("multiValueHeaders") or {}).items():
-        out_headers[k.lower()] = ", ".join(v)
-    text = result.get("body") or ""
+    if raw_body is None and body is not None:
+        raw_body = json.dumps(body)
+    event = http_event(
+        method,
+        path,
+        claims=claims,
+        query=query,
+        headers=headers,
+        body=raw_body,
+        source_ip="198.51.100.7",
+        request_id=f"req-{method}-{path}",
+    )
+    status, out_headers, text = invoke_api(event)
     payload: Any = text
     if out_headers.get("content-type", "").endswith(("/json", "+json")) and text:
         payload = json.loads(text)
-    return result["statusCode"], out_headers, payload
+    return status, out_headers, payload
 
 
 def audit(claims: dict[str, Any] = ADMIN, **query: str) -> list[dict[str, Any]]:

@@ -7,16 +7,22 @@ import json
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urlencode
 
 import pytest
-from tests.integration.conftest import STATION_PASSWORD, Ctx, connect_event, seed_station
+from tests.integration.conftest import (
+    STATION_PASSWORD,
+    Ctx,
+    connect_event,
+    http_event,
+    invoke_api,
+    seed_station,
+)
 
 from csms.adapters.apigw import ApiGwConnectionSender
 from csms.adapters.dynamo import META, station_pk
 from csms.adapters.dynamo_models import ConnectionItem, StationItem
 from csms.domain.seed import Seed
-from csms.handlers import _runtime, api, api_stations, ws_connect, ws_disconnect
+from csms.handlers import _runtime, api_stations, ws_connect, ws_disconnect
 from csms.handlers.api_access import Change
 
 ADMIN = {"sub": "op-1", "tenant_id": "default", "role": "admin"}
@@ -35,28 +41,17 @@ def call(
     headers: dict[str, str] | None = None,
 ) -> tuple[int, dict[str, str], Any]:
     """The API handler with an HTTP API (v2) event, like `test_api.call_api`, with headers."""
-    event = {
-        "version": "2.0",
-        "routeKey": "$default",
-        "rawPath": path,
-        "rawQueryString": urlencode(query or {}),
-        "headers": {"content-type": "application/json", **(headers or {})},
-        "queryStringParameters": query,
-        "requestContext": {
-            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "1.2.3.4"},
-            "requestId": "r1",
-            "routeKey": "$default",
-            "stage": "$default",
-            "authorizer": {"jwt": {"claims": claims or ADMIN, "scopes": None}},
-        },
-        "body": json.dumps(body) if body is not None else None,
-        "isBase64Encoded": False,
-    }
-    result = api.lambda_handler(event, Ctx())
-    out = {k.lower(): v for k, v in (result.get("headers") or {}).items()}
-    for k, v in (result.get("multiValueHeaders") or {}).items():
-        out[k.lower()] = ", ".join(v)
-    return result["statusCode"], out, json.loads(result["body"]) if result.get("body") else None
+    event = http_event(
+        method,
+        path,
+        claims=claims or ADMIN,
+        query=query,
+        headers=headers,
+        body=json.dumps(body) if body is not None else None,
+        source_ip="1.2.3.4",
+    )
+    status, out, text = invoke_api(event)
+    return status, out, json.loads(text) if text else None
 
 
 def connect(station_id: str, connection_id: str, password: str) -> int:

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 from typing import Any
-from urllib.parse import urlencode
 
 import pytest
-from tests.integration.conftest import Ctx
+from tests.integration.conftest import http_event, invoke_api
 
 from csms.adapters.dynamo import site_partition, station_pk
 from csms.adapters.dynamo_models import StationItem
-from csms.handlers import _runtime, api, api_tenancy
+from csms.handlers import _runtime, api_tenancy
 from csms.handlers.api_access import Change
 from csms_local import emulation
 
@@ -34,27 +33,17 @@ def call(
     query: dict[str, str] | None = None,
     headers: dict[str, str] | None = None,
 ) -> tuple[int, dict[str, str], Any]:
-    event = {
-        "version": "2.0",
-        "routeKey": "$default",
-        "rawPath": path,
-        "rawQueryString": urlencode(query or {}),
-        "headers": {"content-type": "application/json", **(headers or {})},
-        "queryStringParameters": query,
-        "requestContext": {
-            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "::1"},
-            "requestId": "r1",
-            "routeKey": "$default",
-            "stage": "$default",
-            "authorizer": {"jwt": {"claims": claims or OWNER, "scopes": None}},
-        },
-        "body": json.dumps(body) if body is not None else None,
-        "isBase64Encoded": False,
-    }
-    result = api.lambda_handler(event, Ctx())
-    answer_headers = {k.lower(): str(v) for k, v in (result.get("headers") or {}).items()}
-    payload = json.loads(result["body"]) if result.get("body") else None
-    return result["statusCode"], answer_headers, payload
+    event = http_event(
+        method,
+        path,
+        claims=claims or OWNER,
+        query=query,
+        headers=headers,
+        body=json.dumps(body) if body is not None else None,
+        source_ip="::1",
+    )
+    status, answer_headers, text = invoke_api(event)
+    return status, answer_headers, json.loads(text) if text else None
 
 
 @pytest.fixture

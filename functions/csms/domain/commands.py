@@ -13,7 +13,7 @@ import hashlib
 from datetime import datetime
 from enum import StrEnum
 from itertools import pairwise
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
@@ -469,15 +469,6 @@ Command = Annotated[
 ]
 
 
-class CallState(StrEnum):
-    """Life of one CSMS-initiated call."""
-
-    PENDING = "Pending"
-    ANSWERED = "Answered"
-    FAILED = "Failed"  # the station answered with a CALLERROR
-    TIMED_OUT = "TimedOut"
-
-
 class CommandStatus(StrEnum):
     """The station's answer to a command, version-neutral.
 
@@ -542,29 +533,3 @@ class CommandResult(_Model):
     list_version: int | None = None
     configuration: ConfigurationResult | None = None
     schedule: CompositeSchedule | None = None
-
-
-class OutgoingCall(BaseModel):
-    """A CALL the CSMS sent to a station and what became of it."""
-
-    model_config = ConfigDict(frozen=True)
-
-    unique_id: str
-    station_id: str
-    tenant_id: str
-    action: str
-    request: dict[str, Any]
-    state: CallState = CallState.PENDING
-    sent_at: datetime
-    deadline: datetime
-    answered_at: datetime | None = None
-    status: CommandStatus | None = None
-    response: dict[str, Any] | None = None
-    error_code: str | None = None
-    error_description: str | None = None
-
-    def effective_state(self, now: datetime) -> CallState:
-        """A pending call past its deadline has timed out, whether or not anyone recorded it."""
-        if self.state is CallState.PENDING and now >= self.deadline:
-            return CallState.TIMED_OUT
-        return self.state

@@ -17,20 +17,10 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from csms.domain.commands import (
-    CallState,
-    CommandStatus,
-    OutgoingCall,
-    ResetCommand,
-    ResetKind,
-    TriggerableMessage,
-    TriggerMessageCommand,
-)
 from csms.domain.connection import ConnectionLogEntry
-from csms.domain.connector import ConnectorState
 from csms.domain.meter import Anomaly, AnomalyKind, Measurand, Reading, Sample
 from csms.domain.sessions import ChargingState, Session, SessionState, StopReason
-from csms.domain.station import ProtocolVersion, Station
+from csms.domain.station import ProtocolVersion
 from csms.domain.tokens import (
     MAX_TOKEN_LENGTH,
     AuthorizationStatus,
@@ -61,33 +51,6 @@ class Problem(ApiModel):
     errors: list[dict[str, Any]] | None = None
 
 
-class ConnectorView(ApiModel):
-    """A connector's last known status."""
-
-    evse_id: int
-    connector_id: int
-    status: str
-    detail: str | None = None
-    error_code: str | None = None
-    info: str | None = None
-    since: datetime
-    reported_at: datetime
-
-    @classmethod
-    def of(cls, state: ConnectorState) -> ConnectorView:
-        """From the domain state."""
-        return cls(
-            evse_id=state.evse.evse_id,
-            connector_id=state.evse.connector_id,
-            status=state.status.value,
-            detail=state.detail.value if state.detail else None,
-            error_code=state.error_code,
-            info=state.info,
-            since=state.since,
-            reported_at=state.reported_at,
-        )
-
-
 class BootView(ApiModel):
     """What the station said when it last booted."""
 
@@ -98,29 +61,6 @@ class BootView(ApiModel):
     firmware_version: str | None = None
     reason: str
     registration_status: str | None = None
-
-
-class StationSummary(ApiModel):
-    """A station in its first, short form (the station API answers `StationView` now)."""
-
-    id: str
-    site_id: str | None = None
-    pinned_protocol: str | None = None
-    protocol: str | None = None
-    online: bool
-    last_boot_at: datetime | None = None
-
-    @classmethod
-    def of(cls, station: Station) -> StationSummary:
-        """From the domain station."""
-        return cls(
-            id=station.id,
-            site_id=station.site_id,
-            pinned_protocol=station.pinned_protocol.value if station.pinned_protocol else None,
-            protocol=station.protocol.value if station.protocol else None,
-            online=station.online,
-            last_boot_at=station.last_boot_at,
-        )
 
 
 class ConnectionLogView(ApiModel):
@@ -158,70 +98,6 @@ class ConnectionLogPage(ApiModel):
 
     items: list[ConnectionLogView]
     next_cursor: str | None = None
-
-
-class ResetRequest(ApiModel):
-    """Reboot the station: Hard (1.6) = Immediate (2.0.1), Soft = OnIdle."""
-
-    action: Literal["Reset"]
-    kind: ResetKind = ResetKind.SOFT
-
-    def command(self) -> ResetCommand:
-        """The domain command."""
-        return ResetCommand(kind=self.kind)
-
-
-class TriggerMessageRequest(ApiModel):
-    """Ask the station to send one of its messages now."""
-
-    action: Literal["TriggerMessage"]
-    message: TriggerableMessage
-    evse_id: Annotated[int, Field(ge=0)] | None = None
-
-    def command(self) -> TriggerMessageCommand:
-        """The domain command."""
-        return TriggerMessageCommand(message=self.message, evse_id=self.evse_id)
-
-
-CommandRequest = Annotated[ResetRequest | TriggerMessageRequest, Field(discriminator="action")]
-
-
-class CommandView(ApiModel):
-    """A command sent to a station and what became of it."""
-
-    id: str
-    station_id: str
-    action: str
-    state: CallState
-    status: CommandStatus | None = None
-    request: dict[str, Any]
-    response: dict[str, Any] | None = None
-    error_code: str | None = None
-    error_description: str | None = None
-    sent_at: datetime
-    deadline: datetime
-    answered_at: datetime | None = None
-
-    @classmethod
-    def of(cls, call: OutgoingCall) -> CommandView:
-        """From the domain call."""
-        return cls(
-            id=call.unique_id,
-            station_id=call.station_id,
-            action=call.action,
-            state=call.state,
-            status=call.status,
-            request=call.request,
-            response=call.response,
-            error_code=call.error_code,
-            error_description=call.error_description,
-            sent_at=call.sent_at,
-            deadline=call.deadline,
-            answered_at=call.answered_at,
-        )
-
-
-# -- sessions -------------------------------------------------------------------------------
 
 
 def _json_number(value: Decimal) -> int | float:
