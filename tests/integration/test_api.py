@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any
 
@@ -16,6 +17,7 @@ from tests.integration.conftest import (
 )
 
 from csms.handlers import _runtime, api, ws_connect, ws_disconnect, ws_message
+from csms.handlers.api_access import MAX_BODY_BYTES
 
 CLAIMS = {"sub": "op-1", "tenant_id": "default", "role": "admin"}
 
@@ -183,3 +185,21 @@ def test_api_openapi_document_is_public_and_matches_schemas_folder(
     assert status == 200
     assert body["openapi"].startswith("3.1")
     assert "/v1/stations/{station_id}/connection-log" in body["paths"]
+
+
+def test_api_oversized_body_is_413_before_anything_is_read_or_written(
+    connected: _runtime.Runtime,
+) -> None:
+    # GIVEN a token body far beyond the API's limit (a valid shape, padded)
+    body = {"idToken": "BIG-1", "groupId": "g" * (MAX_BODY_BYTES + 1)}
+    # WHEN it is posted, and the same sent as base64 bytes
+    status, headers, problem = call_api("POST", "/v1/tokens", body=body)
+    encoded = base64.b64encode(json.dumps(body).encode()).decode()
+    raw_status, _, _ = invoke_api(
+        http_event("POST", "/v1/tokens", claims=CLAIMS, body=encoded, base64_encoded=True)
+    )
+    # THEN both are refused as too large, with a problem body, and no token exists
+    assert (status, raw_status) == (413, 413)
+    assert headers["content-type"] == "application/problem+json"
+    assert problem["type"] == "/problems/content-too-large"
+    assert call_api("GET", "/v1/tokens/BIG-1")[0] == 404

@@ -45,8 +45,6 @@ OPENAPI_PATH = "/v1/openapi.json"
 API_TITLE = "CSMS operator API"
 API_VERSION = "1"
 
-# Bodies larger than this are refused before anything reads them (API Gateway allows 10 MB).
-MAX_BODY_BYTES = 256 * 1024
 _MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 app = APIGatewayHttpResolver(enable_validation=True)
@@ -57,23 +55,14 @@ app._request_validation_middleware = GuardedRequestValidation()
 def _request_middleware(
     app_: APIGatewayHttpResolver, next_middleware: NextMiddleware
 ) -> Response[Any]:
-    """Refuse oversized bodies; audit what a mutating request changed (or that it was refused).
+    """Audit what a mutating request changed (or that it was refused).
 
     A route that raises is audited by `lambda_handler` once its error became an answer.
     """
     changes = begin_request()
     route = getattr(app_.context.get("_route"), "path", None)
     begin_audit(changes, route)
-    body = app_.current_event.body or ""
-    if len(body) > MAX_BODY_BYTES * (4 / 3 if app_.current_event.is_base64_encoded else 1):
-        response: Response[Any] = problem(
-            HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
-            "content-too-large",
-            f"the body is larger than {MAX_BODY_BYTES // 1024} KiB",
-            instance=app_.current_event.path,
-        )
-    else:
-        response = next_middleware(app_)
+    response = next_middleware(app_)
     audit_request(app_.current_event.raw_event, response.status_code, changes, route)
     return response
 

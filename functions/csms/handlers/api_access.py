@@ -128,6 +128,10 @@ def _guard(permission: Permission | None) -> Callable[..., Response[Any]]:
     return guard
 
 
+# The largest request body the API reads.
+MAX_BODY_BYTES = 256 * 1024
+
+
 class GuardedRequestValidation(OpenAPIRequestValidationMiddleware):
     """Powertools' request validation, after the caller's identity and permission are checked.
 
@@ -141,6 +145,15 @@ class GuardedRequestValidation(OpenAPIRequestValidationMiddleware):
 
     def handler(self, app: ApiGatewayResolver, next_middleware: NextMiddleware) -> Response[Any]:
         """Refuse who may not call the matched operation; validate the request of who may."""
+        body = app.current_event.body or ""
+        if len(body) > MAX_BODY_BYTES * (4 / 3 if app.current_event.is_base64_encoded else 1):
+            # Refused before anything parses it (API Gateway itself allows 10 MB).
+            return problem(
+                HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+                "content-too-large",
+                f"the body is larger than {MAX_BODY_BYTES // 1024} KiB",
+                instance=app.current_event.path,
+            )
         route = app.context.get("_route")
         key = (getattr(route, "method", ""), getattr(route, "path", ""))
         if key in ROUTE_PERMISSIONS:
