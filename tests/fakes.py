@@ -450,11 +450,17 @@ class InMemoryTokenRepository:
     def create(self, tenant_id: str, token: IdToken, at: datetime) -> bool:
         if (tenant_id, token.key) in self.tokens:
             return False
-        self.tokens[(tenant_id, token.key)] = token
+        self.tokens[(tenant_id, token.key)] = token.model_copy(update={"version": 1})
         return True
 
-    def replace(self, tenant_id: str, token: IdToken, at: datetime) -> None:
-        self.tokens[(tenant_id, token.key)] = token
+    def replace(self, tenant_id: str, token: IdToken, at: datetime) -> bool:
+        stored = self.tokens.get((tenant_id, token.key))
+        if stored is None or stored.version != token.version:
+            return False
+        self.tokens[(tenant_id, token.key)] = token.model_copy(
+            update={"version": token.version + 1}
+        )
+        return True
 
     def list(self, tenant_id: str, limit: int, cursor: str | None = None) -> Page[IdToken]:
         items = [t for (tenant, key), t in sorted(self.tokens.items()) if tenant == tenant_id]

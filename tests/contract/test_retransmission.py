@@ -60,7 +60,7 @@ def test_retransmitted_call_gets_the_same_reply_and_changes_nothing(
     world.stations_repo.register(a_station())
     binding = a_binding(protocol=version)
     world.stations_repo.bind(binding)
-    world.tokens.replace("tenant-a", IdToken(id_token="04A2B3C4D5E6F7"), T0)
+    world.tokens.create("tenant-a", IdToken(id_token="04A2B3C4D5E6F7"), T0)
     raw = json.dumps(golden.frame(version, name))
     first = world.dispatcher.handle(binding.connection_id, raw)
     published = len(world.events.events)

@@ -420,17 +420,20 @@ def test_token_create_get_replace_list(repos: Repos) -> None:
     # WHEN created, created again in another case, read in any case, replaced, listed
     assert repos.tokens.create("tenant-a", token, T0)
     assert not repos.tokens.create("tenant-a", token.model_copy(update={"id_token": "TAG-1"}), T0)
-    assert repos.tokens.get("tenant-a", "tag-1") == token
+    stored = token.model_copy(update={"version": 1})
+    assert repos.tokens.get("tenant-a", "tag-1") == stored
     assert repos.tokens.get("tenant-b", "TAG-1") is None
-    blocked = token.model_copy(update={"status": TokenStatus.BLOCKED})
-    repos.tokens.replace("tenant-a", blocked, T0)
+    blocked = stored.model_copy(update={"status": TokenStatus.BLOCKED})
+    assert repos.tokens.replace("tenant-a", blocked, T0)
+    # (a replacement over a version no longer stored changes nothing)
+    assert not repos.tokens.replace("tenant-a", token.model_copy(update={"version": 1}), T0)
     repos.tokens.create("tenant-a", IdToken(id_token="TAG-0"), T0)
     repos.tokens.create("tenant-b", IdToken(id_token="TAG-9"), T0)
     first = repos.tokens.list("tenant-a", 1)
     assert first.next_cursor is not None
     second = repos.tokens.list("tenant-a", 1, first.next_cursor)
     # THEN the token keeps its case, the replacement wins, and lists stay in their tenant
-    assert repos.tokens.get("tenant-a", "TAG-1") == blocked
+    assert repos.tokens.get("tenant-a", "TAG-1") == blocked.model_copy(update={"version": 2})
     assert [t.id_token for t in first.items + second.items] == ["TAG-0", "Tag-1"]
     assert (
         second.next_cursor is None or not repos.tokens.list("tenant-a", 1, second.next_cursor).items

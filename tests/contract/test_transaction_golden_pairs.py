@@ -92,7 +92,7 @@ def test_meter_value_pairs_normalise_to_equal_readings(name: str, read16, read20
 def _replay(world: World, version: ProtocolVersion) -> list[list[Any]]:
     world.clock.at = LATER
     world.stations_repo.register(a_station())
-    world.tokens.replace("tenant-a", IdToken(id_token=TOKEN, group_id="fleet"), T0)
+    world.tokens.create("tenant-a", IdToken(id_token=TOKEN, group_id="fleet"), T0)
     # The 1.6 golden frames carry transactionId 1001: the counter's next number.
     world.sessions_repo.counter = 1000
     binding = a_binding(protocol=version, connection_id=f"conn-{version.value}")

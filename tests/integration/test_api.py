@@ -29,12 +29,14 @@ def call_api(
     claims: dict[str, Any] | None = CLAIMS,
     query: dict[str, str] | None = None,
     body: Any = None,
+    headers: dict[str, str] | None = None,
 ) -> tuple[int, dict[str, str], Any]:
     event = http_event(
         method,
         path,
         claims=claims,
         query=query,
+        headers=headers,
         body=json.dumps(body) if body is not None else None,
     )
     status, headers, text = invoke_api(event)

@@ -535,6 +535,28 @@ def test_api_tokens_patch_merges_and_null_clears(sessions: Sessions) -> None:
     assert call_api("PATCH", "/v1/tokens/CARD-7", body={})[:3:2] == (200, patched)
 
 
+def test_api_tokens_carry_an_etag_and_patches_honour_if_match(sessions: Sessions) -> None:
+    # GIVEN a new token: created as version 1
+    status, headers, _ = call_api("POST", "/v1/tokens", body={"idToken": "CARD-8"})
+    assert (status, headers["etag"]) == (201, '"1"')
+    # WHEN two clients read it and both change it with the ETag they read
+    read_etag = call_api("GET", "/v1/tokens/card-8")[1]["etag"]
+    first = call_api(
+        "PATCH", "/v1/tokens/CARD-8", body={"groupId": "fleet"}, headers={"If-Match": read_etag}
+    )
+    second = call_api(
+        "PATCH", "/v1/tokens/CARD-8", body={"status": "Blocked"}, headers={"If-Match": read_etag}
+    )
+    # THEN the first wins (version 2), the second gets 412 and changes nothing
+    assert (first[0], first[1]["etag"], first[2]["groupId"]) == (200, '"2"', "fleet")
+    assert (second[0], second[2]["type"]) == (412, "/problems/version-mismatch")
+    status, headers, token = call_api("GET", "/v1/tokens/CARD-8")
+    assert (headers["etag"], token["status"], token["groupId"]) == ('"2"', "Accepted", "fleet")
+    # AND without If-Match the change applies over what is stored
+    status, headers, token = call_api("PATCH", "/v1/tokens/CARD-8", body={"status": "Blocked"})
+    assert (status, headers["etag"], token["status"]) == (200, '"3"', "Blocked")
+
+
 def test_api_tokens_patch_takes_effect_at_the_station(
     sessions: Sessions, runtime: _runtime.Runtime
 ) -> None:

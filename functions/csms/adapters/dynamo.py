@@ -765,7 +765,7 @@ class DynamoSeedRepository:
         _token_item(tenant_id, token, datetime.now(UTC)).save()
 
 
-def _token_item(tenant_id: str, token: IdToken, at: datetime) -> TokenItem:
+def _token_item(tenant_id: str, token: IdToken, at: datetime, version: int = 1) -> TokenItem:
     """The item of an id token, keyed by its case-insensitive value."""
     return TokenItem(
         tenant_pk(tenant_id),
@@ -778,4 +778,5 @@ def _token_item(tenant_id: str, token: IdToken, at: datetime) -> TokenItem:
         group_id=token.group_id,
         parent_id_token=token.parent_id_token,
         updated_at=at,
+        version=version,
     )

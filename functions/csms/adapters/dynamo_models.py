@@ -213,6 +213,8 @@ class TokenItem(_Item):
     group_id = UnicodeAttribute(null=True)
     parent_id_token = UnicodeAttribute(null=True)
     updated_at = UTCDateTimeAttribute(null=True)
+    # Absent on tokens stored before versions existed: they are version 1.
+    version = NumberAttribute(null=True)
 
 
 class _SessionIndex(GlobalSecondaryIndex[Any]):  # type: ignore[no-untyped-call]

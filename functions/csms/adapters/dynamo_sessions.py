@@ -501,9 +501,19 @@ class DynamoTokenRepository:
             raise
         return True
 
-    def replace(self, tenant_id: str, token: IdToken, at: datetime) -> None:
-        """Put the token over any with its value."""
-        _token_item(tenant_id, token, at).save()
+    def replace(self, tenant_id: str, token: IdToken, at: datetime) -> bool:
+        """Put the token over the version read (tokens without one are version 1)."""
+        condition = TokenItem.version == token.version
+        if token.version == 1:
+            condition = condition | TokenItem.version.does_not_exist()
+        item = _token_item(tenant_id, token, at, version=token.version + 1)
+        try:
+            item.save(condition=TokenItem.PK.exists() & condition)
+        except PutError as exc:
+            if _is_conditional_failure(exc):
+                return False
+            raise
+        return True
 
     def list(self, tenant_id: str, limit: int, cursor: str | None = None) -> Page[IdToken]:
         """By value (upper-cased)."""
@@ -526,4 +536,5 @@ def _token(item: TokenItem) -> IdToken:
         expires_at=item.expires_at_time,
         group_id=item.group_id,
         parent_id_token=item.parent_id_token,
+        version=int(item.version) if item.version is not None else 1,
     )

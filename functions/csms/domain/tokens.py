@@ -70,6 +70,9 @@ class IdToken(BaseModel):
     expires_at: Annotated[AwareDatetime | None, Field(alias="expiresAt")] = None
     group_id: Annotated[GroupId | None, Field(alias="groupId")] = None
     parent_id_token: Annotated[TokenValue | None, Field(alias="parentIdToken")] = None
+    # The stored version (0 before it is stored): the API's ETag. Not part of what a seed or
+    # a request says about the token, so never dumped.
+    version: Annotated[int, Field(ge=0, exclude=True)] = 0
 
     @property
     def key(self) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from http import HTTPStatus
 from typing import Annotated
 
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
@@ -13,7 +14,8 @@ from csms.domain.access import Principal
 from csms.domain.errors import StationNotFoundError
 from csms.domain.station import Station
 from csms.handlers._runtime import Runtime, api
-from csms.handlers.api_models import Problem
+from csms.handlers.api_access import Change, etag, record_change
+from csms.handlers.api_models import ApiModel, Problem
 from csms.handlers.problems import PROBLEM_JSON
 
 StationId = Annotated[str, Path(min_length=1, max_length=48, pattern=r"^[A-Za-z0-9._~:*+@-]+$")]
@@ -69,3 +71,39 @@ def station_of(principal: Principal, station_id: str) -> Station:
     ):
         raise StationNotFoundError(station_id)
     return station
+
+
+def json_response(
+    view: ApiModel,
+    *,
+    version: int | None = None,
+    status: HTTPStatus = HTTPStatus.OK,
+    location: str | None = None,
+) -> Response[str]:
+    """A JSON answer, with the resource's version as its `ETag` and, if created, a `Location`."""
+    headers: dict[str, str] = {}
+    if version is not None:
+        headers["ETag"] = etag(version)
+    if location is not None:
+        headers["Location"] = location
+    return Response(
+        status_code=status.value,
+        content_type="application/json",
+        body=view.model_dump_json(by_alias=True),
+        headers=headers,
+    )
+
+
+def audit_change(
+    kind: str, resource_id: str, action: str, before: ApiModel | None, after: ApiModel | None
+) -> None:
+    """Note a change of a resource for the audit log, in its public representation."""
+    record_change(
+        Change(
+            kind=kind,
+            resource_id=resource_id,
+            before=before.model_dump(mode="json", by_alias=True) if before else None,
+            after=after.model_dump(mode="json", by_alias=True) if after else None,
+            action=f"{kind}.{action}",
+        )
+    )

@@ -11,11 +11,19 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 
 from csms.domain.access import Permission
 from csms.domain.tokens import MAX_TOKEN_LENGTH
-from csms.handlers.api_access import current_principal, operation
+from csms.handlers.api_access import (
+    current_principal,
+    expected_version,
+    if_match_header,
+    operation,
+)
 from csms.handlers.api_common import (
     BAD_REQUEST,
+    PRECONDITION_FAILED,
     Cursor,
     Limit,
+    audit_change,
+    json_response,
     new_router,
     problems,
     responses,
@@ -35,6 +43,7 @@ IdTokenValue = Annotated[
     ),
 ]
 _NO_TOKEN = (HTTPStatus.NOT_FOUND, "No such id token in the caller's tenant")
+_CONFLICT = (HTTPStatus.CONFLICT, "Changed concurrently so often that the change was not applied")
 
 
 @operation(
@@ -61,9 +70,10 @@ def list_tokens(limit: Limit = 50, cursor: Cursor = None) -> TokenPage:
     tags=["tokens"],
     responses=responses("The id token", _NO_TOKEN),
 )
-def get_token(id_token: IdTokenValue) -> TokenView:
-    """Status, type, expiry, group and parent of one token."""
-    return TokenView.of(runtime().tokens.get(current_principal().tenant_id, id_token))
+def get_token(id_token: IdTokenValue) -> Response[str]:
+    """Status, type, expiry, group and parent of one token; its version as `ETag`."""
+    token = runtime().tokens.get(current_principal().tenant_id, id_token)
+    return json_response(TokenView.of(token), version=token.version)
 
 
 _TOKEN_EXAMPLES = {
@@ -101,11 +111,13 @@ def create_token(
 ) -> Response[str]:
     """A new token in the caller's tenant; status Accepted unless given."""
     token = runtime().tokens.create(current_principal().tenant_id, body.token())
-    return Response(
-        status_code=HTTPStatus.CREATED.value,
-        content_type="application/json",
-        body=TokenView.of(token).model_dump_json(by_alias=True),
-        headers={"Location": f"/v1/tokens/{token.id_token}"},
+    view = TokenView.of(token)
+    audit_change("token", token.id_token, "create", None, view)
+    return json_response(
+        view,
+        version=token.version,
+        status=HTTPStatus.CREATED,
+        location=f"/v1/tokens/{token.id_token}",
     )
 
 
@@ -116,7 +128,9 @@ def create_token(
     Permission.MANAGE_DRIVERS,
     summary="Change an id token",
     tags=["tokens"],
-    responses=responses("The id token as changed", BAD_REQUEST, _NO_TOKEN),
+    responses=responses(
+        "The id token as changed", BAD_REQUEST, _NO_TOKEN, PRECONDITION_FAILED, _CONFLICT
+    ),
 )
 def update_token(
     id_token: IdTokenValue,
@@ -132,7 +146,16 @@ def update_token(
             }
         ),
     ],
-) -> TokenView:
-    """JSON merge patch semantics: fields left out stay, an explicit null clears one."""
-    tokens = runtime().tokens
-    return TokenView.of(tokens.update(current_principal().tenant_id, id_token, body.patch()))
+) -> Response[str]:
+    """JSON merge patch semantics: fields left out stay, an explicit null clears one.
+
+    With `If-Match`, only the version named is changed (412 otherwise).
+    """
+    expected = expected_version(if_match_header(router), "token", id_token)  # type: ignore[arg-type]
+    before, after = runtime().tokens.update(
+        current_principal().tenant_id, id_token, body.patch(), expected
+    )
+    view = TokenView.of(after)
+    if after != before:
+        audit_change("token", after.id_token, "update", TokenView.of(before), view)
+    return json_response(view, version=after.version)

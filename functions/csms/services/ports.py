@@ -353,8 +353,12 @@ class TokenRepository(Protocol):
         """Store a new token; False (and nothing changed) when one with its value exists."""
         ...
 
-    def replace(self, tenant_id: str, token: IdToken, at: datetime) -> None:
-        """Store the token over the one with its value."""
+    def replace(self, tenant_id: str, token: IdToken, at: datetime) -> bool:
+        """Store the token over the one with its value, if that is still `token.version`.
+
+        The stored token then has the next version; False (nothing changed) when another write
+        came first.
+        """
         ...
 
     def list(self, tenant_id: str, limit: int, cursor: str | None = None) -> Page[IdToken]:

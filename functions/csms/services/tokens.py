@@ -11,7 +11,12 @@ from datetime import datetime
 from enum import Enum
 from typing import Final
 
-from csms.domain.errors import TokenExistsError, TokenNotFoundError
+from csms.domain.errors import (
+    ConcurrentModificationError,
+    TokenExistsError,
+    TokenNotFoundError,
+    VersionMismatchError,
+)
 from csms.domain.tokens import IdToken, IdTokenType, TokenStatus
 from csms.services.ports import Clock, Page, TokenRepository
 
@@ -51,11 +56,14 @@ class TokenService:
         self._tokens = tokens
         self._clock = clock
 
+    # A change without an expected version that keeps losing races gives up after this many.
+    _ATTEMPTS = 3
+
     def create(self, tenant_id: str, token: IdToken) -> IdToken:
-        """Store a new token; TokenExistsError when its value exists in any case."""
+        """Store a new token (version 1); TokenExistsError when its value exists in any case."""
         if not self._tokens.create(tenant_id, token, self._clock.now()):
             raise TokenExistsError(token.id_token)
-        return token
+        return token.model_copy(update={"version": 1})
 
     def get(self, tenant_id: str, value: str) -> IdToken:
         """The tenant's token with this value (case-insensitive); TokenNotFoundError if none."""
@@ -64,20 +72,35 @@ class TokenService:
             raise TokenNotFoundError(value)
         return token
 
-    def update(self, tenant_id: str, value: str, patch: TokenPatch) -> IdToken:
-        """Apply a partial update to an existing token and return the token as stored.
+    def update(
+        self,
+        tenant_id: str,
+        value: str,
+        patch: TokenPatch,
+        expected_version: int | None = None,
+    ) -> tuple[IdToken, IdToken]:
+        """Apply a partial update to an existing token: (the token before, as stored now).
 
         The value keeps the spelling it was created with. The new token is validated as a
-        whole, so a patch cannot store what `create` would refuse.
+        whole, so a patch cannot store what `create` would refuse. The write is conditional on
+        the version read: with `expected_version` another version is VersionMismatchError;
+        without, a lost race is read again a few times, then ConcurrentModificationError.
         """
-        current = self.get(tenant_id, value)
-        changes = patch.changes()
-        if not changes:
-            return current
-        updated = IdToken.model_validate({**current.model_dump(), **changes})
-        if updated != current:
-            self._tokens.replace(tenant_id, updated, self._clock.now())
-        return updated
+        for _ in range(self._ATTEMPTS):
+            current = self.get(tenant_id, value)
+            if expected_version is not None and current.version != expected_version:
+                raise VersionMismatchError("token", value)
+            changes = patch.changes()
+            updated = IdToken.model_validate({**current.model_dump(), **changes}).model_copy(
+                update={"version": current.version}
+            )
+            if updated == current:
+                return current, current
+            if self._tokens.replace(tenant_id, updated, self._clock.now()):
+                return current, updated.model_copy(update={"version": current.version + 1})
+            if expected_version is not None:
+                raise VersionMismatchError("token", value)
+        raise ConcurrentModificationError("token", value)
 
     def list(self, tenant_id: str, limit: int, cursor: str | None = None) -> Page[IdToken]:
         """The tenant's tokens by value, a page at a time."""

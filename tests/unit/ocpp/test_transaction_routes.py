@@ -45,7 +45,7 @@ def bound(world: World, protocol: ProtocolVersion, station_id: str = "CP-1") -> 
             site_id="site-1",
         )
     )
-    world.tokens.replace(
+    world.tokens.create(
         "tenant-a",
         IdToken(
             id_token="CARD-1",
@@ -131,7 +131,7 @@ def test_route_16_authorize_unknown_tag_is_invalid(world: World) -> None:
 def test_route_16_authorize_blocked_tag(world: World) -> None:
     # GIVEN a blocked tag
     bound(world, V16)
-    world.tokens.replace("tenant-a", IdToken(id_token="LOST", status=TokenStatus.BLOCKED), T0)
+    world.tokens.create("tenant-a", IdToken(id_token="LOST", status=TokenStatus.BLOCKED), T0)
     # WHEN / THEN Authorize says Blocked
     assert call(world, V16, "a-1", "Authorize", {"idTag": "LOST"}) == {
         "idTagInfo": {"status": "Blocked"}

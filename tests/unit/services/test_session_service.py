@@ -65,7 +65,7 @@ def of_type(world: World, kind: type[E]) -> list[E]:
 
 def with_tokens(world: World, *values: str) -> None:
     for value in values or ("CARD-1",):
-        world.tokens.replace("tenant-a", IdToken(id_token=value, group_id="fleet"), T0)
+        world.tokens.create("tenant-a", IdToken(id_token=value, group_id="fleet"), T0)
 
 
 def raw(minutes: float, wh: int | str, unit: str = "Wh", **extra: Any) -> RawReading:
@@ -685,7 +685,7 @@ def test_stop_transaction_for_lost_start_racing_its_meter_values(world: World) -
 
 def test_stop_transaction_for_lost_start_with_token_without_group(world: World) -> None:
     # GIVEN a known token in no group, and no session 79
-    world.tokens.replace("tenant-a", IdToken(id_token="SOLO"), T0)
+    world.tokens.create("tenant-a", IdToken(id_token="SOLO"), T0)
     world.clock.at = at(95)
     # WHEN session 79 is stopped with that token
     world.sessions.stop_transaction(V16, a_stop(79, token=PresentedToken(value="SOLO")))

@@ -8,7 +8,12 @@ import pytest
 from pydantic import ValidationError
 from tests.fakes import T0, FixedClock, InMemoryTokenRepository
 
-from csms.domain.errors import TokenExistsError, TokenNotFoundError
+from csms.domain.errors import (
+    ConcurrentModificationError,
+    TokenExistsError,
+    TokenNotFoundError,
+    VersionMismatchError,
+)
 from csms.domain.tokens import IdToken, IdTokenType, TokenStatus
 from csms.services.tokens import UNSET, TokenPatch, TokenService
 
@@ -26,9 +31,9 @@ class RecordingTokens(InMemoryTokenRepository):
         self.written_at.append(at)
         return super().create(tenant_id, token, at)
 
-    def replace(self, tenant_id: str, token: IdToken, at: datetime) -> None:
+    def replace(self, tenant_id: str, token: IdToken, at: datetime) -> bool:
         self.written_at.append(at)
-        super().replace(tenant_id, token, at)
+        return super().replace(tenant_id, token, at)
 
 
 @pytest.fixture
@@ -58,9 +63,9 @@ def test_token_service_create_stores_and_returns_the_token(
 ) -> None:
     # WHEN a token is created
     created = service.create(TENANT, a_token())
-    # THEN it is stored as given, at the clock's time, and readable in any case
-    assert created == a_token()
-    assert service.get(TENANT, "CARD-1") == a_token()
+    # THEN it is stored as given (version 1), at the clock's time, and readable in any case
+    assert created == a_token(version=1)
+    assert service.get(TENANT, "CARD-1") == created
     assert service.get(TENANT, "card-1").id_token == "Card-1"
     assert repo.written_at == [T0]
 
@@ -105,9 +110,11 @@ def test_token_service_update_changes_only_what_the_patch_names(
     # GIVEN a token
     service.create(TENANT, a_token())
     # WHEN it is blocked, under another spelling of its value
-    updated = service.update(TENANT, "CARD-1", TokenPatch(status=TokenStatus.BLOCKED))
-    # THEN the status changed and every other field, the value's spelling included, stayed
-    assert updated == a_token(status=TokenStatus.BLOCKED)
+    before, updated = service.update(TENANT, "CARD-1", TokenPatch(status=TokenStatus.BLOCKED))
+    # THEN the status changed and every other field, the value's spelling included, stayed;
+    # the version moved on
+    assert before == a_token(version=1)
+    assert updated == a_token(status=TokenStatus.BLOCKED, version=2)
     assert service.get(TENANT, "card-1") == updated
     assert len(repo.written_at) == 2
 
@@ -117,7 +124,7 @@ def test_token_service_update_with_none_clears_optional_fields(service: TokenSer
     service.create(TENANT, a_token())
     # WHEN a patch clears them (and moves the group)
     patch = TokenPatch(type=None, expires_at=None, parent_id_token=None, group_id="residents")
-    updated = service.update(TENANT, "Card-1", patch)
+    _, updated = service.update(TENANT, "Card-1", patch)
     # THEN they are gone, the rest stays
     assert updated.type is None
     assert updated.expires_at is None
@@ -133,10 +140,10 @@ def test_token_service_update_without_changes_writes_nothing(
     # GIVEN a token
     service.create(TENANT, a_token())
     # WHEN an empty patch, and one that sets the values it has, arrive
-    same = service.update(TENANT, "Card-1", TokenPatch())
-    again = service.update(TENANT, "Card-1", TokenPatch(group_id="fleet"))
+    _, same = service.update(TENANT, "Card-1", TokenPatch())
+    _, again = service.update(TENANT, "Card-1", TokenPatch(group_id="fleet"))
     # THEN the token is returned as it is and nothing is written
-    assert same == again == a_token()
+    assert same == again == a_token(version=1)
     assert repo.written_at == [T0]
 
 
@@ -155,7 +162,7 @@ def test_token_service_update_validates_the_result(service: TokenService) -> Non
     with pytest.raises(ValidationError):
         service.update(TENANT, "Card-1", TokenPatch(group_id="no spaces allowed"))
     # THEN the token is unchanged
-    assert service.get(TENANT, "Card-1") == a_token()
+    assert service.get(TENANT, "Card-1") == a_token(version=1)
 
 
 def test_token_patch_lists_only_the_fields_it_sets() -> None:
@@ -182,3 +189,50 @@ def test_token_service_list_pages_through_a_tenants_tokens_by_value(
     values = [t.id_token for t in first.items + second.items]
     assert values == ["A-1", "b-2", "c-3"]
     assert second.next_cursor is None
+
+
+def test_token_service_update_with_an_expected_version_refuses_another(
+    service: TokenService,
+) -> None:
+    # GIVEN a token changed once (version 2)
+    service.create(TENANT, a_token())
+    service.update(TENANT, "Card-1", TokenPatch(status=TokenStatus.BLOCKED))
+    # WHEN a client that read version 1 changes it, and one that read version 2
+    with pytest.raises(VersionMismatchError):
+        service.update(TENANT, "Card-1", TokenPatch(group_id="x"), expected_version=1)
+    _, updated = service.update(TENANT, "Card-1", TokenPatch(group_id="x"), expected_version=2)
+    # THEN only the second change is applied
+    assert (updated.group_id, updated.version) == ("x", 3)
+    assert service.get(TENANT, "Card-1") == updated
+
+
+def test_token_service_update_rereads_after_losing_a_race_and_gives_up_eventually(
+    service: TokenService, repo: RecordingTokens, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a token, and another writer that wins the first race
+    service.create(TENANT, a_token())
+    original = repo.replace
+    losses = iter([True])
+
+    def racing(tenant_id: str, token: IdToken, at: datetime) -> bool:
+        if next(losses, False):
+            other = repo.tokens[(TENANT, token.key)]
+            repo.tokens[(TENANT, token.key)] = other.model_copy(
+                update={"status": TokenStatus.EXPIRED, "version": other.version + 1}
+            )
+            return False
+        return original(tenant_id, token, at)
+
+    monkeypatch.setattr(repo, "replace", racing)
+    # WHEN a change without an expected version arrives
+    before, updated = service.update(TENANT, "Card-1", TokenPatch(group_id="x"))
+    # THEN it is applied over the winner's change, read again
+    assert before.status is TokenStatus.EXPIRED
+    assert (updated.status, updated.group_id, updated.version) == (TokenStatus.EXPIRED, "x", 3)
+    # AND with an expected version a lost race is a mismatch; always losing gives up
+    losses = iter([True])
+    with pytest.raises(VersionMismatchError):
+        service.update(TENANT, "Card-1", TokenPatch(group_id="y"), expected_version=3)
+    monkeypatch.setattr(repo, "replace", lambda *args: False)
+    with pytest.raises(ConcurrentModificationError):
+        service.update(TENANT, "Card-1", TokenPatch(group_id="z"))
