@@ -223,6 +223,17 @@ def test_openapi_no_content_response_has_no_body(
     assert "content" not in operation["responses"].get("204", {}), f"{method} {path}"
 
 
+@pytest.mark.parametrize(("method", "path", "operation"), OPERATIONS, ids=IDS)
+def test_openapi_json_answers_are_described_by_a_model(
+    method: str, path: str, operation: dict[str, Any]
+) -> None:
+    # THEN no JSON answer is documented as a bare string: a route that builds its own
+    # Response must declare the model it sends (Powertools would document `Return: string`)
+    for status, response in operation["responses"].items():
+        schema = response.get("content", {}).get("application/json", {}).get("schema", {})
+        assert schema.get("title") != "Return", f"{method} {path} {status}"
+
+
 def test_amend_document_keeps_validation_schemas_still_referenced() -> None:
     # GIVEN a document where something else still refers to Powertools' validation error
     ref = {"$ref": "#/components/schemas/HTTPValidationError"}

@@ -7,7 +7,10 @@ from typing import Annotated
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
-from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
+from aws_lambda_powertools.event_handler.openapi.types import (
+    OpenAPIResponse,
+    OpenAPIResponseHeader,
+)
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from csms.domain.access import Principal
@@ -107,3 +110,23 @@ def audit_change(
             action=f"{kind}.{action}",
         )
     )
+
+
+_ETAG_HEADER: dict[str, OpenAPIResponseHeader] = {
+    "ETag": {
+        "description": "The stored version; send it back in `If-Match` to change the resource",
+        "schema": {"type": "string"},
+    }
+}
+
+
+def versioned(
+    ok: str, model: type[ApiModel], *described: tuple[HTTPStatus, str]
+) -> dict[int, OpenAPIResponse]:
+    """OpenAPI responses of an operation answering one resource (a model) with its `ETag`."""
+    body: OpenAPIResponse = {
+        "description": ok,
+        "headers": _ETAG_HEADER,
+        "content": {"application/json": {"model": model}},
+    }
+    return {HTTPStatus.OK.value: body, **problems(*described)}

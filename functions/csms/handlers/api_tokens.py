@@ -28,6 +28,7 @@ from csms.handlers.api_common import (
     problems,
     responses,
     runtime,
+    versioned,
 )
 from csms.handlers.api_models import TOKEN_PATTERN, TokenCreate, TokenPage, TokenUpdate, TokenView
 
@@ -68,7 +69,7 @@ def list_tokens(limit: Limit = 50, cursor: Cursor = None) -> TokenPage:
     Permission.READ,
     summary="Get an id token",
     tags=["tokens"],
-    responses=responses("The id token", _NO_TOKEN),
+    responses=versioned("The id token", TokenView, _NO_TOKEN),
 )
 def get_token(id_token: IdTokenValue) -> Response[str]:
     """Status, type, expiry, group and parent of one token; its version as `ETag`."""
@@ -128,8 +129,13 @@ def create_token(
     Permission.MANAGE_DRIVERS,
     summary="Change an id token",
     tags=["tokens"],
-    responses=responses(
-        "The id token as changed", BAD_REQUEST, _NO_TOKEN, PRECONDITION_FAILED, _CONFLICT
+    responses=versioned(
+        "The id token as changed",
+        TokenView,
+        BAD_REQUEST,
+        _NO_TOKEN,
+        PRECONDITION_FAILED,
+        _CONFLICT,
     ),
 )
 def update_token(

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from csms.handlers.api_access import principal_from_claims
 from csms_local import cli, tokens
 
 
@@ -82,6 +83,23 @@ def test_cli_token_is_accepted_by_the_local_authorizer(
     assert code == 0
     assert (claims["tenant_id"], claims["role"]) == ("acme", "viewer")
     assert key_file.stat().st_mode & 0o777 == 0o600
+
+
+def test_cli_token_with_sites_restricts_the_user_to_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # WHEN a token is printed for an operator limited to two sites, and one for every site
+    key_file = tmp_path / "key"
+    args = ["token", "--role", "operator", "--key-file", str(key_file)]
+    cli.main([*args, "--sites", "depot-1", "depot-2"])
+    limited = capsys.readouterr().out.strip()
+    cli.main(args)
+    unlimited = capsys.readouterr().out.strip()
+    # THEN the API reads the first as restricted to those sites, the second as unrestricted
+    key = tokens.signing_key(key_file)
+    principal = principal_from_claims(tokens.verify(key, f"Bearer {limited}"))
+    assert principal.sites == frozenset({"depot-1", "depot-2"})
+    assert principal_from_claims(tokens.verify(key, f"Bearer {unlimited}")).sites is None
 
 
 @pytest.mark.parametrize(
