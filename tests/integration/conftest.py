@@ -13,7 +13,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from csms.adapters import system
 from csms.domain.seed import Seed
-from csms.handlers import _runtime
+
+# Importing the api function registers every route (ROUTE_PERMISSIONS), which the permission
+# and isolation tests enumerate when they are collected.
+from csms.handlers import _runtime, api
 from csms_local import emulation
 
 STATION_PASSWORD = "integration-pass-1"
@@ -158,8 +161,6 @@ def http_event(
 
 def invoke_api(event: dict[str, Any]) -> tuple[int, dict[str, str], str]:
     """Run the api function: status, headers (lower-case names, repeated ones joined), text."""
-    from csms.handlers import api
-
     result = api.lambda_handler(event, Ctx())
     headers = {k.lower(): str(v) for k, v in (result.get("headers") or {}).items()}
     for k, v in (result.get("multiValueHeaders") or {}).items():

@@ -10,7 +10,7 @@ from tests.integration.conftest import http_event, invoke_api
 
 from csms.adapters.dynamo import site_partition, station_pk
 from csms.adapters.dynamo_models import StationItem
-from csms.handlers import _runtime, api_tenancy
+from csms.handlers import _runtime, api_common
 from csms.handlers.api_access import Change
 from csms_local import emulation
 
@@ -51,7 +51,7 @@ def changes(aws: emulation.EmulatedResources, monkeypatch: pytest.MonkeyPatch) -
     """The audit changes the tenancy routes record (moto and the API runtime ready)."""
     del aws
     recorded: list[Change] = []
-    monkeypatch.setattr(api_tenancy, "record_change", recorded.append)
+    monkeypatch.setattr(api_common, "record_change", recorded.append)
     _runtime.reset()
     return recorded
 

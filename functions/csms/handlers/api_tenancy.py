@@ -24,13 +24,10 @@ from pydantic import ValidationError
 from csms.domain.access import Permission
 from csms.domain.tenancy import ID_PATTERN
 from csms.handlers.api_access import (
-    Change,
     current_principal,
-    etag,
     expected_version,
     if_match_header,
     operation,
-    record_change,
 )
 from csms.handlers.api_common import (
     BAD_REQUEST,
@@ -39,6 +36,8 @@ from csms.handlers.api_common import (
     Cursor,
     Limit,
     ResourceId,
+    audit_change,
+    json_response,
     new_router,
     problems,
     runtime,
@@ -102,37 +101,12 @@ def _not_found(kind: str) -> tuple[HTTPStatus, str]:
 
 
 def _send(view: ApiModel, version: int, *, location: str | None = None) -> Response[str]:
-    headers = {"ETag": etag(version)}
-    if location is not None:
-        headers["Location"] = location
-    return Response(
-        status_code=HTTPStatus.CREATED.value if location else HTTPStatus.OK.value,
-        content_type=_JSON,
-        body=view.model_dump_json(by_alias=True),
-        headers=headers,
-    )
+    created = HTTPStatus.CREATED if location else HTTPStatus.OK
+    return json_response(view, version=version, status=created, location=location)
 
 
 def _no_content() -> Response[str]:
     return Response(status_code=HTTPStatus.NO_CONTENT.value, body="")
-
-
-def _audit(
-    kind: str,
-    resource_id: str,
-    action: str,
-    before: ApiModel | None,
-    after: ApiModel | None,
-) -> None:
-    record_change(
-        Change(
-            kind=kind,
-            resource_id=resource_id,
-            before=before.model_dump(mode="json", by_alias=True) if before else None,
-            after=after.model_dump(mode="json", by_alias=True) if after else None,
-            action=f"{kind}.{action}",
-        )
-    )
 
 
 def _expected(kind: str, resource_id: str) -> int | None:
@@ -228,7 +202,7 @@ def create_site(
     with _service() as tenancy:
         site = tenancy.create_site(current_principal(), body.site())
     view = SiteView.of(site)
-    _audit("site", site.id, "create", None, view)
+    audit_change("site", site.id, "create", None, view)
     return _send(view, site.version, location=f"/v1/sites/{site.id}")
 
 
@@ -265,7 +239,7 @@ def update_site(
         )
     view = SiteView.of(after)
     if after is not before:
-        _audit("site", site_id, "update", SiteView.of(before), view)
+        audit_change("site", site_id, "update", SiteView.of(before), view)
     return _send(view, after.version)
 
 
@@ -287,7 +261,7 @@ def delete_site(site_id: ResourceId) -> Response[str]:
     """Refused while stations are assigned to the site."""
     with _service() as tenancy:
         site = tenancy.delete_site(current_principal(), site_id, _expected("site", site_id))
-    _audit("site", site_id, "delete", SiteView.of(site), None)
+    audit_change("site", site_id, "delete", SiteView.of(site), None)
     return _no_content()
 
 
@@ -360,7 +334,7 @@ def create_group(
     with _service() as tenancy:
         group = tenancy.create_group(current_principal(), body.group())
     view = GroupView.of(group)
-    _audit("group", group.id, "create", None, view)
+    audit_change("group", group.id, "create", None, view)
     return _send(view, group.version, location=f"/v1/groups/{group.id}")
 
 
@@ -394,7 +368,7 @@ def update_group(
         )
     view = GroupView.of(after)
     if after is not before:
-        _audit("group", group_id, "update", GroupView.of(before), view)
+        audit_change("group", group_id, "update", GroupView.of(before), view)
     return _send(view, after.version)
 
 
@@ -416,7 +390,7 @@ def delete_group(group_id: ResourceId) -> Response[str]:
     """Refused while a vehicle belongs to the group."""
     with _service() as tenancy:
         group = tenancy.delete_group(current_principal(), group_id, _expected("group", group_id))
-    _audit("group", group_id, "delete", GroupView.of(group), None)
+    audit_change("group", group_id, "delete", GroupView.of(group), None)
     return _no_content()
 
 
@@ -509,7 +483,7 @@ def create_vehicle(
     with _service() as tenancy:
         vehicle = tenancy.create_vehicle(current_principal(), body.vehicle())
     view = VehicleView.of(vehicle)
-    _audit("vehicle", vehicle.id, "create", None, view)
+    audit_change("vehicle", vehicle.id, "create", None, view)
     return _send(view, vehicle.version, location=f"/v1/vehicles/{vehicle.id}")
 
 
@@ -551,7 +525,7 @@ def update_vehicle(
         )
     view = VehicleView.of(after)
     if after is not before:
-        _audit("vehicle", vehicle_id, "update", VehicleView.of(before), view)
+        audit_change("vehicle", vehicle_id, "update", VehicleView.of(before), view)
     return _send(view, after.version)
 
 
@@ -570,7 +544,7 @@ def delete_vehicle(vehicle_id: ResourceId) -> Response[str]:
         vehicle = tenancy.delete_vehicle(
             current_principal(), vehicle_id, _expected("vehicle", vehicle_id)
         )
-    _audit("vehicle", vehicle_id, "delete", VehicleView.of(vehicle), None)
+    audit_change("vehicle", vehicle_id, "delete", VehicleView.of(vehicle), None)
     return _no_content()
 
 
@@ -659,7 +633,7 @@ def create_user(
     with _service() as tenancy:
         user = tenancy.create_user(current_principal(), body.user(tenancy.new_user_id()))
     view = UserView.of(user)
-    _audit("user", user.id, "create", None, view)
+    audit_change("user", user.id, "create", None, view)
     return _send(view, user.version, location=f"/v1/users/{user.id}")
 
 
@@ -703,7 +677,7 @@ def update_user(
         )
     view = UserView.of(after)
     if after is not before:
-        _audit("user", user_id, "update", UserView.of(before), view)
+        audit_change("user", user_id, "update", UserView.of(before), view)
     return _send(view, after.version)
 
 
@@ -720,7 +694,7 @@ def delete_user(user_id: ResourceId) -> Response[str]:
     """The identity is disabled, the record deleted, then the identity deleted."""
     with _service() as tenancy:
         user = tenancy.delete_user(current_principal(), user_id, _expected("user", user_id))
-    _audit("user", user_id, "delete", UserView.of(user), None)
+    audit_change("user", user_id, "delete", UserView.of(user), None)
     return _no_content()
 
 
@@ -779,5 +753,5 @@ def update_tenant(
         )
     view = TenantView.of(after)
     if after is not before:
-        _audit("tenant", principal.tenant_id, "update", TenantView.of(before), view)
+        audit_change("tenant", principal.tenant_id, "update", TenantView.of(before), view)
     return _send(view, after.version)
