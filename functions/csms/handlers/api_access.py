@@ -241,7 +241,7 @@ def expected_version(if_match: str | None, kind: str, resource_id: str) -> int |
     raise VersionMismatchError(kind, resource_id)
 
 
-def if_match_header(resolver: ApiGatewayResolver) -> str | None:
+def if_match_header(resolver: ApiGatewayResolver | APIGatewayHttpRouter) -> str | None:
     """The request's `If-Match` header, if any."""
     headers = resolver.current_event.headers or {}
     for name, value in headers.items():

@@ -23,6 +23,7 @@ from csms.handlers.api_access import (
     current_principal,
     etag,
     expected_version,
+    if_match_header,
     operation,
     record_change,
 )
@@ -60,14 +61,6 @@ _BAD_SITE = (
     "`siteId` names no site of the tenant that the caller reaches",
 )
 _TAGS = ["stations"]
-
-
-def _if_match() -> str | None:
-    headers = router.current_event.headers or {}
-    for name, value in headers.items():
-        if name.lower() == "if-match":
-            return str(value)
-    return None
 
 
 def _json(model: StationView, status: HTTPStatus = HTTPStatus.OK) -> Response[str]:
@@ -268,7 +261,7 @@ def update_station(
         current_principal(),
         station_id,
         body.patch(),
-        expected_version(_if_match(), "station", station_id),
+        expected_version(if_match_header(router), "station", station_id),
     )
     before, after = StationView.of(change.before), StationView.of(change.after)
     if change.changed:
@@ -321,7 +314,7 @@ def rotate_password(
         current_principal(),
         station_id,
         body.password if body is not None else None,
-        expected_version(_if_match(), "station", station_id),
+        expected_version(if_match_header(router), "station", station_id),
     )
     view = StationView.of(rotated.station)
     before = StationView.of(rotated.before) if rotated.before else None
@@ -356,7 +349,9 @@ def decommission_station(station_id: StationId) -> Response[str]:
     Decommissioning a decommissioned station changes nothing.
     """
     change = runtime().station_admin.decommission(
-        current_principal(), station_id, expected_version(_if_match(), "station", station_id)
+        current_principal(),
+        station_id,
+        expected_version(if_match_header(router), "station", station_id),
     )
     after = StationView.of(change.after)
     if change.changed:

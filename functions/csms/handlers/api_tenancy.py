@@ -110,7 +110,7 @@ def _no_content() -> Response[str]:
 
 
 def _expected(kind: str, resource_id: str) -> int | None:
-    return expected_version(if_match_header(router), kind, resource_id)  # type: ignore[arg-type]
+    return expected_version(if_match_header(router), kind, resource_id)
 
 
 @contextmanager

@@ -157,7 +157,7 @@ def update_token(
 
     With `If-Match`, only the version named is changed (412 otherwise).
     """
-    expected = expected_version(if_match_header(router), "token", id_token)  # type: ignore[arg-type]
+    expected = expected_version(if_match_header(router), "token", id_token)
     before, after = runtime().tokens.update(
         current_principal().tenant_id, id_token, body.patch(), expected
     )
