@@ -16,6 +16,10 @@ from csms.domain.commands import Command
 from csms.domain.connection import ConnectionBinding, ConnectionLogEntry
 from csms.domain.connector import AppliedStatus, ConnectorState, EvseRef, StatusReport
 from csms.domain.events import DomainEvent
+from csms.domain.load.allocation import Allocation
+from csms.domain.load.config import SiteLoadConfig
+from csms.domain.load.inputs import Reading as LoadReading
+from csms.domain.load.needs import DeclaredNeeds
 from csms.domain.meter import Reading
 from csms.domain.seed import Site
 from csms.domain.sessions import MeterChunk, Session, SessionState
@@ -580,4 +584,72 @@ class SiteDirectory(Protocol):
 
     def sites(self, tenant_id: str, limit: int, after: str | None = None) -> list[SiteRef]:
         """The tenant's sites by id, those after `after` (exclusive)."""
+        ...
+
+
+# --- load management -------------------------------------------------------------------------
+# A section of its own, so that it merges cleanly with the ports above.
+
+
+@dataclass(frozen=True)
+class LoadState:
+    """Everything of a site's load management that one rebalance reads (in one query)."""
+
+    config: SiteLoadConfig | None = None
+    allocation: Allocation | None = None
+    # The newest readings of each kind (meter, pv, battery), newest first, expired ones gone.
+    readings: tuple[LoadReading, ...] = ()
+    # Needs declared through the API, by session id.
+    needs: dict[str, DeclaredNeeds] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ManagedSite:
+    """A site that has load management configured (for the periodic rebalance)."""
+
+    tenant_id: str
+    site_id: str
+
+
+class LoadRepository(Protocol):
+    """A site's load configuration, readings, declared needs and current allocation.
+
+    All of a site's items share one partition, so `state` is a single query.
+    """
+
+    def state(self, tenant_id: str, site_id: str) -> LoadState:
+        """The site's configuration, allocation, fresh readings and declared needs."""
+        ...
+
+    def put_config(
+        self, tenant_id: str, config: SiteLoadConfig, expected_version: int | None
+    ) -> bool:
+        """Store the configuration as `config.version` (the stored one + 1; 1 when new).
+
+        `expected_version` None: only if none is stored. False when the stored version differs.
+        """
+        ...
+
+    def delete_config(self, tenant_id: str, site_id: str, expected_version: int) -> bool:
+        """Remove the configuration (load management off); False when the version differs."""
+        ...
+
+    def add_readings(
+        self, tenant_id: str, site_id: str, readings: Sequence[LoadReading], expires_at: datetime
+    ) -> None:
+        """Keep readings until `expires_at` (they are worthless after their staleness limit)."""
+        ...
+
+    def put_needs(
+        self, tenant_id: str, site_id: str, needs: DeclaredNeeds, expires_at: datetime
+    ) -> None:
+        """Make these the declared needs of their session (replacing earlier ones)."""
+        ...
+
+    def put_allocation(self, tenant_id: str, allocation: Allocation) -> None:
+        """Make this the site's allocation in force."""
+        ...
+
+    def managed_sites(self, limit: int, cursor: str | None = None) -> Page[ManagedSite]:
+        """Every site of every tenant with a load configuration (a system-wide index)."""
         ...
