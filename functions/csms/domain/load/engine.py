@@ -61,10 +61,10 @@ def allocate(
     tree.fill(order, caps, alloc, headroom)
     limits = []
     for i, slot in enumerate(tree.slots):
-        demand = sessions.get(i)
+        held = sessions.get(i)
         kw = alloc[i]
-        reason = Reason.IDLE if demand is None else Reason.LIMIT
-        if demand is not None and 0 < kw < slot.min_kw:
+        reason = Reason.IDLE if held is None else Reason.LIMIT
+        if held is not None and 0 < kw < slot.min_kw:
             tree.take(i, -kw, headroom)
             kw, reason = 0.0, Reason.PAUSED
         ac = slot.current_type is CurrentType.AC
@@ -73,7 +73,7 @@ def allocate(
                 connector=slot.key,
                 station_id=slot.station_id,
                 evse_id=slot.evse_id,
-                session_id=demand.session_id if demand else None,
+                session_id=held.session_id if held else None,
                 kw=kw,
                 amps=slot.amps(kw) if ac else None,
                 phases=slot.phases,
