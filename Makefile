@@ -12,7 +12,7 @@ export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 PYTEST := $(BIN)/python -m pytest -p no:cacheprovider
 
-.PHONY: help install run test lint typecheck imports schemas schemas-check synth bench bench-cost deploy fmt layer clean
+.PHONY: help install run test lint typecheck imports schemas schemas-check synth bench bench-cost bench-smart-charging deploy fmt layer clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -63,6 +63,16 @@ bench: synth ## DynamoDB reads/writes, handler CPU time and cold import time per
 
 bench-cost: synth ## $ per station-month: a month of the public-L2 profile through the handlers, priced
 	PYTHONPATH=bench $(BIN)/python -m cost $(ARGS)
+
+CALTECH ?= ../shared/data/acn_caltech_2019-03_events.json.gz
+SCENARIOS := bench/scenarios
+bench-smart-charging: install ## the load-management engine vs baselines and the LP optimum (Caltech, workplace, depot)
+	$(BIN)/python -m csms_bench.caltech $(CALTECH) $(SCENARIOS)/caltech-2019-03-20kw.json --limit-kw 20
+	$(BIN)/python -m csms_bench.generate workplace $(SCENARIOS)/workplace.json
+	$(BIN)/python -m csms_bench.generate depot $(SCENARIOS)/depot.json
+	$(BIN)/python -m csms_bench.report $(SCENARIOS)/caltech-2019-03-20kw.json \
+		$(SCENARIOS)/workplace.json $(SCENARIOS)/depot.json \
+		--results bench/smart_charging_results.json --doc docs/smart-charging.md $(ARGS)
 
 layer: install ## build the dependencies layer for arm64 / python3.12 into layers/build
 	$(BIN)/python layers/build.py

@@ -71,8 +71,18 @@ def ocpp_schemas() -> dict[str, str]:
     return files
 
 
+def scenario_schema() -> str:
+    """The smart-charging benchmark's scenario format (bench/csms_bench/scenario.py)."""
+    if str(ROOT / "bench") not in sys.path:
+        sys.path.append(str(ROOT / "bench"))
+    from csms_bench.scenario import json_schema
+
+    return _json(json_schema())
+
+
 def generate() -> dict[str, str]:
     files = {"openapi.json": openapi()}
+    files["smart-charging-scenario.schema.json"] = scenario_schema()
     files.update(event_schemas())
     files.update(ocpp_schemas())
     return files

@@ -981,3 +981,132 @@ class RecordingUserDirectory:
     def delete(self, tenant_id: str, user: User) -> None:
         self._refuse("delete")
         self.calls.append(("delete", user.id, user.role.value))
+
+
+# --- load management ---
+# A section of its own (imports too), so that it merges cleanly with the fakes above.
+from csms.domain.load.allocation import Allocation  # noqa: E402
+from csms.domain.load.config import SiteLoadConfig  # noqa: E402
+from csms.domain.load.inputs import Reading as LoadReading  # noqa: E402
+from csms.domain.load.needs import DeclaredNeeds  # noqa: E402
+from csms.services.ports import (  # noqa: E402
+    LOAD_READINGS_KEPT,
+    Clock,
+    LoadState,
+    ManagedSite,
+)
+
+
+class InMemoryLoadRepository:
+    """LoadRepository in memory; expiry is judged by `clock` (the real time when left out).
+
+    `bus` receives the events of every write that succeeds, as the outbox relay would.
+    """
+
+    def __init__(
+        self, clock: Clock | None = None, bus: InMemoryEventPublisher | None = None
+    ) -> None:
+        self.clock = clock
+        self.bus = bus if bus is not None else InMemoryEventPublisher()
+        self.configs: dict[tuple[str, str], SiteLoadConfig] = {}
+        self.allocations: dict[tuple[str, str], Allocation] = {}
+        # (tenant, site) -> (kind, at) -> (reading, expires_at)
+        self.readings: dict[
+            tuple[str, str], dict[tuple[str, datetime], tuple[LoadReading, datetime]]
+        ] = {}
+        # (tenant, site) -> session id -> (needs, expires_at)
+        self.needs: dict[tuple[str, str], dict[str, tuple[DeclaredNeeds, datetime]]] = {}
+        self.writes = 0
+
+    def _now(self) -> datetime:
+        return self.clock.now() if self.clock is not None else datetime.now(UTC)
+
+    def _publish(self, events: Sequence[DomainEvent]) -> None:
+        self.writes += 1
+        if events:
+            self.bus.publish(events)
+
+    def state(self, tenant_id: str, site_id: str) -> LoadState:
+        key, now = (tenant_id, site_id), self._now()
+        kept = [r for r, until in self.readings.get(key, {}).values() if until > now]
+        kept.sort(key=lambda r: r.at, reverse=True)
+        per_kind: dict[str, int] = {}
+        newest: list[LoadReading] = []
+        for reading in kept:
+            per_kind[reading.kind] = per_kind.get(reading.kind, 0) + 1
+            if per_kind[reading.kind] <= LOAD_READINGS_KEPT:
+                newest.append(reading)
+        needs = {s: n for s, (n, until) in self.needs.get(key, {}).items() if until > now}
+        return LoadState(
+            config=self.configs.get(key),
+            allocation=self.allocations.get(key),
+            readings=tuple(newest),
+            needs=needs,
+        )
+
+    def put_config(
+        self,
+        tenant_id: str,
+        config: SiteLoadConfig,
+        expected_version: int | None,
+        events: Sequence[DomainEvent] = (),
+    ) -> bool:
+        if config.version != (expected_version or 0) + 1:
+            raise ValueError("the configuration's version must be the expected one + 1")
+        key = (tenant_id, config.site_id)
+        held = self.configs.get(key)
+        if (held.version if held is not None else None) != expected_version:
+            return False
+        self.configs[key] = config
+        self._publish(events)
+        return True
+
+    def delete_config(
+        self,
+        tenant_id: str,
+        site_id: str,
+        expected_version: int,
+        events: Sequence[DomainEvent] = (),
+    ) -> bool:
+        held = self.configs.get((tenant_id, site_id))
+        if held is None or held.version != expected_version:
+            return False
+        del self.configs[(tenant_id, site_id)]
+        self._publish(events)
+        return True
+
+    def add_readings(
+        self,
+        tenant_id: str,
+        site_id: str,
+        readings: Sequence[LoadReading],
+        expires_at: datetime,
+        events: Sequence[DomainEvent] = (),
+    ) -> None:
+        held = self.readings.setdefault((tenant_id, site_id), {})
+        for reading in readings:
+            held[(reading.kind, reading.at)] = (reading, expires_at)
+        for kind in {reading.kind for reading in readings}:
+            of_kind = sorted((k for k in held if k[0] == kind), key=lambda k: k[1], reverse=True)
+            for old in of_kind[LOAD_READINGS_KEPT:]:
+                del held[old]
+        self._publish(events)
+
+    def put_needs(
+        self,
+        tenant_id: str,
+        site_id: str,
+        needs: DeclaredNeeds,
+        expires_at: datetime,
+        events: Sequence[DomainEvent] = (),
+    ) -> None:
+        self.needs.setdefault((tenant_id, site_id), {})[needs.session_id] = (needs, expires_at)
+        self._publish(events)
+
+    def put_allocation(self, tenant_id: str, allocation: Allocation) -> None:
+        self.allocations[(tenant_id, allocation.site_id)] = allocation
+        self.writes += 1
+
+    def managed_sites(self, limit: int, cursor: str | None = None) -> Page[ManagedSite]:
+        sites = [ManagedSite(tenant_id=t, site_id=s) for t, s in sorted(self.configs)]
+        return _page(sites, limit, cursor, "load-sites")

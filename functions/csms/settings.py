@@ -16,6 +16,7 @@ __all__ = [
     "HANDLER_SETTINGS",
     "ApiSettings",
     "BaseCsmsSettings",
+    "RebalanceSettings",
     "SessionSettings",
     "SettingsError",
     "StationGatewaySettings",
@@ -92,6 +93,14 @@ class ApiSettings(StationGatewaySettings):
     user_pool_id: Annotated[str, Field(pattern=r"^[\w-]+_[0-9a-zA-Z]+$")] | None = None
 
 
+class RebalanceSettings(StationGatewaySettings):
+    """Settings of the load management rebalance: it sends charging profiles to stations."""
+
+    # How long a profile may wait in the queue of an offline or busy station; a newer
+    # rebalance sends a fresh one after this (the site's limits change by the minute).
+    rebalance_profile_ttl_s: Annotated[int, Field(ge=30, le=3600)] = 300
+
+
 S = TypeVar("S", bound=BaseCsmsSettings)
 
 # Handler string (as used by CDK) -> the settings model that function validates at cold start.
@@ -102,6 +111,8 @@ HANDLER_SETTINGS: dict[str, type[BaseCsmsSettings]] = {
     "csms.handlers.api.lambda_handler": ApiSettings,
     "csms.handlers.stream_outbox.lambda_handler": BaseCsmsSettings,
     "csms.handlers.sched_session_cleanup.lambda_handler": SessionSettings,
+    "csms.handlers.evt_rebalance.lambda_handler": RebalanceSettings,
+    "csms.handlers.sched_rebalance.lambda_handler": RebalanceSettings,
 }
 
 

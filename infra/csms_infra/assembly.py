@@ -6,7 +6,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from aws_cdk import App
+from aws_cdk import App, Duration
 
 from csms_infra.nag import acknowledge, add_checks
 from csms_infra.paths import CDK_JSON
@@ -16,6 +16,8 @@ from csms_infra.stack import STACK_ID, CsmsStack
 BUNDLING_STACKS = "aws:cdk:bundling-stacks"
 CONSOLE_ORIGINS = "csms:consoleOrigins"
 API_GATEWAY_LOG_ROLE = "csms:apiGatewayLogRole"
+# Minutes between two periodic rebalances of every managed site (load management).
+REBALANCE_MINUTES = "csms:rebalanceMinutes"
 
 
 def _cdk_json_context() -> dict[str, Any]:
@@ -43,6 +45,16 @@ def _as_bool(value: object, default: bool) -> bool:
     return bool(value)
 
 
+def _as_minutes(value: object, default: int) -> int:
+    """Whole minutes from 1 to 60 (context from the CLI arrives as a string)."""
+    if value is None:
+        return default
+    minutes = int(str(value).strip())
+    if not 1 <= minutes <= 60:
+        raise ValueError(f"{REBALANCE_MINUTES} must be 1 to 60 minutes, got {minutes}")
+    return minutes
+
+
 def build_app(
     *,
     outdir: str | None = None,
@@ -62,6 +74,9 @@ def build_app(
         console_origins=_as_list(app.node.try_get_context(CONSOLE_ORIGINS)),
         create_api_gateway_log_role=_as_bool(
             app.node.try_get_context(API_GATEWAY_LOG_ROLE), default=True
+        ),
+        rebalance_every=Duration.minutes(
+            _as_minutes(app.node.try_get_context(REBALANCE_MINUTES), default=1)
         ),
     )
     acknowledge(stack)

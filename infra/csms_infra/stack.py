@@ -42,6 +42,18 @@ STREAM_OUTBOX = "csms.handlers.stream_outbox.lambda_handler"
 SESSION_CLEANUP = "csms.handlers.sched_session_cleanup.lambda_handler"
 # How often the cleanup job looks for sessions their stations stopped reporting on.
 SESSION_CLEANUP_SCHEDULE = Duration.hours(1)
+# Load management: a rebalance per site on session and load events, and periodically.
+EVT_REBALANCE = "csms.handlers.evt_rebalance.lambda_handler"
+SCHED_REBALANCE = "csms.handlers.sched_rebalance.lambda_handler"
+REBALANCE_EVERY = Duration.minutes(1)
+# The events that change what a site's sessions may draw (RebalanceRequested: the schedule's).
+REBALANCE_SOURCES = ("csms.sessions", "csms.load")
+REBALANCE_DETAIL_TYPES = (
+    "TransactionStarted",
+    "TransactionEnded",
+    "LoadChanged",
+    "RebalanceRequested",
+)
 
 # Headers of the WebSocket opening handshake (RFC 6455 section 4.1) that the origin must see;
 # Sec-WebSocket-Protocol carries the OCPP version offer ("ocpp2.0.1, ocpp1.6").
@@ -138,6 +150,7 @@ class CsmsStack(Stack):
         *,
         console_origins: Sequence[str] = (),
         create_api_gateway_log_role: bool = True,
+        rebalance_every: Duration = REBALANCE_EVERY,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -214,6 +227,9 @@ class CsmsStack(Stack):
         }
         self.handlers[STREAM_OUTBOX] = self._outbox_relay(code, layer)
         self.handlers[SESSION_CLEANUP] = self._session_cleanup(code, layer)
+        self.handlers[EVT_REBALANCE], self.handlers[SCHED_REBALANCE] = self._rebalance(
+            code, layer, environment, rebalance_every
+        )
 
         def ws_route(name: str, handler: str, *, return_response: bool = False) -> None:
             self.ws_api.add_route(
@@ -277,6 +293,70 @@ class CsmsStack(Stack):
             targets=[targets.LambdaFunction(job.function, retry_attempts=2)],
         )
         return job
+
+    def _rebalance(
+        self,
+        code: lambda_.Code,
+        layer: lambda_.ILayerVersion,
+        environment: Mapping[str, str],
+        every: Duration,
+    ) -> tuple[HandlerFunction, HandlerFunction]:
+        """Load management: one invocation per site rebalances it and sends changed profiles.
+
+        Session starts and ends and load changes (configuration, readings, declared needs)
+        trigger it at once; a schedule asks for a rebalance of every managed site, one event
+        per site, so that sites run in parallel and one slow site delays no other.
+        """
+        # Both functions share one runtime (csms.handlers._runtime.rebalancer) and settings.
+        environment = {**environment, "CSMS_REBALANCE_PROFILE_TTL_S": "300"}
+        rebalance = HandlerFunction(
+            self,
+            "Rebalance",
+            handler=EVT_REBALANCE,
+            code=code,
+            layer=layer,
+            environment=environment,
+            memory_size=512,
+            timeout=Duration.seconds(60),
+        )
+        # Reads the site's state, sessions and stations, writes the allocation and the command
+        # records, and sends SetChargingProfile CALLs over the stations' connections.
+        self.table.grant_read_write_data(rebalance.function)
+        self.ws_stage.grant_management_api_access(rebalance.function)
+        # A rebalance request older than two periods is superseded by a newer one.
+        target = targets.LambdaFunction(
+            rebalance.function, retry_attempts=2, max_event_age=Duration.minutes(5)
+        )
+        events.Rule(
+            self,
+            "RebalanceOnEvents",
+            description="Rebalance a site's load when a session starts or ends or its load changes",
+            event_bus=self.bus,
+            event_pattern=events.EventPattern(
+                source=list(REBALANCE_SOURCES), detail_type=list(REBALANCE_DETAIL_TYPES)
+            ),
+            targets=[target],
+        )
+        schedule = HandlerFunction(
+            self,
+            "RebalanceSchedule",
+            handler=SCHED_REBALANCE,
+            code=code,
+            layer=layer,
+            environment=environment,
+            timeout=Duration.seconds(60),
+        )
+        # Lists the managed sites (reads only) and puts one RebalanceRequested per site.
+        self.table.grant_read_data(schedule.function)
+        self.bus.grant_put_events_to(schedule.function)
+        events.Rule(
+            self,
+            "RebalanceEveryPeriod",
+            description="Ask for a rebalance of every site with load management",
+            schedule=events.Schedule.rate(every),
+            targets=[targets.LambdaFunction(schedule.function, retry_attempts=0)],
+        )
+        return rebalance, schedule
 
     def _outbox_relay(self, code: lambda_.Code, layer: lambda_.ILayerVersion) -> HandlerFunction:
         """Table stream -> EventBridge: publishes the events that rode in item writes.

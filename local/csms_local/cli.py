@@ -1,4 +1,4 @@
-"""The `csms` command: `csms local`, `csms simulate`, `csms token`, `csms export`."""
+"""The `csms` command: `csms local`, `csms simulate`, `csms token`, `csms export`, `csms bench`."""
 
 from __future__ import annotations
 
@@ -104,6 +104,13 @@ def build_parser() -> argparse.ArgumentParser:
     dump.add_argument(
         "--page-size", type=_positive_int, help="records per request (the server's default)"
     )
+
+    # The benchmark's own module declares its options; the simulator and HiGHS load only
+    # when it runs.
+    from csms_bench import cli as bench_cli
+
+    bench = commands.add_parser("bench", help="benchmarks that run on this machine")
+    bench_cli.add_arguments(bench)
     return parser
 
 
@@ -193,6 +200,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_local(args)
         if args.command == "export":
             return run_export(args)
+        if args.command == "bench":
+            from csms_bench import cli as bench_cli
+
+            return bench_cli.run(args)
         from csms_local import simulator
 
         return simulator.run_simulate(args)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -25,6 +26,8 @@ from csms_local.errors import TemplateError
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = REPO_ROOT / "cdk.out" / "CsmsStack.template.json"
 REGION = "us-east-1"
+
+logger = logging.getLogger(__name__)
 
 
 def load_template(path: Path = TEMPLATE_PATH, *, synth_if_missing: bool = True) -> dict[str, Any]:
@@ -115,6 +118,122 @@ def scheduled_jobs(template: dict[str, Any]) -> list[ScheduledJob]:
     return jobs
 
 
+@dataclass(frozen=True)
+class EventRule:
+    """An EventBridge pattern rule of the template and the handler it invokes.
+
+    moto's EventBridge cannot invoke Lambda targets, so the local runtime matches the events
+    itself and calls the handler in this process, as Lambda would (asynchronously, once).
+    """
+
+    rule: str
+    pattern: dict[str, Any]
+    handler: str
+
+    def matches(self, event: dict[str, Any]) -> bool:
+        """Whether EventBridge would deliver this event to the rule."""
+        return pattern_matches(self.pattern, event)
+
+    def run(self, event: dict[str, Any]) -> Any:
+        """Invoke the handler with the event, in this process."""
+        from csms_local.gateway import LambdaContextStub
+
+        module_name, _, function_name = self.handler.rpartition(".")
+        function = getattr(importlib.import_module(module_name), function_name)
+        return function(event, LambdaContextStub(self.rule))
+
+
+def pattern_matches(pattern: dict[str, Any], event: dict[str, Any]) -> bool:
+    """EventBridge's matching for what our rules use: exact values, `prefix`, `exists`.
+
+    Every field of the pattern must match; a list matches when any of its values matches the
+    event's value (or any of the event's values, when that is a list); a nested object matches
+    the event's object field by field. An operator we do not know matches nothing, so a rule
+    that uses one is never delivered by mistake.
+    """
+    for key, expected in pattern.items():
+        present = key in event
+        value = event.get(key)
+        if isinstance(expected, dict):
+            if not isinstance(value, dict) or not pattern_matches(expected, value):
+                return False
+            continue
+        if not isinstance(expected, list):
+            return False
+        values = value if isinstance(value, list) else [value]
+        if not any(_value_matches(item, present, values) for item in expected):
+            return False
+    return True
+
+
+def _value_matches(item: Any, present: bool, values: list[Any]) -> bool:
+    if isinstance(item, dict):
+        if set(item) == {"prefix"}:
+            return any(isinstance(v, str) and v.startswith(item["prefix"]) for v in values)
+        if set(item) == {"exists"}:
+            return present is bool(item["exists"])
+        return False
+    return present and item in values
+
+
+def event_rules(template: dict[str, Any]) -> list[EventRule]:
+    """Pattern rules (`EventPattern`) whose targets are functions of the template."""
+    resources = template.get("Resources", {})
+    rules = []
+    for logical_id, resource in resources.items():
+        properties = resource.get("Properties", {})
+        pattern = properties.get("EventPattern")
+        if resource.get("Type") != "AWS::Events::Rule" or not isinstance(pattern, dict):
+            continue
+        if properties.get("State", "ENABLED") != "ENABLED":
+            continue
+        for target in properties.get("Targets", []):
+            function_id = target.get("Arn", {}).get("Fn::GetAtt", [None])[0]
+            function = resources.get(function_id, {})
+            if function.get("Type") == "AWS::Lambda::Function":
+                rules.append(EventRule(logical_id, pattern, function["Properties"]["Handler"]))
+    return rules
+
+
+class EventRouter:
+    """Delivers the bus's events to the template's pattern rules with function targets.
+
+    Every event on the bus reaches the routing queue (see `create_resources`); `route()`
+    takes what arrived and invokes each matching rule's handler. A handler that fails is
+    logged and the event is not retried (EventBridge would retry an asynchronous invocation
+    twice; locally, the next trigger or schedule does the work again).
+    """
+
+    def __init__(self, rules: list[EventRule], queue_url: str) -> None:
+        self.rules = rules
+        self._queue_url = queue_url
+
+    def route(self) -> int:
+        """Deliver what arrived; return how many handler invocations there were."""
+        if not self.rules:
+            return 0
+        invoked = 0
+        for event in drain_events(self._queue_url):
+            invoked += self.deliver(event)
+        return invoked
+
+    def deliver(self, event: dict[str, Any]) -> int:
+        """Invoke every rule that matches one event; return how many did."""
+        invoked = 0
+        for rule in self.rules:
+            if not rule.matches(event):
+                continue
+            invoked += 1
+            try:
+                rule.run(event)
+            except Exception:
+                logger.exception(
+                    "event rule handler failed",
+                    extra={"rule": rule.rule, "detail_type": event.get("detail-type")},
+                )
+        return invoked
+
+
 def table_definition(template: dict[str, Any], table_name: str) -> dict[str, Any]:
     """CreateTable arguments for the template's single table."""
     tables = resources_of(template, "AWS::DynamoDB::Table")
@@ -152,12 +271,18 @@ class EmulatedResources:
     table_name: str
     event_bus_name: str
     events_queue_url: str
+    # Every event again, for the EventRouter (so that routing and inspection do not compete).
+    routing_queue_url: str = ""
 
 
 def create_resources(
     template: dict[str, Any], table_name: str = "csms-local", bus_name: str = "csms-events"
 ) -> EmulatedResources:
-    """Create the table and the bus (plus a queue that receives every event, for inspection)."""
+    """Create the table and the bus, plus two queues that receive every event.
+
+    One is for inspection (tests drain it), the other for the EventRouter, which delivers
+    the events to the template's rules with function targets.
+    """
     dynamodb = boto3.client("dynamodb", region_name=REGION)
     dynamodb.create_table(**table_definition(template, table_name))
     buses = resources_of(template, "AWS::Events::EventBus")
@@ -165,22 +290,29 @@ def create_resources(
         raise TemplateError(f"expected one EventBridge bus in the template, found {len(buses)}")
     events = boto3.client("events", region_name=REGION)
     events.create_event_bus(Name=bus_name)
+    queues = [_all_events_queue(events, bus_name, name) for name in ("events", "routing")]
+    return EmulatedResources(table_name, bus_name, queues[0], queues[1])
+
+
+def _all_events_queue(events: Any, bus_name: str, name: str) -> str:
+    """A queue that receives every event of the bus; its URL."""
     sqs = boto3.client("sqs", region_name=REGION)
-    queue_url = sqs.create_queue(QueueName="csms-local-events")["QueueUrl"]
+    queue_url: str = sqs.create_queue(QueueName=f"csms-local-{name}")["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
         "Attributes"
     ]["QueueArn"]
+    rule = "local-all-events" if name == "events" else f"local-all-events-{name}"
     events.put_rule(
-        Name="local-all-events",
+        Name=rule,
         EventBusName=bus_name,
         EventPattern=json.dumps({"source": [{"prefix": "csms."}]}),
     )
     events.put_targets(
-        Rule="local-all-events",
+        Rule=rule,
         EventBusName=bus_name,
-        Targets=[{"Id": "local-queue", "Arn": queue_arn}],
+        Targets=[{"Id": f"local-{name}-queue", "Arn": queue_arn}],
     )
-    return EmulatedResources(table_name, bus_name, queue_url)
+    return queue_url
 
 
 class OutboxPump:

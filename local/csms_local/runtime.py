@@ -119,6 +119,7 @@ class LocalRuntime:
         self.gateway: LocalGateway | None = None
         self.seed_result: dict[str, Any] | None = None
         self.restored = 0
+        self.router: emulation.EventRouter | None = None
         self._runners: list[web.AppRunner] = []
         self._snapshot_task: asyncio.Task[None] | None = None
         self._outbox_task: asyncio.Task[None] | None = None
@@ -133,8 +134,11 @@ class LocalRuntime:
         configure_environment(options, self.resources)
         if options.data_dir is not None:
             self.restored = restore_snapshot(self.resources.table_name, options.data_dir)
+        self.router = emulation.EventRouter(
+            emulation.event_rules(template), self.resources.routing_queue_url
+        )
         self._outbox_task = asyncio.create_task(
-            self._relay_outbox(emulation.OutboxPump(self.resources.table_name))
+            self._relay_outbox(emulation.OutboxPump(self.resources.table_name), self.router)
         )
         self._job_tasks = [
             asyncio.create_task(self._run_every(job)) for job in emulation.scheduled_jobs(template)
@@ -162,12 +166,15 @@ class LocalRuntime:
         self._runners.append(runner)
 
     @staticmethod
-    async def _relay_outbox(pump: emulation.OutboxPump) -> None:
+    async def _relay_outbox(pump: emulation.OutboxPump, router: emulation.EventRouter) -> None:
+        # The events the relay published, and those handlers put on the bus themselves, go to
+        # the rules with function targets (EventBridge -> Lambda in AWS).
         while True:
             try:
                 await asyncio.to_thread(pump.pump)
+                await asyncio.to_thread(router.route)
             except Exception:
-                logger.exception("outbox relay failed; retrying")
+                logger.exception("outbox relay or event routing failed; retrying")
             await asyncio.sleep(OUTBOX_EVERY_S)
 
     @staticmethod

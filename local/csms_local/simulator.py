@@ -40,6 +40,20 @@ from urllib.parse import quote
 from csms_local.sim.chaos import Chaos, ChaosConfig, ChaosConnection, ChaosCounts
 from csms_local.sim.clock import ScaledClock, SimClock
 from csms_local.sim.commands import StationMemory
+from csms_local.sim.profiles import (
+    Electrical,
+    Limit,
+    Profile,
+    ProfileError,
+    Purpose,
+    Running,
+    composite_schedule,
+    connector_limit,
+    offered_w,
+    replaced_by,
+    station_limit,
+    validate_for,
+)
 from csms_local.sim.sessions import (
     ACCEPTED,
     MAX_ID_TOKEN,
@@ -87,6 +101,17 @@ _T = TypeVar("_T")
 # --- what a station is and what happened to it ----------------------------------------------
 
 
+class ProfileMode(StrEnum):
+    """What a station does with the charging profiles the CSMS sets."""
+
+    HONOUR = "honour"
+    """Keep them and limit every connector to its composite schedule, as a real station does."""
+    IGNORE = "ignore"
+    """Answer Accepted and charge as if there were none (a broken or misconfigured station)."""
+    REJECT = "reject"
+    """Answer Rejected (a station without smart charging)."""
+
+
 @dataclass(frozen=True)
 class SimulatedStation:
     """One simulated charging station: its credentials and what it says about itself."""
@@ -99,6 +124,10 @@ class SimulatedStation:
     model: str = "SimCharger"
     serial_number: str | None = None
     firmware_version: str = "1.0.0"
+    voltage: float = 230.0
+    """Line-to-neutral voltage: converts a profile's amperes into watts."""
+    phases: int = 3
+    profiles: ProfileMode = ProfileMode.HONOUR
 
     def __post_init__(self) -> None:
         """Refuse what the station could not send: a bad value would fail schema validation."""
@@ -108,6 +137,10 @@ class SimulatedStation:
             raise ValueError(f"protocol must be one of {', '.join(PROTOCOLS)}: {self.protocol!r}")
         if self.connectors < 1:
             raise ValueError(f"a station needs at least one connector, not {self.connectors}")
+        if self.phases not in (1, 3):
+            raise ValueError(f"a station has 1 or 3 phases, not {self.phases}")
+        if not (math.isfinite(self.voltage) and 100 <= self.voltage <= 1000):
+            raise ValueError(f"voltage must be between 100 and 1000 V, not {self.voltage!r}")
         for name, value, limit in (
             ("vendor", self.vendor, _VENDOR_MAX),
             ("model", self.model, _MODEL_MAX),
@@ -462,6 +495,22 @@ class SessionHost(Protocol):
         """Send messages (status notifications of a command's progress) in the background."""
         ...
 
+    def set_profile(self, profile: Profile, *, needs_transaction_id: bool) -> str:
+        """Keep a charging profile and apply it; Accepted, or Rejected with the reason logged."""
+        ...
+
+    def clear_profiles(
+        self, profile_id: int | None, target: int | None, purpose: str | None, level: int | None
+    ) -> bool:
+        """Remove the profiles matching every criterion given; True when one matched."""
+        ...
+
+    def composite_schedule(
+        self, target: int, duration_s: float, unit: str
+    ) -> tuple[datetime, list[dict[str, Any]]]:
+        """Where the composite schedule of a connector (0: the station) starts, and its periods."""
+        ...
+
 
 # --- one connection ---------------------------------------------------------------------------
 
@@ -582,6 +631,19 @@ class _Session:
 
     def in_background(self, send: Callable[[], Coroutine[Any, Any, None]]) -> None:
         self._spawn(send())
+
+    def set_profile(self, profile: Profile, *, needs_transaction_id: bool) -> str:
+        return self._runner.set_profile(profile, needs_transaction_id=needs_transaction_id)
+
+    def clear_profiles(
+        self, profile_id: int | None, target: int | None, purpose: str | None, level: int | None
+    ) -> bool:
+        return self._runner.clear_profiles(profile_id, target, purpose, level)
+
+    def composite_schedule(
+        self, target: int, duration_s: float, unit: str
+    ) -> tuple[datetime, list[dict[str, Any]]]:
+        return self._runner.composite_schedule(target, duration_s, unit)
 
     # internals
 
@@ -998,6 +1060,133 @@ class _StationRunner:
                 self.emit(f"connector {connector.number}: remote stop")
                 return True
         return False
+
+    # --- charging profiles ---
+
+    @property
+    def electrical(self) -> Electrical:
+        return Electrical(voltage=self.station.voltage, phases=self.station.phases)
+
+    def running_on(self, number: int) -> Running | None:
+        """The transaction on a connector, with the id the CSMS's profiles name it by."""
+        if not 1 <= number <= len(self.connectors):
+            return None
+        transaction = self.connectors[number - 1].transaction
+        if transaction is None:
+            return None
+        if transaction.protocol == OCPP201:
+            transaction_id = transaction.local_id
+        else:
+            # Until the CSMS has numbered it, no 1.6 profile can name it.
+            csms_id = transaction.csms_id
+            transaction_id = "" if csms_id is None else str(csms_id)
+        return Running(transaction_id, transaction.begin.timestamp)
+
+    def sharing(self) -> int:
+        """Connectors that share the station's maximum: those whose vehicle still takes power."""
+        return sum(
+            1
+            for connector in self.connectors
+            if connector.transaction is not None
+            and connector.state not in (ConnectorState.SUSPENDED_EV, ConnectorState.FINISHING)
+        )
+
+    def set_profile(self, profile: Profile, *, needs_transaction_id: bool) -> str:
+        if self.station.profiles is ProfileMode.REJECT:
+            self.emit(f"charging profile {profile.id} rejected (this station rejects profiles)")
+            return "Rejected"
+        try:
+            validate_for(
+                profile,
+                self.running_on(profile.target),
+                connectors=len(self.connectors),
+                needs_transaction_id=needs_transaction_id,
+            )
+        except ProfileError as exc:
+            self.emit(f"charging profile {profile.id} rejected: {exc}")
+            return "Rejected"
+        for replaced in replaced_by(self.memory.profiles, profile):
+            del self.memory.profiles[replaced]
+        self.memory.profiles[profile.id] = profile
+        first = profile.periods[0]
+        self.emit(
+            f"charging profile {profile.id} ({profile.wire_purpose}, level {profile.stack_level}) "
+            f"on {profile.target}: {first.limit:g} {profile.unit}"
+        )
+        self.replan()
+        return "Accepted"
+
+    def clear_profiles(
+        self, profile_id: int | None, target: int | None, purpose: str | None, level: int | None
+    ) -> bool:
+        cleared = self.memory.clear_profiles(profile_id, target, purpose, level)
+        if cleared:
+            self.replan()
+        return cleared
+
+    def offer(self, connector: int, at: datetime) -> Limit:
+        if self.station.profiles is not ProfileMode.HONOUR:
+            return Limit(None, None)
+        electrical = self.electrical
+        limit = connector_limit(
+            self.memory.profiles.values(),
+            connector,
+            at,
+            self.running_on(connector),
+            electrical,
+            sharing=self.sharing(),
+        )
+        return Limit(offered_w(limit, electrical), limit.until)
+
+    def replan(self) -> None:
+        for connector in self.connectors:
+            connector.replan.set()
+
+    def transaction_ended(self, connector: int) -> None:
+        # A TxProfile lives as long as its transaction - 1.6 3.13.4, 2.0.1 K01.FR.05.
+        ended = [
+            pid
+            for pid, profile in self.memory.profiles.items()
+            if profile.purpose is Purpose.TX and profile.target == connector
+        ]
+        for pid in ended:
+            del self.memory.profiles[pid]
+        self.replan()
+
+    def composite_schedule(
+        self, target: int, duration_s: float, unit: str
+    ) -> tuple[datetime, list[dict[str, Any]]]:
+        """The limits the profiles set on a connector (0: the station) from now, in `unit`.
+
+        Without any profile, the station's own ceiling: 32 A, or 22 kW.
+        """
+        now = self.clock.now()
+        electrical = self.electrical
+        profiles = (
+            list(self.memory.profiles.values())
+            if self.station.profiles is ProfileMode.HONOUR
+            else []
+        )
+        running = self.running_on(target)
+        sharing = self.sharing()
+
+        def limit_at(moment: datetime) -> Limit:
+            if target == 0:
+                return station_limit(profiles, moment, electrical)
+            return connector_limit(profiles, target, moment, running, electrical, sharing=sharing)
+
+        periods: list[dict[str, Any]] = []
+        for offset, watts in composite_schedule(limit_at, now, duration_s):
+            if unit == "A":
+                value = 32.0 if watts is None else watts / (electrical.voltage * electrical.phases)
+            else:
+                value = 22000.0 if watts is None else watts
+            period = {"start_period": int(offset), "limit": round(value, 1)}
+            if periods and periods[-1]["start_period"] == period["start_period"]:
+                periods[-1] = period
+            else:
+                periods.append(period)
+        return now, periods
 
     def connector_state(self, target: int) -> ConnectorState:
         """Status to report for a connector; connector 0 (the station) is Available."""
@@ -1465,7 +1654,22 @@ def add_simulate_arguments(parser: argparse.ArgumentParser) -> None:
         help="simulated length of a session (default: 30)",
     )
     sessions.add_argument(
-        "--power-kw", metavar="KW", help="charging power, varying a little (default: 7.4)"
+        "--power-kw",
+        metavar="KW",
+        help="what each vehicle draws, varying a little, at most what the station's charging "
+        "profiles allow (default: 7.4)",
+    )
+    sessions.add_argument(
+        "--energy-kwh",
+        metavar="KWH",
+        help="energy a vehicle takes before its battery is full and it stops drawing "
+        "(SuspendedEV) (default: it never fills)",
+    )
+    sessions.add_argument(
+        "--profiles",
+        metavar="{honour,ignore,reject}",
+        help="what stations do with the CSMS's charging profiles: limit their power by them "
+        "(default), accept and ignore them, or reject them",
     )
     sessions.add_argument(
         "--speed",
@@ -1517,9 +1721,21 @@ def _options(args: argparse.Namespace) -> _SimulateOptions:
         if protocol is None:
             raise _UsageError(f"--protocol must be one of {', '.join(PROTOCOLS)}")
     connectors = _positive_int("--connectors", args.connectors, default=2)
+    profiles = ProfileMode.HONOUR
+    if args.profiles is not None:
+        try:
+            profiles = ProfileMode(str(args.profiles).lower())
+        except ValueError:
+            choices = ", ".join(mode.value for mode in ProfileMode)
+            raise _UsageError(f"--profiles must be one of {choices}") from None
     try:
         stations = [
-            replace(station, protocol=protocol or station.protocol, connectors=connectors)
+            replace(
+                station,
+                protocol=protocol or station.protocol,
+                connectors=connectors,
+                profiles=profiles,
+            )
             for station in _selected_stations(args)
         ]
         plan = _plan(args)
@@ -1564,6 +1780,7 @@ def _plan(args: argparse.Namespace) -> ChargingPlan:
         meter_interval=_positive_float("--meter-interval", args.meter_interval) or 60.0,
         session_length=(minutes or 30.0) * 60.0,
         power_kw=power or 7.4,
+        energy_kwh=_positive_float("--energy-kwh", args.energy_kwh, unit="a number"),
     )
 
 

@@ -205,3 +205,26 @@ class UserDirectoryError(DomainError):
 
     def __init__(self, detail: str) -> None:
         super().__init__(detail)
+
+
+# --- load management ---
+# A section of its own, so that it merges cleanly with the errors above.
+
+
+class InvalidLoadInputError(DomainError):
+    """A load configuration, readings or needs that cannot be taken as they stand (400).
+
+    `kind` names what was refused (`load-config`, `readings`, `needs`); the message says why.
+    """
+
+    def __init__(self, kind: str, detail: str) -> None:
+        super().__init__(detail)
+        self.kind = kind
+
+
+class SessionNotActiveError(DomainError):
+    """The session has ended: what it needs no longer matters."""
+
+    def __init__(self, session_id: str) -> None:
+        super().__init__(f"session {session_id!r} has ended")
+        self.session_id = session_id

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import ClassVar, Generic, TypeVar
+from typing import ClassVar, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -100,6 +100,8 @@ class TransactionStarted(SessionEvent):
     detail_type: ClassVar[str] = "TransactionStarted"
 
     protocol: ProtocolVersion
+    # The station's site when the session started (load management rebalances that site).
+    site_id: str | None = None
     id_token: str | None = None
     group_id: str | None = None
     authorization: AuthorizationStatus | None = None
@@ -131,6 +133,8 @@ class TransactionEnded(SessionEvent):
     detail_type: ClassVar[str] = "TransactionEnded"
 
     revision: int
+    # The station's site when the session started (load management rebalances that site).
+    site_id: str | None = None
     id_token: str | None = None
     group_id: str | None = None
     started_at: datetime | None = None
@@ -156,6 +160,18 @@ class TokenAuthorized(DomainEvent):
     group_id: str | None = None
 
 
+class LoadChanged(DomainEvent):
+    """A site's load configuration, readings or declared needs changed: rebalance the site."""
+
+    source: ClassVar[str] = "csms.load"
+    detail_type: ClassVar[str] = "LoadChanged"
+
+    # A site's event concerns no one station (the envelope's station_id is optional too).
+    station_id: str | None = None  # type: ignore[assignment]
+    site_id: str
+    reason: Literal["config", "readings", "needs"]
+
+
 EVENT_TYPES: tuple[type[DomainEvent], ...] = (
     StationConnected,
     StationDisconnected,
@@ -166,6 +182,7 @@ EVENT_TYPES: tuple[type[DomainEvent], ...] = (
     TransactionUpdated,
     TransactionEnded,
     TokenAuthorized,
+    LoadChanged,
 )
 
 

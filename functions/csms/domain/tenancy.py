@@ -91,6 +91,7 @@ def validate_email(value: str) -> str:
 
 CountryCode = Annotated[str, AfterValidator(validate_country)]
 TimeZoneName = Annotated[str, AfterValidator(validate_timezone)]
+ChargingPriority = Annotated[int, Field(ge=0, le=9)]
 Vin = Annotated[str, AfterValidator(validate_vin)]
 Email = Annotated[str, AfterValidator(validate_email)]
 Name = Annotated[str, Field(min_length=1, max_length=200)]
@@ -180,6 +181,8 @@ class DriverGroup(_Record):
     name: Name
     kind: GroupKind
     description: Description | None = None
+    # Load management serves higher priorities first (0-9); None: the default, 0.
+    charging_priority: ChargingPriority | None = None
     created_at: AwareDatetime | None = None
 
 
@@ -233,6 +236,8 @@ class Vehicle(_Record):
     max_dc_kw: Kw | None = None
     departure: Departure | None = None
     id_tokens: Annotated[tuple[TokenValue, ...], Field(max_length=20)] = ()
+    # Overrides its group's priority for load management (0-9); None: the group's.
+    charging_priority: ChargingPriority | None = None
     created_at: AwareDatetime | None = None
 
     @model_validator(mode="after")

@@ -7,6 +7,7 @@ the environment. Nothing else constructs adapters.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import cache
@@ -26,6 +27,7 @@ from csms.adapters.dynamo import (
 from csms.adapters.dynamo_audit import DynamoAuditRepository
 from csms.adapters.dynamo_commands import DynamoCallRepository, new_command_id
 from csms.adapters.dynamo_frames import DynamoFrameLog
+from csms.adapters.dynamo_load import DynamoLoadRepository
 from csms.adapters.dynamo_models import configure_table
 from csms.adapters.dynamo_notifications import (
     DynamoChargingNeedsRepository,
@@ -55,6 +57,8 @@ from csms.services.commands import CommandService
 from csms.services.live import LiveService
 from csms.services.message_log import MessageLogService, TracingFrameSender
 from csms.services.notifications import NotificationService
+from csms.services.ports import LoadRepository, ManagedSite
+from csms.services.rebalance import RebalancePolicy, RebalanceService
 from csms.services.seeding import SeedService
 from csms.services.sessions import SessionService
 from csms.services.station_admin import StationAdminService
@@ -64,6 +68,7 @@ from csms.services.tokens import TokenService
 from csms.settings import (
     ApiSettings,
     BaseCsmsSettings,
+    RebalanceSettings,
     SessionSettings,
     StationGatewaySettings,
     load_settings,
@@ -98,6 +103,7 @@ class Runtime:
     tenancy: TenancyService
     station_admin: StationAdminService
     live: LiveService
+    load_repository: LoadRepository
 
 
 def _client(service: str, settings: BaseCsmsSettings, **kwargs: Any) -> Any:
@@ -207,6 +213,7 @@ def build(settings: StationGatewaySettings) -> Runtime:
         message_log=message_log,
         tenancy=tenancy_service(settings, clock),
         station_admin=_station_admin(settings, stations, hasher, sender, clock),
+        load_repository=DynamoLoadRepository(clock, outbox),
         live=LiveService(
             stations=stations,
             statuses=statuses,
@@ -333,9 +340,64 @@ def api() -> Runtime:
     return build(load_settings(ApiSettings))
 
 
+@dataclass(frozen=True)
+class Rebalancer:
+    """What the load management functions need: the rebalance, and the bus for the fan-out."""
+
+    service: RebalanceService
+    stations: DynamoStationRepository
+    events: EventBridgePublisher
+    bus_name: str
+    clock: SystemClock
+    new_id: Callable[[], str]
+
+    def sites(self) -> Iterator[ManagedSite]:
+        """Every site with load management (the schedule asks for a rebalance of each)."""
+        return self.service.managed_sites()
+
+
+@cache
+def rebalancer() -> Rebalancer:
+    """The runtime of the rebalance and of its schedule (csms.handlers.*_rebalance)."""
+    return build_rebalancer(load_settings(RebalanceSettings))
+
+
+def build_rebalancer(
+    settings: RebalanceSettings, loads: LoadRepository | None = None
+) -> Rebalancer:
+    """Wire the rebalance for these settings (`loads`: the load store, DynamoDB by default)."""
+    runtime = build(settings)
+    clock = SystemClock()
+
+    def events_client() -> EventBridgeClient:
+        client: EventBridgeClient = _client("events", settings)
+        return client
+
+    service = RebalanceService(
+        loads=loads or runtime.load_repository,
+        stations=runtime.station_repository,
+        sessions=DynamoSessionRepository(OutboxEncoder(new_uuid)),
+        needs=DynamoChargingNeedsRepository(),
+        statuses=runtime.statuses,
+        sender=runtime.commands,
+        clock=clock,
+        groups=DynamoGroupRepository(),
+        policy=RebalancePolicy(profile_ttl=timedelta(seconds=settings.rebalance_profile_ttl_s)),
+    )
+    return Rebalancer(
+        service=service,
+        stations=runtime.station_repository,
+        events=EventBridgePublisher(settings.event_bus_name, events_client),
+        bus_name=settings.event_bus_name,
+        clock=clock,
+        new_id=new_uuid,
+    )
+
+
 def reset() -> None:
     """Forget the built runtimes (after the environment changed)."""
     gateway.cache_clear()
     api.cache_clear()
     relay.cache_clear()
     cleanup.cache_clear()
+    rebalancer.cache_clear()

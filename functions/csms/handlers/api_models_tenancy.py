@@ -46,6 +46,24 @@ Sites = Annotated[
 ]
 
 
+GroupPriority = Annotated[
+    int,
+    Field(
+        ge=0,
+        le=9,
+        description="Load management serves higher priorities first (0-9; null: 0)",
+    ),
+]
+VehiclePriority = Annotated[
+    int,
+    Field(
+        ge=0,
+        le=9,
+        description="Load management priority of this vehicle (0-9; null: its group's)",
+    ),
+]
+
+
 class _Body(ApiModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -176,6 +194,7 @@ class GroupView(_Stamped):
     name: str
     kind: GroupKind
     description: str | None = None
+    charging_priority: int | None = None
     created_at: datetime | None = None
 
     @classmethod
@@ -198,6 +217,7 @@ class GroupCreate(_Body):
     name: Name
     kind: GroupKind
     description: Description | None = None
+    charging_priority: GroupPriority | None = None
 
     def group(self) -> DriverGroup:
         """The domain group."""
@@ -212,6 +232,7 @@ class GroupUpdate(_Patch):
     name: Name | None = None
     kind: GroupKind | None = None
     description: Description | None = None
+    charging_priority: GroupPriority | None = None
 
 
 # -- vehicles ---------------------------------------------------------------------------------
@@ -229,6 +250,7 @@ class VehicleView(_Stamped):
     max_dc_kw: Number | None = None
     departure: Departure | None = None
     id_tokens: list[str] = []
+    charging_priority: int | None = None
     created_at: datetime | None = None
 
     @classmethod
@@ -263,6 +285,7 @@ class VehicleCreate(_Body):
     id_tokens: Annotated[list[TokenValue], Field(max_length=20)] = Field(
         default=[], description="Id tokens used with this vehicle"
     )
+    charging_priority: VehiclePriority | None = None
 
     def vehicle(self) -> Vehicle:
         """The domain vehicle."""
@@ -282,6 +305,7 @@ class VehicleUpdate(_Patch):
     max_dc_kw: Kw | None = None
     departure: Departure | None = Field(default=None, description=_DEPARTURE)
     id_tokens: Annotated[list[TokenValue], Field(max_length=20)] | None = None
+    charging_priority: VehiclePriority | None = None
 
 
 # -- users ------------------------------------------------------------------------------------

@@ -15,11 +15,13 @@ from csms.domain.errors import (
     DomainError,
     ForbiddenError,
     InvalidCursorError,
+    InvalidLoadInputError,
     InvalidReferenceError,
     LastOwnerError,
     ResourceExistsError,
     ResourceInUseError,
     ResourceNotFoundError,
+    SessionNotActiveError,
     SessionNotFoundError,
     StationDecommissionedError,
     StationNotFoundError,
@@ -55,6 +57,8 @@ _DOMAIN: dict[type[DomainError], tuple[HTTPStatus, str]] = {
     ConcurrentModificationError: (HTTPStatus.CONFLICT, "concurrent-modification"),
     LastOwnerError: (HTTPStatus.CONFLICT, "last-owner"),
     UserDirectoryError: (HTTPStatus.BAD_GATEWAY, "user-directory-failed"),
+    InvalidLoadInputError: (HTTPStatus.BAD_REQUEST, "invalid-{kind}"),
+    SessionNotActiveError: (HTTPStatus.CONFLICT, "session-not-active"),
 }
 
 

@@ -591,13 +591,18 @@ class SiteDirectory(Protocol):
 # A section of its own, so that it merges cleanly with the ports above.
 
 
+LOAD_READINGS_KEPT = 20
+"""Readings of one kind kept per site: the engine wants the newest fresh one, no history."""
+
+
 @dataclass(frozen=True)
 class LoadState:
     """Everything of a site's load management that one rebalance reads (in one query)."""
 
     config: SiteLoadConfig | None = None
     allocation: Allocation | None = None
-    # The newest readings of each kind (meter, pv, battery), newest first, expired ones gone.
+    # The newest readings of each kind (meter, pv, battery; at most LOAD_READINGS_KEPT of a
+    # kind), newest first, expired ones gone.
     readings: tuple[LoadReading, ...] = ()
     # Needs declared through the API, by session id.
     needs: dict[str, DeclaredNeeds] = field(default_factory=dict)
@@ -614,7 +619,8 @@ class ManagedSite:
 class LoadRepository(Protocol):
     """A site's load configuration, readings, declared needs and current allocation.
 
-    All of a site's items share one partition, so `state` is a single query.
+    All of a site's items share one partition, so `state` is a single query. `events` go out
+    with the write that records them (the outbox), and only when it succeeds.
     """
 
     def state(self, tenant_id: str, site_id: str) -> LoadState:
@@ -622,7 +628,11 @@ class LoadRepository(Protocol):
         ...
 
     def put_config(
-        self, tenant_id: str, config: SiteLoadConfig, expected_version: int | None
+        self,
+        tenant_id: str,
+        config: SiteLoadConfig,
+        expected_version: int | None,
+        events: Sequence[DomainEvent] = (),
     ) -> bool:
         """Store the configuration as `config.version` (the stored one + 1; 1 when new).
 
@@ -630,18 +640,38 @@ class LoadRepository(Protocol):
         """
         ...
 
-    def delete_config(self, tenant_id: str, site_id: str, expected_version: int) -> bool:
+    def delete_config(
+        self,
+        tenant_id: str,
+        site_id: str,
+        expected_version: int,
+        events: Sequence[DomainEvent] = (),
+    ) -> bool:
         """Remove the configuration (load management off); False when the version differs."""
         ...
 
     def add_readings(
-        self, tenant_id: str, site_id: str, readings: Sequence[LoadReading], expires_at: datetime
+        self,
+        tenant_id: str,
+        site_id: str,
+        readings: Sequence[LoadReading],
+        expires_at: datetime,
+        events: Sequence[DomainEvent] = (),
     ) -> None:
-        """Keep readings until `expires_at` (they are worthless after their staleness limit)."""
+        """Keep readings until `expires_at` (they are worthless after their staleness limit).
+
+        A reading of the kind and time of one kept replaces it; beyond LOAD_READINGS_KEPT of a
+        kind, the oldest go.
+        """
         ...
 
     def put_needs(
-        self, tenant_id: str, site_id: str, needs: DeclaredNeeds, expires_at: datetime
+        self,
+        tenant_id: str,
+        site_id: str,
+        needs: DeclaredNeeds,
+        expires_at: datetime,
+        events: Sequence[DomainEvent] = (),
     ) -> None:
         """Make these the declared needs of their session (replacing earlier ones)."""
         ...
@@ -651,5 +681,9 @@ class LoadRepository(Protocol):
         ...
 
     def managed_sites(self, limit: int, cursor: str | None = None) -> Page[ManagedSite]:
-        """Every site of every tenant with a load configuration (a system-wide index)."""
+        """Every site of every tenant with a load configuration (a system-wide index).
+
+        Each site once across the pages, in no promised order; InvalidCursorError for a cursor
+        this list did not hand out.
+        """
         ...

@@ -32,6 +32,7 @@ from csms_local.sim.commands import (
     LOG_STEPS_201,
     VARIABLES_201,
 )
+from csms_local.sim.profiles import ProfileError, from_wire16, from_wire201
 from csms_local.sim.sessions import (
     ACCEPTED,
     ConnectorState,
@@ -65,6 +66,8 @@ _PHASES = ("L1", "L2", "L3")
 _BEGIN = "Transaction.Begin"
 _END = "Transaction.End"
 _PERIODIC = "Sample.Periodic"
+# A reading sent because the charging state changed (paused, resumed, battery full).
+_OTHER = "Other"
 # Real seconds between two progress notifications of a firmware update or a log upload.
 _PROGRESS_STEP_S = 0.2
 # 2.0.1 identifies a driver's card by its type as well; the simulated cards are RFID.
@@ -235,10 +238,11 @@ class ChargePoint16(_SimulatedStationMixin, OcppChargePoint16):  # type: ignore[
                 timestamp=wire_time(sample.timestamp),
             )
         if message.kind is TxKind.UPDATE:
+            context = _OTHER if message.state_change else _PERIODIC
             return call16.MeterValues(
                 connector_id=transaction.connector,
                 transaction_id=transaction.csms_id,
-                meter_value=[_meter_value16(sample, _PERIODIC, full=True)],
+                meter_value=[_meter_value16(sample, context, full=True)],
             )
         if transaction.csms_id is None:
             return None
@@ -445,12 +449,13 @@ class ChargePoint16(_SimulatedStationMixin, OcppChargePoint16):  # type: ignore[
     def on_set_charging_profile(
         self, connector_id: int, cs_charging_profiles: dict[str, Any], **_: Any
     ) -> Any:
-        """Keep the profile by its id."""
-        if not self._connector_ok(connector_id):
+        """Keep the profile and limit the connectors by it (Rejected when it cannot apply)."""
+        try:
+            profile = from_wire16(cs_charging_profiles, connector_id, self._host.now())
+        except ProfileError:
             return result16.SetChargingProfile(status="Rejected")
-        profile = {**cs_charging_profiles, "_target": connector_id}
-        self._host.memory.profiles[int(cs_charging_profiles["charging_profile_id"])] = profile
-        return result16.SetChargingProfile(status="Accepted")
+        status = self._host.set_profile(profile, needs_transaction_id=False)
+        return result16.SetChargingProfile(status=status)
 
     @_on(enums16.Action.clear_charging_profile)
     def on_clear_charging_profile(
@@ -462,28 +467,26 @@ class ChargePoint16(_SimulatedStationMixin, OcppChargePoint16):  # type: ignore[
         **_: Any,
     ) -> Any:
         """Accepted when a profile matched, else Unknown."""
-        memory = self._host.memory
-        cleared = memory.clear_profiles(id, connector_id, charging_profile_purpose, stack_level)
+        cleared = self._host.clear_profiles(id, connector_id, charging_profile_purpose, stack_level)
         return result16.ClearChargingProfile(status="Accepted" if cleared else "Unknown")
 
     @_on(enums16.Action.get_composite_schedule)
     def on_get_composite_schedule(
         self, connector_id: int, duration: int, charging_rate_unit: str | None = None, **_: Any
     ) -> Any:
-        """One period at the station's limit (32 A, or 22 kW), from now."""
+        """The composite schedule of the profiles on the connector (0: the station)."""
         if not self._connector_ok(connector_id):
             return result16.GetCompositeSchedule(status="Rejected")
         unit = charging_rate_unit or "A"
+        start, periods = self._host.composite_schedule(connector_id, duration, unit)
         return result16.GetCompositeSchedule(
             status="Accepted",
             connector_id=connector_id,
-            schedule_start=self._now(),
+            schedule_start=wire_time(start),
             charging_schedule={
                 "duration": duration,
                 "charging_rate_unit": unit,
-                "charging_schedule_period": [
-                    {"start_period": 0, "limit": 32.0 if unit == "A" else 22000.0}
-                ],
+                "charging_schedule_period": periods,
             },
         )
 
@@ -592,14 +595,18 @@ class ChargePoint201(_SimulatedStationMixin, OcppChargePoint201):  # type: ignor
                 offline=offline,
             )
         if message.kind is TxKind.UPDATE:
-            info["charging_state"] = enums201.ChargingStateEnumType.charging
+            info["charging_state"] = enums201.ChargingStateEnumType(message.charging_state.value)
+            trigger = enums201.TriggerReasonEnumType.meter_value_periodic
+            context = _PERIODIC
+            if message.state_change:
+                trigger, context = enums201.TriggerReasonEnumType.charging_state_changed, _OTHER
             return call201.TransactionEvent(
                 event_type=enums201.TransactionEventEnumType.updated,
                 timestamp=wire_time(sample.timestamp),
-                trigger_reason=enums201.TriggerReasonEnumType.meter_value_periodic,
+                trigger_reason=trigger,
                 seq_no=message.seq_no,
                 transaction_info=info,
-                meter_value=[_meter_value201(sample, _PERIODIC, full=True)],
+                meter_value=[_meter_value201(sample, context, full=True)],
                 offline=offline,
             )
         cause = message.cause or StopCause.LOCAL
@@ -848,12 +855,13 @@ class ChargePoint201(_SimulatedStationMixin, OcppChargePoint201):  # type: ignor
     def on_set_charging_profile(
         self, evse_id: int, charging_profile: dict[str, Any], **_: Any
     ) -> Any:
-        """Keep the profile by its id."""
-        if not self._evse_ok(evse_id):
+        """Keep the profile and limit the EVSEs by it (Rejected when it cannot apply)."""
+        try:
+            profile = from_wire201(charging_profile, evse_id, self._host.now())
+        except ProfileError:
             return result201.SetChargingProfile(status="Rejected")
-        profile = {**charging_profile, "_target": evse_id}
-        self._host.memory.profiles[int(charging_profile["id"])] = profile
-        return result201.SetChargingProfile(status="Accepted")
+        status = self._host.set_profile(profile, needs_transaction_id=True)
+        return result201.SetChargingProfile(status=status)
 
     @_on(enums201.Action.clear_charging_profile)
     def on_clear_charging_profile(
@@ -864,7 +872,7 @@ class ChargePoint201(_SimulatedStationMixin, OcppChargePoint201):  # type: ignor
     ) -> Any:
         """Accepted when a profile matched, else Unknown."""
         criteria = charging_profile_criteria or {}
-        cleared = self._host.memory.clear_profiles(
+        cleared = self._host.clear_profiles(
             charging_profile_id,
             criteria.get("evse_id"),
             criteria.get("charging_profile_purpose"),
@@ -876,20 +884,19 @@ class ChargePoint201(_SimulatedStationMixin, OcppChargePoint201):  # type: ignor
     def on_get_composite_schedule(
         self, duration: int, evse_id: int, charging_rate_unit: str | None = None, **_: Any
     ) -> Any:
-        """One period at the station's limit (32 A, or 22 kW), from now."""
+        """The composite schedule of the profiles on the EVSE (0: the station)."""
         if not self._evse_ok(evse_id):
             return result201.GetCompositeSchedule(status="Rejected")
         unit = charging_rate_unit or "A"
+        start, periods = self._host.composite_schedule(evse_id, duration, unit)
         return result201.GetCompositeSchedule(
             status="Accepted",
             schedule={
                 "evse_id": evse_id,
                 "duration": duration,
-                "schedule_start": self._now(),
+                "schedule_start": wire_time(start),
                 "charging_rate_unit": unit,
-                "charging_schedule_period": [
-                    {"start_period": 0, "limit": 32.0 if unit == "A" else 22000.0}
-                ],
+                "charging_schedule_period": periods,
             },
         )
 

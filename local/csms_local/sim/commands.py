@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from csms_local.sim.profiles import Profile
+
 # 1.6 configuration keys the station starts with (value, read-only); 2.0.1 component.variable
 # names map onto the same store (see `VARIABLES_201`).
 DEFAULT_CONFIGURATION: dict[str, tuple[str, bool]] = {
@@ -61,7 +63,7 @@ class StationMemory:
     local_list_version: int = 0
     local_list: dict[str, dict[str, Any]] = field(default_factory=dict)
     reservations: dict[int, dict[str, Any]] = field(default_factory=dict)
-    profiles: dict[int, dict[str, Any]] = field(default_factory=dict)
+    profiles: dict[int, Profile] = field(default_factory=dict)
     unavailable: set[int] = field(default_factory=set)
     cache_cleared: int = 0
 
@@ -108,9 +110,9 @@ class StationMemory:
             pid
             for pid, profile in self.profiles.items()
             if (profile_id is None or pid == profile_id)
-            and (target is None or profile.get("_target") == target)
-            and (purpose is None or profile.get("charging_profile_purpose") == purpose)
-            and (level is None or profile.get("stack_level") == level)
+            and (target is None or profile.target == target)
+            and (purpose is None or profile.wire_purpose == purpose)
+            and (level is None or profile.stack_level == level)
         ]
         for pid in matched:
             del self.profiles[pid]

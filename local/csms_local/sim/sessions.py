@@ -9,6 +9,12 @@ once the CSMS has answered it, so no transaction message is ever lost.
 
 The energy register of a connector is an integer number of Wh that only grows; a session's
 energy is `power x simulated time`, so the CSMS must find exactly `meter stop - meter start`.
+
+The vehicle draws what it wants (the plan's power, give or take a little) but never more than
+the station offers it: the station's charging profiles set that offer (`csms_local.sim.profiles`),
+and below the minimum current the session pauses (SuspendedEVSE) until the offer rises again. A
+vehicle whose battery reached the plan's energy stops drawing (SuspendedEV). Each change of the
+charging state is reported at once, with a meter reading, so the CSMS sees the real draw.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from enum import Enum, StrEnum
 from typing import Any, Protocol
 
 from csms_local.sim.clock import SimClock, wire_time
+from csms_local.sim.profiles import Limit
 
 ACCEPTED = "Accepted"
 MAX_ID_TOKEN = 20
@@ -41,6 +48,10 @@ class ConnectorState(Enum):
     AVAILABLE = "Available"
     PREPARING = "Preparing"
     CHARGING = "Charging"
+    SUSPENDED_EVSE = "SuspendedEVSE"
+    """The station offers less than the vehicle can take: paused by a charging profile."""
+    SUSPENDED_EV = "SuspendedEV"
+    """The vehicle takes nothing: its battery is full."""
     FINISHING = "Finishing"
 
 
@@ -65,6 +76,8 @@ class ChargingPlan:
     power_kw: float = 7.4
     pause: float = 60.0
     """Time a connector stays Available between two sessions."""
+    energy_kwh: float | None = None
+    """Energy a vehicle takes before its battery is full (SuspendedEV); None: it never fills."""
 
     def __post_init__(self) -> None:
         """Refuse a plan no station could follow."""
@@ -81,6 +94,10 @@ class ChargingPlan:
                 raise ValueError(f"{name} must be a positive number, not {value!r}")
         if not (math.isfinite(self.pause) and self.pause >= 0):
             raise ValueError(f"pause must be 0 or more, not {self.pause!r}")
+        if self.energy_kwh is not None and not (
+            math.isfinite(self.energy_kwh) and self.energy_kwh > 0
+        ):
+            raise ValueError(f"energy_kwh must be a positive number, not {self.energy_kwh!r}")
 
     def sessions_of(self, connectors: int) -> dict[int, list[int]]:
         """Session numbers (1-based) of each connector: round robin over the connectors."""
@@ -116,6 +133,11 @@ class EnergyMeter:
         """The register as a meter shows it: whole Wh."""
         return math.floor(self._energy)
 
+    @property
+    def energy_wh(self) -> float:
+        """The energy counted so far, to the fraction of a Wh."""
+        return self._energy
+
     def run(self, power_w: float, seconds: float) -> None:
         """Count the energy of `power_w` flowing for `seconds`."""
         if power_w > 0 and seconds > 0:
@@ -141,6 +163,8 @@ class Connector:
     state: ConnectorState = ConnectorState.AVAILABLE
     # The transaction running on it, if any (a remote stop looks for it here).
     transaction: Transaction | None = None
+    replan: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set when what the station offers this connector may have changed (a profile, a share)."""
 
 
 @dataclass(eq=False)
@@ -203,6 +227,10 @@ class TxMessage:
     offline: bool
     """It happened while the station was offline (2.0.1 `offline`)."""
     cause: StopCause | None = None
+    charging_state: ConnectorState = ConnectorState.CHARGING
+    """The charging state when the message was made (2.0.1 `chargingState` of updates)."""
+    state_change: bool = False
+    """An update sent because the charging state changed, not a periodic one."""
     unique_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     """Kept across reconnects, so a resent message is a retransmission the CSMS recognises."""
     attempts: int = 0
@@ -375,6 +403,24 @@ class ChargingHost(Protocol):
         """Report one event line."""
         ...
 
+    def offer(self, connector: int, at: datetime) -> Limit:
+        """What the station offers a connector at `at` in W (0: paused; None: no profile)."""
+        ...
+
+    def replan(self) -> None:
+        """The connectors' shares of the station's power may have changed: wake them."""
+        ...
+
+    def transaction_ended(self, connector: int) -> None:
+        """A transaction ended on `connector` (its TxProfiles go with it)."""
+        ...
+
+
+class _Woke(Enum):
+    TIME = "time"
+    STOPPED = "stopped"
+    REPLAN = "replan"
+
 
 class _Drive:
     """The vehicle of one session: how its power varies, and its state of charge."""
@@ -505,10 +551,12 @@ class _ConnectorSessions:
             remote_start_id=remote_start_id,
         )
         self._connector.transaction = transaction
+        self._host.replan()
         try:
             await self._run(transaction, drive)
         finally:
             self._connector.transaction = None
+            self._host.transaction_ended(self._connector.number)
 
     async def _run(self, transaction: Transaction, drive: _Drive) -> None:
         host, number, token, begin = (
@@ -521,8 +569,6 @@ class _ConnectorSessions:
         # once the stop went out; offline it goes on without waiting.
         await host.wait_settled(self._enqueue(transaction, TxKind.START, begin))
         self._emit(f"session {number} started ({token}, meter {begin.energy_wh} Wh)")
-        if not transaction.deauthorized.is_set():
-            await self._set_state(ConnectorState.CHARGING)
         cause, end = await self._charge(drive, transaction)
         await host.wait_settled(self._enqueue(transaction, TxKind.END, end, cause))
         self._emit(f"session {number} stopped ({cause}), {end.energy_wh - begin.energy_wh} Wh")
@@ -532,22 +578,38 @@ class _ConnectorSessions:
     async def _charge(
         self, drive: _Drive, transaction: Transaction
     ) -> tuple[StopCause, MeterSample]:
-        """Charge until the session's time is up or the CSMS refused the transaction."""
+        """Charge until the session's time is up or the CSMS refused the transaction.
+
+        Within a meter interval the draw changes whenever the offer does (a profile arrives,
+        a period of one begins, another connector's share changes) or the battery fills; the
+        meter counts each stretch at its own power.
+        """
         begin, meter, interval = transaction.begin, self._connector.meter, self._plan.meter_interval
         # Alternate the two ordinary endings: the driver stops with the card, or just unplugs.
         cause = StopCause.LOCAL if transaction.session_number % 2 else StopCause.EV_DISCONNECTED
         end_at = begin.timestamp + timedelta(seconds=self._plan.session_length)
         last = begin.timestamp
         for tick in itertools.count(1):
-            power = drive.power()
+            wanted = drive.power()
             due = min(begin.timestamp + timedelta(seconds=tick * interval), end_at)
-            refused = await _sleep_unless(self._clock, due, transaction.deauthorized)
-            now = max(self._clock.now(), last)
-            meter.run(power, (now - last).total_seconds())
-            last = now
+            power = 0.0
+            while True:
+                until: datetime | None = None
+                if not transaction.deauthorized.is_set():
+                    self._connector.replan.clear()
+                    power, until = await self._draw(drive, transaction, wanted, last)
+                wake = due if until is None or until >= due else until
+                woke = await _wait(
+                    self._clock, wake, transaction.deauthorized, self._connector.replan
+                )
+                now = max(self._clock.now(), last)
+                meter.run(power, (now - last).total_seconds())
+                last = now
+                if woke is _Woke.STOPPED or (woke is _Woke.TIME and wake == due):
+                    break
             charged = meter.register_wh - begin.energy_wh
             sample = drive.sample(now, meter.register_wh, charged, power)
-            if refused:
+            if woke is _Woke.STOPPED:
                 return transaction.stop_cause or StopCause.DEAUTHORIZED, sample
             if due >= end_at:
                 return cause, sample
@@ -555,13 +617,64 @@ class _ConnectorSessions:
             self._enqueue(transaction, TxKind.UPDATE, sample)
         raise AssertionError("unreachable")  # pragma: no cover
 
+    async def _draw(
+        self, drive: _Drive, transaction: Transaction, wanted: float, at: datetime
+    ) -> tuple[float, datetime | None]:
+        """What the vehicle draws from `at` on, and until when that holds at the latest."""
+        meter, target = self._connector.meter, self._plan.energy_kwh
+        offer = self._host.offer(self._connector.number, at)
+        until = offer.until
+        charged = meter.energy_wh - transaction.begin.energy_wh
+        # Half a Wh of slack: the meter reaches the target by a float sum, not exactly.
+        if target is not None and charged >= target * 1e3 - 0.5:
+            state, power = ConnectorState.SUSPENDED_EV, 0.0
+        elif offer.watts is not None and offer.watts <= 0:
+            state, power = ConnectorState.SUSPENDED_EVSE, 0.0
+        else:
+            state = ConnectorState.CHARGING
+            power = wanted if offer.watts is None else min(wanted, offer.watts)
+            if target is not None:
+                # Wake when the battery is full (at least a millisecond on: no busy loop).
+                full_in = max((target * 1e3 - charged) / power * 3600.0, 0.001)
+                full_at = at + timedelta(seconds=full_in)
+                until = full_at if until is None else min(until, full_at)
+        await self._enter(state, drive, transaction, at, power)
+        return power, until
+
+    async def _enter(
+        self,
+        state: ConnectorState,
+        drive: _Drive,
+        transaction: Transaction,
+        at: datetime,
+        power: float,
+    ) -> None:
+        """Move to a charging state and tell the CSMS (status, and an update with a reading)."""
+        previous = self._connector.state
+        if state is previous:
+            return
+        await self._set_state(state)
+        self._emit(f"{state.value} at {power / 1e3:.2f} kW")
+        if previous is not ConnectorState.PREPARING or state is not ConnectorState.CHARGING:
+            # Beginning to charge is implied by the start; every other change is news.
+            meter = self._connector.meter
+            charged = meter.register_wh - transaction.begin.energy_wh
+            sample = drive.sample(at, meter.register_wh, charged, power)
+            self._enqueue(transaction, TxKind.UPDATE, sample, state_change=True)
+        if ConnectorState.SUSPENDED_EV in (state, previous):
+            # A full vehicle gives its share of the station's maximum to the others.
+            self._host.replan()
+
     def _enqueue(
         self,
         transaction: Transaction,
         kind: TxKind,
         sample: MeterSample,
         cause: StopCause | None = None,
+        *,
+        state_change: bool = False,
     ) -> TxMessage:
+        state = self._connector.state
         message = TxMessage(
             kind=kind,
             transaction=transaction,
@@ -569,6 +682,8 @@ class _ConnectorSessions:
             seq_no=transaction.next_seq_no(),
             offline=not self._host.is_online(),
             cause=cause,
+            charging_state=state if state in _CHARGING_STATES else ConnectorState.CHARGING,
+            state_change=state_change,
         )
         self._host.enqueue(message)
         return message
@@ -589,16 +704,29 @@ async def run_remote_session(
     await sessions.remote(token, number, remote_start_id)
 
 
-async def _sleep_unless(clock: SimClock, until: datetime, event: asyncio.Event) -> bool:
-    """Sleep until `until` (simulated); return True at once if `event` is set first."""
-    if event.is_set():
-        return True
+_CHARGING_STATES = frozenset(
+    {ConnectorState.CHARGING, ConnectorState.SUSPENDED_EVSE, ConnectorState.SUSPENDED_EV}
+)
+
+
+async def _wait(
+    clock: SimClock, until: datetime, stop: asyncio.Event, replan: asyncio.Event
+) -> _Woke:
+    """Sleep until `until` (simulated), unless `stop` or `replan` is set first (stop wins)."""
+    if stop.is_set():
+        return _Woke.STOPPED
+    if replan.is_set():
+        return _Woke.REPLAN
     sleeper = asyncio.ensure_future(clock.sleep_until(until))
-    waiter = asyncio.ensure_future(event.wait())
+    stopper = asyncio.ensure_future(stop.wait())
+    replanner = asyncio.ensure_future(replan.wait())
+    tasks = (sleeper, stopper, replanner)
     try:
-        await asyncio.wait({sleeper, waiter}, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        for task in (sleeper, waiter):
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(sleeper, waiter, return_exceptions=True)
-    return event.is_set()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    if stop.is_set():
+        return _Woke.STOPPED
+    return _Woke.REPLAN if replan.is_set() else _Woke.TIME

@@ -49,6 +49,10 @@ class ConnectorLimit(_Model):
     # The limit that bound it (`site`, `group:feeder-a:L2`, `station:CS-1`), when one did.
     bound_by: str | None = None
     detail: str | None = None
+    # Since when the EVSE has had this limit.
+    since: AwareDatetime | None = None
+    # The session's tier in the engine: 0 protected (floor share), 1 urgent, 2 the rest.
+    tier: int | None = None
 
 
 class RowLoad(_Model):
@@ -60,12 +64,37 @@ class RowLoad(_Model):
     allocated: float
 
 
+class ProfileDelivery(_Model):
+    """How one EVSE's limit is getting to its station; kept with the allocation by the rebalance.
+
+    The engine never reads or sets these: csms.services.rebalance follows the command it sent
+    (retry with backoff after a rejection, a CALLERROR or no answer) and, after repeated
+    failures, treats the EVSE as drawing its maximum until `unmanaged_until`.
+    """
+
+    connector: str
+    session_id: str | None = None
+    # The last SetChargingProfile sent for the EVSE, and whether the station accepted it.
+    command_id: str | None = None
+    accepted: bool = False
+    # Failed attempts in a row; back to 0 once the station accepts a profile.
+    failures: int = 0
+    # After a failure: not resent before this.
+    retry_at: AwareDatetime | None = None
+    # After too many failures: the EVSE counts at its maximum until then, then is tried again.
+    unmanaged_until: AwareDatetime | None = None
+    # The most the session's EV was seen to draw under a higher limit (kW).
+    observed_ev_max_kw: float | None = None
+
+
 class Allocation(_Model):
     """What a site's chargers may draw, per EVSE, as of `at`."""
 
     site_id: str
     at: AwareDatetime
     config_version: int = 0
+    # When the engine last computed the limits (it keeps them while nothing material changes).
+    computed_at: AwareDatetime | None = None
     available_kw: float
     constraint: str
     building_kw: float | None = None
@@ -74,6 +103,8 @@ class Allocation(_Model):
     connectors: tuple[ConnectorLimit, ...] = ()
     rows: tuple[RowLoad, ...] = ()
     notes: tuple[str, ...] = ()
+    # Set by the rebalance, not the engine: the delivery of each EVSE's profile.
+    deliveries: tuple[ProfileDelivery, ...] = ()
 
     def limit_of(self, connector: str) -> ConnectorLimit | None:
         """One EVSE's limit, if it is in this allocation."""
@@ -90,9 +121,9 @@ def changes(previous: Allocation | None, current: Allocation) -> tuple[Connector
     before = {c.connector: c for c in previous.connectors} if previous else {}
     changed: list[ConnectorLimit] = []
     for limit in current.connectors:
+        if limit.session_id is None:
+            continue  # nothing charging: a TxProfile ends with its transaction
         old = before.get(limit.connector)
-        if limit.session_id is None and (old is None or old.session_id is None):
-            continue  # nothing charging, nothing was: no profile to send
         if old is None or old.session_id != limit.session_id or _differs(old, limit):
             changed.append(limit)
     return tuple(changed)

@@ -43,6 +43,8 @@ class SessionDemand:
     source: NeedsSource = NeedsSource.UNKNOWN
     # Set by a session that stopped drawing: the EV is full, or paused itself.
     suspended_ev: bool = False
+    # The station did not apply the profiles it was sent: it may draw up to its maximum.
+    ignores_profiles: bool = False
     notes: tuple[str, ...] = field(default=())
 
     @property
