@@ -437,3 +437,32 @@ def test_dynamo_load_repository_stores_a_large_allocation_compressed(dynamo_tabl
     assert item.body is None
     assert item.packed is not None
     assert len(item.packed) < 100_000
+
+
+def test_dynamo_load_repository_readings_retry_a_lost_race_then_give_up(
+    dynamo_table: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN stored meter readings, and reads of the kind's item that miss them (as if another
+    # writer stored them between the read and the write) for the next `stale` reads
+    loads = _dynamo(dynamo_table).loads
+    until = T0 + timedelta(hours=1)
+    loads.add_readings(T, SITE, [a_reading(ReadingKind.METER, 0)], until)
+    real_get = LoadItem.get
+    stale = [1]
+
+    def get(*args: Any, **kwargs: Any) -> Any:
+        if stale[0] > 0:
+            stale[0] -= 1
+            raise LoadItem.DoesNotExist
+        return real_get(*args, **kwargs)
+
+    monkeypatch.setattr(LoadItem, "get", get)
+    # WHEN a reading is added after one lost race
+    loads.add_readings(T, SITE, [a_reading(ReadingKind.METER, 1)], until)
+    # THEN it went in after reading again, the earlier reading kept
+    assert len(loads.state(T, SITE).readings) == 2
+    # AND when every attempt loses, it gives up rather than overwrite
+    stale[0] = 99
+    with pytest.raises(RuntimeError, match="kept changing"):
+        loads.add_readings(T, SITE, [a_reading(ReadingKind.METER, 2)], until)
+    assert len(loads.state(T, SITE).readings) == 2

@@ -55,7 +55,6 @@ SEED: dict[str, Any] = {
     "tokens": [{"idToken": f"CARD-{n}", "status": "Accepted"} for n in range(len(STATIONS))],
 }
 LOAD_CONFIG: dict[str, Any] = {
-    "siteId": SITE,
     "limitKw": LIMIT_KW,
     "stations": [
         {
@@ -72,6 +71,9 @@ LOAD_CONFIG: dict[str, Any] = {
 SETTLE_S = 20.0
 # A little over the rounding of profile limits to 0.1 A (never above: they round down).
 TOLERANCE_KW = 0.01
+# Three 11 kW vehicles could take 33 kW: with the short session gone they use the whole limit,
+# less the rounding of each profile down to 0.1 A (0.07 kW) and the vehicles' own variation.
+FULL_USE_KW = 0.5
 
 
 @pytest.fixture(scope="module")
@@ -94,9 +96,6 @@ class PowerMeter:
 
     def total_kw(self) -> float:
         return sum(self.power_w.values()) / 1e3
-
-    def charging(self) -> dict[str, float]:
-        return {sid: w for sid, w in self.power_w.items() if w > 0}
 
     def seen(self, station_id: str, raw: str) -> None:
         frame = json.loads(raw)
@@ -253,9 +252,13 @@ def test_stations_on_one_site_share_its_limit(csms: LocalCsms) -> None:
             await _until(_all_charging, within=SETTLE_S, what="every station charging", every=0.2)
             timings.mark("all charging")
 
-            # THEN within a bounded time their real power is under the site's limit
+            # THEN within a bounded time their real power is under the site's limit (a session
+            # the engine pauses, in turns, draws nothing: that is allowed)
             async def under_limit() -> bool:
-                return len(meter.charging()) == 4 and meter.total_kw() <= LIMIT_KW + TOLERANCE_KW
+                return (
+                    len(meter.profiles) == len(STATIONS)
+                    and meter.total_kw() <= LIMIT_KW + TOLERANCE_KW
+                )
 
             await _until(under_limit, within=SETTLE_S, what="real power under the limit")
             timings.mark("under limit")
@@ -266,7 +269,7 @@ def test_stations_on_one_site_share_its_limit(csms: LocalCsms) -> None:
             # AND the API shows an allocation within the limit, with a reason for each EVSE
             seen["load"] = await _load_with(4)
             timings.mark("allocation of 4")
-            shared = dict(meter.charging())
+            before = dict(meter.power_w)
             # WHEN the short session ends
             await _until(
                 lambda: _async(meter.power_w.get(SHORT) == 0.0),
@@ -275,18 +278,19 @@ def test_stations_on_one_site_share_its_limit(csms: LocalCsms) -> None:
             )
             timings.mark("short session ended")
 
-            # THEN its share goes to the three others, still within the limit
+            # THEN its share goes to the three others: together they use the limit, still
+            # within it
             async def redistributed() -> bool:
-                others = {sid: w for sid, w in meter.charging().items() if sid != SHORT}
+                others = _others(meter.power_w) / 1e3
                 return (
-                    len(others) == 3
-                    and all(w > shared[sid] + 500 for sid, w in others.items())
-                    and meter.total_kw() <= LIMIT_KW + TOLERANCE_KW
+                    LIMIT_KW - FULL_USE_KW <= others <= LIMIT_KW + TOLERANCE_KW
+                    and others * 1e3 >= _others(before) + before.get(SHORT, 0.0) / 2
                 )
 
             await _until(redistributed, within=SETTLE_S, what="the share redistributed")
             timings.mark("redistributed")
             seen["after"] = dict(meter.power_w)
+            seen["before"] = before
             seen["load_after"] = await _load_with(3)
             timings.mark("allocation of 3")
         finally:
@@ -294,7 +298,9 @@ def test_stations_on_one_site_share_its_limit(csms: LocalCsms) -> None:
         return list(await asyncio.gather(*tasks))
 
     async def _all_charging() -> bool:
-        return len(meter.charging()) == 4
+        # Every station's session started and sent a reading (the first ones may already be
+        # limited, or paused, by a profile).
+        return len(meter.power_w) == len(STATIONS)
 
     async def _load_with(sessions: int) -> dict[str, Any]:
         async def check() -> dict[str, Any] | None:
@@ -320,10 +326,9 @@ def test_stations_on_one_site_share_its_limit(csms: LocalCsms) -> None:
         assert len(active) == count, seen[name]
         assert sum(_kw(e) for e in active) <= LIMIT_KW + TOLERANCE_KW, seen[name]
         assert all(e.get("reason") for e in active), seen[name]
-    # AND after the short session the others draw more than a quarter of the limit each
-    assert all(seen["after"][sid] > LIMIT_KW / 4 * 1e3 for sid, _ in STATIONS if sid != SHORT), (
-        seen["after"]
-    )
+    # AND after the short session the others use what it left (within the rounding to 0.1 A)
+    assert _others(seen["after"]) >= (LIMIT_KW - FULL_USE_KW) * 1e3, seen["after"]
+    assert _others(seen["after"]) > _others(seen["before"]), seen
     # AND every station received profiles, and none of them stopped with an error
     assert set(meter.profiles) == {sid for sid, _ in STATIONS}, meter.profiles
     assert all(report.error is None for report in reports), reports
@@ -331,3 +336,8 @@ def test_stations_on_one_site_share_its_limit(csms: LocalCsms) -> None:
 
 async def _async(value: Any) -> Any:
     return value
+
+
+def _others(power_w: Mapping[str, float]) -> float:
+    """What the stations other than the short one draw together, W."""
+    return sum(w for sid, w in power_w.items() if sid != SHORT)

@@ -213,6 +213,26 @@ SAMPLES: dict[tuple[str, str], Callable[[World], Sample]] = {
     ("PATCH", "/v1/tokens/<id_token>"): lambda w: Sample(
         {"id_token": w.token}, body={"status": "Blocked"}
     ),
+    # -- load management
+    ("GET", "/v1/sites/<site_id>/load-config"): lambda w: Sample({"site_id": w.site}),
+    ("PUT", "/v1/sites/<site_id>/load-config"): lambda w: Sample(
+        {"site_id": w.site},
+        body={"limitKw": 120, "stations": [{"stationId": w.station, "maxKw": 22}]},
+    ),
+    ("DELETE", "/v1/sites/<site_id>/load-config"): lambda w: Sample({"site_id": w.spare_site}),
+    ("POST", "/v1/sites/<site_id>/readings"): lambda w: Sample(
+        {"site_id": w.site},
+        body={"readings": [{"kind": "pv", "at": _wire(datetime.now(UTC)), "kw": 12.5}]},
+    ),
+    ("GET", "/v1/sites/<site_id>/load"): lambda w: Sample({"site_id": w.site}),
+    ("PUT", "/v1/sessions/<session_id>/needs"): lambda w: Sample(
+        {"session_id": w.session},
+        body={
+            "departure": _wire(datetime.now(UTC) + timedelta(hours=8)),
+            "energyKwh": 30,
+            "priority": 3,
+        },
+    ),
     # -- audit, export
     ("GET", "/v1/audit"): lambda w: Sample(query={"limit": "10"}),
     ("GET", "/v1/export/<kind>"): lambda w: Sample({"kind": "sessions"}, query={"limit": "10"}),
@@ -402,6 +422,18 @@ def build_world() -> World:
         made = call("POST", "/v1/users", Sample(body=user), claims("owner"))
         assert made.status == 201, made
         setattr(world, attribute, str(made.json()["id"]))
+    # Load management at both sites (the spare one's is the one a caller may delete).
+    for site, config in (
+        (world.site, {"limitKw": 150, "stations": [{"stationId": world.station, "maxKw": 22}]}),
+        (world.spare_site, {"limitKw": 40}),
+    ):
+        made = call(
+            "PUT",
+            "/v1/sites/<site_id>/load-config",
+            Sample({"site_id": site}, body=config),
+            claims("owner"),
+        )
+        assert made.status == 201, made
     # ... and one queued behind it, not sent yet: the one a caller may cancel.
     pending = call(
         "POST",

@@ -315,12 +315,9 @@ class DynamoLoadRepository:
         ).save()
 
 
-def _allocation(item: LoadItem) -> Allocation | None:
-    if item.packed is not None:
-        return Allocation.model_validate_json(zlib.decompress(item.packed))
-    if item.body is not None:
-        return Allocation.model_validate_json(item.body)
-    return None
+def _allocation(item: LoadItem) -> Allocation:
+    raw = zlib.decompress(item.packed) if item.packed is not None else item.body or ""
+    return Allocation.model_validate_json(raw)
 
 
 def _instant(entry: dict[str, Any]) -> float:

@@ -31,6 +31,12 @@ Key layout (every item also carries `tenant_id`):
 | EV charging needs  | STATION#{id}         | NEEDS#{evse:05}          |                      |
 | frame (msg log)    | STATION#{id}#FRAMES  | {at}#{seq} (TTL 24 h)    | (dynamo_frames)      |
 | audit entry        | AUDIT#{t}            | {at}#{uuid7}             | (dynamo_audit)       |
+| load config        | TENANT#{t}#SITE#{s}#LOAD | CONFIG               | (dynamo_load)        |
+| load allocation    | TENANT#{t}#SITE#{s}#LOAD | ALLOCATION           | (dynamo_load)        |
+| load readings      | TENANT#{t}#SITE#{s}#LOAD | READINGS#{kind} (TTL)| (dynamo_load)        |
+| declared needs     | TENANT#{t}#SITE#{s}#LOAD | NEEDS#{sid} (TTL)    | (dynamo_load)        |
+| load event carrier | TENANT#{t}#SITE#{s}#LOAD | EVENT (TTL 1 day)    | (dynamo_load)        |
+| managed site index | LOADSITES#{0-9}      | {t}#{site}               | (dynamo_load)        |
 
 Stations are listed by tenant through GSI1 and by site through GSI2 (keys-only):
 `GSI2PK = TENANT#{t}#SITE#{site}`, `GSI2SK = STATION#{id}`.

@@ -55,6 +55,7 @@ from csms.ocpp.dispatch import OcppCallEncoder, OcppDispatcher
 from csms.services.audit import AuditService
 from csms.services.commands import CommandService
 from csms.services.live import LiveService
+from csms.services.load import LoadService
 from csms.services.message_log import MessageLogService, TracingFrameSender
 from csms.services.notifications import NotificationService
 from csms.services.ports import LoadRepository, ManagedSite
@@ -104,6 +105,7 @@ class Runtime:
     station_admin: StationAdminService
     live: LiveService
     load_repository: LoadRepository
+    load: LoadService
 
 
 def _client(service: str, settings: BaseCsmsSettings, **kwargs: Any) -> Any:
@@ -182,6 +184,7 @@ def build(settings: StationGatewaySettings) -> Runtime:
         heartbeat_interval_s=settings.heartbeat_interval_s,
     )
     sessions = session_service(settings, outbox, clock)
+    loads = DynamoLoadRepository(clock, outbox)
     return Runtime(
         settings=settings,
         stations=station_service,
@@ -213,7 +216,14 @@ def build(settings: StationGatewaySettings) -> Runtime:
         message_log=message_log,
         tenancy=tenancy_service(settings, clock),
         station_admin=_station_admin(settings, stations, hasher, sender, clock),
-        load_repository=DynamoLoadRepository(clock, outbox),
+        load_repository=loads,
+        load=LoadService(
+            loads=loads,
+            sites=DynamoSiteDirectory(),
+            stations=stations,
+            sessions=DynamoSessionRepository(outbox),
+            clock=clock,
+        ),
         live=LiveService(
             stations=stations,
             statuses=statuses,

@@ -29,6 +29,7 @@ from csms.handlers import (
     api_commands,
     api_export,
     api_live,
+    api_load,
     api_messages,
     api_sessions,
     api_stations,
@@ -78,6 +79,7 @@ for _module in (
     api_tokens,
     api_audit,
     api_export,
+    api_load,
 ):
     app.include_router(_module.router)
 ROUTE_PERMISSIONS[("GET", OPENAPI_PATH)] = None  # public: the document describes, holds no data

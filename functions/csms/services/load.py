@@ -46,6 +46,7 @@ from csms.services.ports import (
     LoadState,
     SessionRepository,
     SiteDirectory,
+    SiteRef,
     StationQuery,
     StationRepository,
 )
@@ -121,7 +122,7 @@ class LoadService:
 
     def config(self, principal: Principal, site_id: str) -> SiteLoadConfig:
         """The site's configuration; 404 when the site has none (no load management)."""
-        return self._configured(principal, site_id).config  # type: ignore[return-value]
+        return self._configured(principal, site_id)[1]
 
     def put_config(
         self,
@@ -178,13 +179,9 @@ class LoadService:
         """Keep readings of the site meter, PV and battery until they go stale."""
         now = self._clock.now()
         _check_readings(readings, now)
-        state = self._configured(principal, site_id)
-        config = state.config
-        assert config is not None  # noqa: S101 - _configured raised otherwise
+        state, config = self._configured(principal, site_id)
         stale_after = timedelta(seconds=config.meter.stale_after_s) if config.meter else None
-        expires_at = max(
-            r.valid_until or r.at + (stale_after or _DEFAULT_STALE) for r in readings
-        )
+        expires_at = max(r.valid_until or r.at + (stale_after or _DEFAULT_STALE) for r in readings)
         expires_at += READING_MARGIN
         if expires_at <= now:
             # Accepted (a late delivery is no error) but stale already: nothing to keep.
@@ -243,9 +240,7 @@ class LoadService:
 
     def site_load(self, principal: Principal, site_id: str) -> SiteLoad:
         """The allocation in force; before the first rebalance, the power available now."""
-        state = self._configured(principal, site_id)
-        config = state.config
-        assert config is not None  # noqa: S101 - _configured raised otherwise
+        state, config = self._configured(principal, site_id)
         if state.allocation is not None:
             return SiteLoad(config=config, allocation=state.allocation, rebalanced=True)
         now = self._clock.now()
@@ -265,18 +260,18 @@ class LoadService:
 
     # -- helpers ------------------------------------------------------------------------------
 
-    def _site(self, principal: Principal, site_id: str) -> Any:
+    def _site(self, principal: Principal, site_id: str) -> SiteRef:
         site = self._sites.site(principal.tenant_id, site_id)
         if site is None or not principal.reaches(site_id):
             raise ResourceNotFoundError("site", site_id)
         return site
 
-    def _configured(self, principal: Principal, site_id: str) -> LoadState:
+    def _configured(self, principal: Principal, site_id: str) -> tuple[LoadState, SiteLoadConfig]:
         self._site(principal, site_id)
         state = self._loads.state(principal.tenant_id, site_id)
         if state.config is None:
             raise ResourceNotFoundError(KIND, site_id)
-        return state
+        return state, state.config
 
     def _check_stations(self, tenant_id: str, config: SiteLoadConfig) -> None:
         """Every station named is an active station of the tenant at this site."""

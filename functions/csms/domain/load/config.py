@@ -199,6 +199,8 @@ class SiteLoadConfig(_Model):
     time_of_day: Annotated[tuple[TimeOfDayLimit, ...], Field(max_length=50)] = ()
     meter: MeterPolicy | None = None
     hysteresis: Hysteresis = Hysteresis()
+    # What a session that declares no energy usually needs here (the engine assumes 10 kWh).
+    typical_session_kwh: Annotated[float, Field(gt=0, le=1000, allow_inf_nan=False)] | None = None
     version: Annotated[int, Field(ge=0)] = 0
 
     @model_validator(mode="after")

@@ -70,6 +70,9 @@ class Policy:
     # Lower the limit of an EV about to finish to what it can still take before the next
     # rebalance (more power for the others; one more profile message per session).
     cap_by_remaining: bool = True
+    # What a session whose energy nobody declared is assumed to need (None: all it can take),
+    # unless the site configures its own typical session.
+    typical_energy_kwh: float | None = 10.0
 
 
 @dataclass(slots=True)
@@ -124,7 +127,7 @@ class _Rebalance:
     ) -> Allocation:
         tree = self.tree
         before = {c.connector: c for c in previous.connectors} if previous else {}
-        facts, done, unmanaged = _facts(tree, demands, now, self.policy, before)
+        facts, done, unmanaged = _facts(self.config, tree, demands, now, self.policy, before=before)
         # A station that ignores its profiles may draw its most: that power is not ours.
         for i in sorted(unmanaged):
             self.give(i, tree.slots[i].max_kw)
@@ -463,10 +466,12 @@ def _down(value: float, per_unit: int) -> float:
 
 
 def _facts(
+    config: SiteLoadConfig,
     tree: CompiledTree,
     demands: Sequence[SessionDemand],
     now: datetime,
     policy: Policy,
+    *,
     before: dict[str, ConnectorLimit],
 ) -> tuple[list[_Facts], set[int], set[int]]:
     facts: list[_Facts] = []
@@ -496,7 +501,13 @@ def _facts(
             # Declared energy delivered but the EV still draws: the declaration was low.
             remaining = None
         if remaining is None:
-            remaining = cap * hours  # unknown need: all it can take until it leaves
+            # Unknown need: a typical session's, or (still drawing past it) another hour's.
+            typical = config.typical_session_kwh or policy.typical_energy_kwh
+            remaining = (
+                cap * hours
+                if typical is None
+                else min(max(typical - demand.delivered_kwh, cap), cap * hours)
+            )
         laxity = max(hours - remaining / cap, 0.0)
         need = demand.delivered_kwh + remaining
         share = demand.delivered_kwh / need if need > EPSILON else 1.0
