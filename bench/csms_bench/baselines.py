@@ -44,6 +44,9 @@ def _sessions(tree: CompiledTree, demands: Sequence[SessionDemand]) -> dict[int,
         i = tree.by_key.get(demand.connector)
         if i is not None:
             found[i] = demand
+            # An EV seen on fewer phases than its station counts on those (as the engine does).
+            if demand.ev_phases is not None:
+                tree.use_phases(i, demand.ev_phases)
     return found
 
 
@@ -58,13 +61,14 @@ def caps(tree: CompiledTree, sessions: dict[int, SessionDemand], step_h: float) 
         if demand.suspended_ev:
             continue
         slot = tree.slots[i]
-        cap = slot.max_kw if demand.ev_max_kw is None else min(slot.max_kw, demand.ev_max_kw)
+        ceiling = slot.max_kw * tree.phases_of[i] / slot.phases
+        cap = ceiling if demand.ev_max_kw is None else min(ceiling, demand.ev_max_kw)
         remaining = demand.remaining_kwh
         # An EV still drawing past its declared energy proved the declaration wrong: it is
         # served as one whose need is unknown, until it is full (suspended_ev).
         if remaining is not None and remaining > EPSILON:
             cap = min(cap, remaining / step_h)
-        result[i] = min(max(cap, slot.min_kw), slot.max_kw)
+        result[i] = min(max(cap, tree.min_kw(i)), ceiling)
     return result
 
 
@@ -77,7 +81,7 @@ def greedy(tree: CompiledTree, order: Sequence[int], targets: Sequence[float]) -
             continue
         room, _ = tree.room(i, headroom)
         give = min(targets[i], room)
-        if give < tree.slots[i].min_kw - EPSILON or give <= EPSILON:
+        if give < tree.min_kw(i) - EPSILON or give <= EPSILON:
             continue  # paused: its share stays with the slots after it
         alloc[i] = give
         tree.take(i, give, headroom)
@@ -96,7 +100,7 @@ def water_fill(tree: CompiledTree, active: Sequence[int], targets: Sequence[floa
     while rising:
         weight: dict[int, float] = {}
         for i in rising:
-            for r, coefficient in tree.slots[i].rows:
+            for r, coefficient in tree.rows_of[i]:
                 weight[r] = weight.get(r, 0.0) + coefficient
         step = min(targets[i] - alloc[i] for i in rising)
         for r, total in weight.items():
@@ -108,7 +112,7 @@ def water_fill(tree: CompiledTree, active: Sequence[int], targets: Sequence[floa
         rising = {
             i
             for i in rising
-            if targets[i] - alloc[i] > EPSILON and not any(r in full for r, _ in tree.slots[i].rows)
+            if targets[i] - alloc[i] > EPSILON and not any(r in full for r, _ in tree.rows_of[i])
         }
     return alloc
 
@@ -120,7 +124,7 @@ def equal_share_alloc(
     active = [i for i in order if targets[i] > EPSILON]
     while True:
         alloc = water_fill(tree, active, targets)
-        starved = [i for i in active if alloc[i] < tree.slots[i].min_kw - EPSILON]
+        starved = [i for i in active if alloc[i] < tree.min_kw(i) - EPSILON]
         if not starved:
             return alloc
         active.remove(starved[-1])
@@ -152,8 +156,8 @@ def _allocation(
                 evse_id=slot.evse_id,
                 session_id=held.session_id if held else None,
                 kw=kw,
-                amps=slot.amps(kw) if slot.current_type is CurrentType.AC else None,
-                phases=slot.phases,
+                amps=tree.amps(i, kw) if slot.current_type is CurrentType.AC else None,
+                phases=tree.phases_of[i],
                 reason=reason,
             )
         )

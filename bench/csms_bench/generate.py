@@ -83,6 +83,8 @@ def workplace(seed: int = DEFAULT_SEED, weeks: int = 4) -> Scenario:
             km = rng.uniform(10, 80) * rng.choice((1, 1, 1, 2, 3))
             energy = round(min(km * 0.18, 60.0), 3)
             ev_max = rng.choice((11.0, 11.0, 7.4, 3.7))
+            # 16 A per phase: 3.7 kW cars are single-phase, 7.4 kW ones two-phase.
+            ev_phases = {3.7: 1, 7.4: 2}.get(ev_max, 3)
             told_departure, told_energy = _declared(rng, departure, arrival, energy)
             sessions.append(
                 ScenarioSession(
@@ -92,6 +94,7 @@ def workplace(seed: int = DEFAULT_SEED, weeks: int = 4) -> Scenario:
                     departure=departure,
                     energy_kwh=energy,
                     ev_max_kw=ev_max,
+                    ev_phases=ev_phases,
                     declared_departure=told_departure,
                     declared_energy_kwh=told_energy,
                 )

@@ -24,6 +24,7 @@ from datetime import timedelta
 import highspy
 import numpy as np
 
+from csms.domain.load.config import CurrentType
 from csms.domain.load.needs import connector_key
 from csms_bench.replay import Grid, Outcome, SiteInputs, ViolationCheck, ordered
 from csms_bench.scenario import Scenario
@@ -98,10 +99,16 @@ def optimum(scenario: Scenario, *, step: timedelta = timedelta(minutes=5)) -> Ou
         rows: dict[int, list[tuple[int, float]]] = {}
         for n in by_step[k]:
             slot = tree.slots[tree.by_key[keys[n]]]
-            upper = min(sessions[n].ev_max_kw, slot.max_kw)
+            # An EV on fewer phases than its station: its share of the EVSE, on its phases.
+            phases = (
+                min(sessions[n].ev_phases, slot.phases)
+                if slot.current_type is CurrentType.AC
+                else slot.phases
+            )
+            upper = min(sessions[n].ev_max_kw, slot.max_kw * phases / slot.phases)
             j = lp.column(n, k, upper, grid.hours * (1 + EARLY_BONUS * (grid.count - k)))
             per_session[n].append(j)
-            for r, coefficient in slot.rows:
+            for r, coefficient in slot.fewer_phases.get(phases, slot.rows):
                 rows.setdefault(r, []).append((j, coefficient))
         for r, entries in rows.items():
             limit = tree.rows[r].limit

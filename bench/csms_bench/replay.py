@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
-from csms.domain.load.allocation import changes
-from csms.domain.load.config import SiteLoadConfig
+from csms.domain.load.allocation import ConnectorLimit, changes
+from csms.domain.load.config import CurrentType, SiteLoadConfig
 from csms.domain.load.inputs import Available, Reading, ReadingKind, available_power
 from csms.domain.load.needs import SessionDemand, connector_key
-from csms.domain.load.tree import CompiledTree
+from csms.domain.load.tree import CompiledTree, Slot
 from csms_bench.baselines import Algorithm
 from csms_bench.scenario import Scenario, ScenarioSession
 
@@ -141,10 +141,14 @@ class ViolationCheck:
             tree = self._trees[site_kw] = CompiledTree(self.config, site_kw)
         return tree
 
-    def count(self, site_kw: float, draws: dict[str, float]) -> int:
-        """How many rows the draws (kW by connector key) exceed."""
+    def count(
+        self, site_kw: float, draws: dict[str, float], phases: dict[str, int] | None = None
+    ) -> int:
+        """How many rows the draws (kW by connector key, on `phases` phases) exceed."""
         tree = self.tree(site_kw)
         alloc = [0.0] * len(tree.slots)
+        for i, slot in enumerate(tree.slots):
+            tree.use_phases(i, (phases or {}).get(slot.key, slot.phases))
         for key, kw in draws.items():
             alloc[tree.by_key[key]] = kw
         used = tree.usage(alloc)
@@ -171,6 +175,22 @@ class SiteInputs:
         return available_power(self.config, readings, now)
 
 
+def _phases(sessions: Sequence[ScenarioSession], slots: Sequence[Slot]) -> list[int]:
+    return [
+        min(s.ev_phases, slot.phases) if slot.current_type is CurrentType.AC else slot.phases
+        for s, slot in zip(sessions, slots, strict=True)
+    ]
+
+
+def _offered_kw(limit: ConnectorLimit | None, slot: Slot, ev_phases: int) -> float:
+    """What a limit lets an EV on `ev_phases` phases draw: amperes per phase on its phases."""
+    if limit is None:
+        return 0.0
+    if limit.amps is None or slot.current_type is not CurrentType.AC:
+        return max(limit.kw, 0.0)
+    return max(limit.amps, 0.0) * slot.voltage * ev_phases / 1000
+
+
 def ordered(scenario: Scenario) -> list[ScenarioSession]:
     """Sessions by arrival, then id: the order noise is drawn and results are listed in."""
     return sorted(scenario.sessions, key=lambda s: (s.arrival, s.id))
@@ -191,10 +211,12 @@ def replay(
     told = declared(sessions, information, seed)
     keys = [connector_key(s.station_id, s.evse_id) for s in sessions]
     tree = CompiledTree(config, config.limit_kw)
-    evse_max = [tree.slots[tree.by_key[key]].max_kw for key in keys]
+    slots = [tree.slots[tree.by_key[key]] for key in keys]
+    # The phases each EV really charges on, and whether that has been seen yet.
+    phases = _phases(sessions, slots)
+    seen_phases: list[int | None] = [None] * len(sessions)
     arrivals: dict[int, list[int]] = {}
-    for n, session in enumerate(sessions):
-        steps = grid.present(session)
+    for n, steps in enumerate(grid.present(s) for s in sessions):
         if steps:
             arrivals.setdefault(steps.start, []).append(n)
     leaving = [grid.present(s).stop for s in sessions]
@@ -216,46 +238,50 @@ def replay(
             continue
         now = grid.at(k)
         available = inputs.available(now)
-        demands = []
-        for n in present:
-            session = sessions[n]
-            remaining = session.energy_kwh - outcome.delivered_kwh[n]
-            demands.append(
-                SessionDemand(
-                    session_id=session.id,
-                    connector=keys[n],
-                    arrival=session.arrival,
-                    delivered_kwh=outcome.delivered_kwh[n],
-                    departure=told[n].departure,
-                    energy_kwh=told[n].energy_kwh,
-                    ev_max_kw=observed_max[n],
-                    measured_kw=last_draw[n],
-                    priority=session.priority,
-                    suspended_ev=remaining <= 1e-9,
-                )
+        demands = [
+            SessionDemand(
+                session_id=sessions[n].id,
+                connector=keys[n],
+                arrival=sessions[n].arrival,
+                delivered_kwh=outcome.delivered_kwh[n],
+                departure=told[n].departure,
+                energy_kwh=told[n].energy_kwh,
+                ev_max_kw=observed_max[n],
+                ev_phases=seen_phases[n],
+                measured_kw=last_draw[n],
+                priority=sessions[n].priority,
+                suspended_ev=sessions[n].energy_kwh - outcome.delivered_kwh[n] <= 1e-9,
             )
+            for n in present
+        ]
         began = time.perf_counter()
         allocation = algorithm.rebalance(config, demands, available, now, previous)
         outcome.rebalance_s.append(time.perf_counter() - began)
         if outcome.profile_messages is not None:
             outcome.profile_messages += len(changes(previous, allocation))
         previous = allocation
-        limits = {limit.connector: limit.kw for limit in allocation.connectors}
+        limits = {limit.connector: limit for limit in allocation.connectors}
         draws: dict[str, float] = {}
         for n in present:
             session = sessions[n]
-            limit = max(limits.get(keys[n], 0.0), 0.0)
-            can = min(session.ev_max_kw, evse_max[n])
-            remaining = max(session.energy_kwh - outcome.delivered_kwh[n], 0.0)
-            draw = min(limit, can, remaining / grid.hours)
+            limit = _offered_kw(limits.get(keys[n]), slots[n], phases[n])
+            can = min(session.ev_max_kw, slots[n].max_kw * phases[n] / slots[n].phases)
+            draw = min(
+                limit, can, max(session.energy_kwh - outcome.delivered_kwh[n], 0.0) / grid.hours
+            )
             # The EV showed its own ceiling: it drew less than offered and was not finishing.
-            if draw < limit - 1e-9 and can < remaining / grid.hours:
+            if draw < limit - 1e-9 and can < draw + 1e-9:
                 observed_max[n] = draw
+            # Per-phase meter values show the phases a drawing EV uses.
+            if draw > 0 and phases[n] < slots[n].phases:
+                seen_phases[n] = phases[n]
             outcome.delivered_kwh[n] += draw * grid.hours
             last_draw[n] = draw
             draws[keys[n]] = draw
         outcome.peak_site_kw = max(outcome.peak_site_kw, sum(draws.values()))
-        outcome.violations += check.count(available.kw, draws)
+        outcome.violations += check.count(
+            available.kw, draws, {keys[n]: phases[n] for n in present}
+        )
     outcome.compute_s = sum(outcome.rebalance_s)
     return outcome
 

@@ -59,6 +59,9 @@ class ScenarioSession(_Model):
     energy_kwh: Kwh
     # The most the vehicle's charger draws, whatever the station offers.
     ev_max_kw: Annotated[float, Field(gt=0, le=1000, allow_inf_nan=False)]
+    # The phases the vehicle charges on (AC): a single-phase car on a three-phase station draws
+    # its current on one phase. More than the station has: the station's.
+    ev_phases: Annotated[int, Field(ge=1, le=3)] = 3
     declared_departure: AwareDatetime | None = None
     declared_energy_kwh: Kwh | None = None
     priority: Annotated[int, Field(ge=-100, le=100)] = 0

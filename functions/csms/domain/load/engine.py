@@ -70,6 +70,8 @@ class Policy:
     # Lower the limit of an EV about to finish to what it can still take before the next
     # rebalance (more power for the others; one more profile message per session).
     cap_by_remaining: bool = True
+    # The power assumed for urgency while an EV has not shown its maximum (single-phase 16 A).
+    unknown_ev_kw: float | None = None
     # What a session whose energy nobody declared is assumed to need (None: all it can take),
     # unless the site configures its own typical session.
     typical_energy_kwh: float | None = 10.0
@@ -260,7 +262,7 @@ class _Rebalance:
             for f in active:
                 if f.cap - self.alloc[f.index] <= EPSILON:
                     continue
-                hit = {r for r, _ in tree.slots[f.index].rows} & tight
+                hit = {r for r, _ in tree.rows_of[f.index]} & tight
                 if hit:
                     self.bound[f.index] = min(hit)
                     continue
@@ -274,7 +276,7 @@ class _Rebalance:
         used = [0.0] * len(self.headroom)
         for f, add in zip(active, adds, strict=True):
             if add > 0:
-                for r, coefficient in self.tree.slots[f.index].rows:
+                for r, coefficient in self.tree.rows_of[f.index]:
                     used[r] += add * coefficient
         return all(u <= h + EPSILON for u, h in zip(used, self.headroom, strict=True))
 
@@ -313,7 +315,7 @@ class _Rebalance:
             new = self.alloc[f.index]
             if (old.kw > EPSILON) != (new > EPSILON) or old.kw > f.cap + EPSILON:
                 continue
-            if EPSILON < abs(new - old.kw) < self.min_change(slot):
+            if EPSILON < abs(new - old.kw) < self.min_change(f.index):
                 held[f.index] = new
                 self.give(f.index, old.kw - new)
         # Holding may lift a row over its limit: back to the new values, largest lift first.
@@ -324,9 +326,9 @@ class _Rebalance:
                 self.give(i, held.pop(i) - self.alloc[i])
         return set(held)
 
-    def min_change(self, slot: Slot) -> float:
-        if slot.current_type is CurrentType.AC:
-            return slot.kw_of(self.config.hysteresis.min_change_a)
+    def min_change(self, i: int) -> float:
+        if _ac(self.tree.slots[i]):
+            return self.tree.kw_of(i, self.config.hysteresis.min_change_a)
         return self.config.hysteresis.min_change_kw
 
     def quantize(self, ranked: list[_Facts], unmanaged: set[int]) -> list[float]:
@@ -341,7 +343,7 @@ class _Rebalance:
             if i in unmanaged:
                 final[i] = self.alloc[i]  # reserved, not sent: no rounding
             elif _ac(slot):
-                final[i] = slot.kw_of(_down(slot.amps(self.alloc[i]), 10))
+                final[i] = tree.kw_of(i, _down(tree.amps(i, self.alloc[i]), 10))
             else:
                 final[i] = _down(self.alloc[i], 100)
         used = tree.usage(final)
@@ -350,7 +352,11 @@ class _Rebalance:
             slot = tree.slots[i]
             if final[i] <= EPSILON or final[i] >= self.alloc[i] - EPSILON:
                 continue
-            up = slot.kw_of(_down(slot.amps(final[i]), 10) + 0.1) if _ac(slot) else final[i] + 0.01
+            up = (
+                tree.kw_of(i, _down(tree.amps(i, final[i]), 10) + 0.1)
+                if _ac(slot)
+                else final[i] + 0.01
+            )
             room, _ = tree.room(i, headroom)
             if up - final[i] <= room + EPSILON and up <= slot.max_kw + EPSILON:
                 tree.take(i, up - final[i], headroom)
@@ -399,8 +405,8 @@ class _Rebalance:
                     evse_id=slot.evse_id,
                     session_id=session.session_id if session else None,
                     kw=kw,
-                    amps=round(slot.amps(kw), 1) if _ac(slot) else None,
-                    phases=slot.phases,
+                    amps=round(tree.amps(i, kw), 1) if _ac(slot) else None,
+                    phases=tree.phases_of[i],
                     reason=reason,
                     bound_by=bound_by,
                     since=since,
@@ -488,7 +494,12 @@ def _facts(
         if demand.ignores_profiles:
             unmanaged.add(i)
             continue
-        cap = slot.max_kw if demand.ev_max_kw is None else min(slot.max_kw, demand.ev_max_kw)
+        phases = _phases(slot, demand)
+        if phases < slot.phases:
+            tree.use_phases(i, phases)
+        # The EVSE's current per phase is its limit, on as many phases as the EV uses.
+        ceiling = slot.max_kw * phases / slot.phases
+        cap = ceiling if demand.ev_max_kw is None else min(ceiling, demand.ev_max_kw)
         remaining = demand.remaining_kwh
         if demand.suspended_ev or cap <= EPSILON:
             done.add(i)
@@ -508,7 +519,9 @@ def _facts(
                 if typical is None
                 else min(max(typical - demand.delivered_kwh, cap), cap * hours)
             )
-        laxity = max(hours - remaining / cap, 0.0)
+        # Until the EV shows what it takes, plan as if it were a slow one (it may well be).
+        rate = cap if demand.ev_max_kw is not None else min(cap, policy.unknown_ev_kw or cap)
+        laxity = max(hours - remaining / rate, 0.0)
         need = demand.delivered_kwh + remaining
         share = demand.delivered_kwh / need if need > EPSILON else 1.0
         stay_h = max((now - demand.arrival).total_seconds() / _HOUR, 0.0) + hours
@@ -521,13 +534,13 @@ def _facts(
         if gap > EPSILON and pressure >= policy.floor_pressure * (
             policy.floor_hold if charging else 1.0
         ):
-            floor_kw = min(cap, max(gap / max(hours, step_h), slot.min_kw))
+            floor_kw = min(cap, max(gap / max(hours, step_h), tree.min_kw(i)))
         facts.append(
             _Facts(
                 index=i,
                 demand=demand,
                 cap=cap,
-                min_kw=slot.min_kw,
+                min_kw=tree.min_kw(i),
                 hours=hours,
                 remaining=remaining,
                 laxity=laxity,
@@ -538,6 +551,22 @@ def _facts(
             )
         )
     return facts, done, unmanaged
+
+
+def _phases(slot: Slot, demand: SessionDemand) -> int:
+    """How many phases the session's EV charges on: as seen, or its station's.
+
+    An EV seen to take less than the minimum current on all the station's phases cannot be
+    charging on all of them: it is a single-phase car (common on three-phase stations), and
+    would otherwise be paused forever for being "below the minimum".
+    """
+    if slot.current_type is not CurrentType.AC or slot.phases == 1:
+        return slot.phases
+    if demand.ev_phases is not None:
+        return min(max(demand.ev_phases, 1), slot.phases)
+    if demand.ev_max_kw is not None and demand.ev_max_kw < slot.min_kw - EPSILON:
+        return 1
+    return slot.phases
 
 
 def _hours_left(demand: SessionDemand, now: datetime, policy: Policy) -> float:

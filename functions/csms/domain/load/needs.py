@@ -38,6 +38,8 @@ class SessionDemand:
     departure: datetime | None = None
     energy_kwh: float | None = None
     ev_max_kw: float | None = None
+    # The phases the EV draws on (seen in per-phase meter values), when fewer than its station's.
+    ev_phases: int | None = None
     measured_kw: float | None = None
     priority: int = 0
     source: NeedsSource = NeedsSource.UNKNOWN

@@ -10,7 +10,7 @@ go below zero headroom: that is what keeps every group and phase under its limit
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from csms.domain.load.config import (
     PHASES,
@@ -60,6 +60,8 @@ class Slot:
     current_type: CurrentType
     grid_phases: tuple[Phase, ...]
     rows: tuple[tuple[int, float], ...]
+    # The rows of a session on fewer phases than the station's, by number of phases.
+    fewer_phases: dict[int, tuple[tuple[int, float], ...]] = field(default_factory=dict)
 
     def amps(self, kw: float) -> float:
         """The current per phase this power draws (AC)."""
@@ -77,6 +79,30 @@ def grid_phases(station: StationLoad) -> tuple[Phase, ...]:
     if station.rotation is PhaseRotation.UNKNOWN:
         return PHASES
     return (_GRID[station.rotation.value[0]],)
+
+
+def _rows(
+    chain: list[str],
+    index: dict[tuple[str, Phase | None], int],
+    phases: tuple[Phase, ...],
+    per_kw: float,
+) -> tuple[tuple[int, float], ...]:
+    """The rows a kW of an EVSE counts in: every node's kW row, and its phases' rows."""
+    rows: list[tuple[int, float]] = []
+    for node_id in chain:
+        if (node_id, None) in index:
+            rows.append((index[(node_id, None)], 1.0))
+        rows.extend(
+            (index[(node_id, phase)], per_kw) for phase in phases if (node_id, phase) in index
+        )
+    return tuple(rows)
+
+
+def ev_phases(station: StationLoad, n: int) -> tuple[Phase, ...]:
+    """The grid phases an EV on n of a three-phase station's phases loads (its L1, L2...)."""
+    if station.rotation is PhaseRotation.UNKNOWN:
+        return PHASES
+    return tuple(_GRID[letter] for letter in station.rotation.value[:n])
 
 
 class CompiledTree:
@@ -113,18 +139,17 @@ class CompiledTree:
                 chain.append(node)
                 node = parents[node]
             chain.append(config.site_id)
+
             phases = grid_phases(station)
-            per_kw = 1000 / (station.voltage * station.phases)
+            rows = _rows(chain, index, phases, 1000 / (station.voltage * station.phases))
+            # An EV that charges on fewer phases than its station (a single-phase car on a
+            # three-phase station) draws its current on the station's first phases only.
+            fewer = {
+                n: _rows(chain, index, ev_phases(station, n), 1000 / (station.voltage * n))
+                for n in range(1, station.phases)
+                if station.current_type is CurrentType.AC
+            }
             for evse in station.evses:
-                rows: list[tuple[int, float]] = []
-                for node_id in chain:
-                    if (node_id, None) in index:
-                        rows.append((index[(node_id, None)], 1.0))
-                    rows.extend(
-                        (index[(node_id, phase)], per_kw)
-                        for phase in phases
-                        if (node_id, phase) in index
-                    )
                 ceiling = min(evse.max_kw or station.max_kw, station.max_kw)
                 self.slots.append(
                     Slot(
@@ -137,11 +162,38 @@ class CompiledTree:
                         voltage=station.voltage,
                         current_type=station.current_type,
                         grid_phases=phases,
-                        rows=tuple(rows),
+                        rows=rows,
+                        fewer_phases=fewer,
                     )
                 )
         del groups
         self.by_key = {slot.key: i for i, slot in enumerate(self.slots)}
+        self.min_current_a = config.min_current_a
+        # The phases each slot's session draws on (its station's, unless told otherwise).
+        self.phases_of = [slot.phases for slot in self.slots]
+        self.rows_of = [slot.rows for slot in self.slots]
+
+    def use_phases(self, i: int, phases: int) -> None:
+        """Let slot i's session count on `phases` phases (an EV on fewer than the station's)."""
+        slot = self.slots[i]
+        n = min(max(phases, 1), slot.phases)
+        self.phases_of[i] = n
+        self.rows_of[i] = slot.fewer_phases.get(n, slot.rows)
+
+    def amps(self, i: int, kw: float) -> float:
+        """The current per phase slot i's session draws at this power (AC)."""
+        return kw * 1000 / (self.slots[i].voltage * self.phases_of[i])
+
+    def kw_of(self, i: int, amps: float) -> float:
+        """The power of slot i's session at a current per phase (AC)."""
+        return amps * self.slots[i].voltage * self.phases_of[i] / 1000
+
+    def min_kw(self, i: int) -> float:
+        """The power of slot i's session at the minimum current (DC: none)."""
+        slot = self.slots[i]
+        if slot.current_type is CurrentType.DC:
+            return 0.0
+        return self.kw_of(i, self.min_current_a)
 
     def headroom(self) -> list[float]:
         """Every row's limit: what is left before anything is allocated."""
@@ -150,7 +202,7 @@ class CompiledTree:
     def room(self, i: int, headroom: Sequence[float]) -> tuple[float, int | None]:
         """The most slot i may still get, and the row that bounds it (None: nothing does)."""
         best, binding = float("inf"), None
-        for r, coefficient in self.slots[i].rows:
+        for r, coefficient in self.rows_of[i]:
             room = headroom[r] / coefficient
             if room < best:
                 best, binding = room, r
@@ -158,7 +210,7 @@ class CompiledTree:
 
     def take(self, i: int, kw: float, headroom: list[float]) -> None:
         """Charge kw of slot i to every row it counts in."""
-        for r, coefficient in self.slots[i].rows:
+        for r, coefficient in self.rows_of[i]:
             headroom[r] -= kw * coefficient
 
     def fill(
@@ -190,8 +242,8 @@ class CompiledTree:
     def usage(self, alloc: Sequence[float]) -> list[float]:
         """What an allocation uses of every row."""
         used = [0.0] * len(self.rows)
-        for slot, kw in zip(self.slots, alloc, strict=True):
+        for rows, kw in zip(self.rows_of, alloc, strict=True):
             if kw:
-                for r, coefficient in slot.rows:
+                for r, coefficient in rows:
                     used[r] += kw * coefficient
         return used
