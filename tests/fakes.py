@@ -1010,6 +1010,7 @@ class InMemoryLoadRepository:
         self.bus = bus if bus is not None else InMemoryEventPublisher()
         self.configs: dict[tuple[str, str], SiteLoadConfig] = {}
         self.allocations: dict[tuple[str, str], Allocation] = {}
+        self.revisions: dict[tuple[str, str], int] = {}
         # (tenant, site) -> (kind, at) -> (reading, expires_at)
         self.readings: dict[
             tuple[str, str], dict[tuple[str, datetime], tuple[LoadReading, datetime]]
@@ -1042,6 +1043,7 @@ class InMemoryLoadRepository:
             allocation=self.allocations.get(key),
             readings=tuple(newest),
             needs=needs,
+            allocation_revision=self.revisions.get(key, 0),
         )
 
     def put_config(
@@ -1103,9 +1105,25 @@ class InMemoryLoadRepository:
         self.needs.setdefault((tenant_id, site_id), {})[needs.session_id] = (needs, expires_at)
         self._publish(events)
 
-    def put_allocation(self, tenant_id: str, allocation: Allocation) -> None:
-        self.allocations[(tenant_id, allocation.site_id)] = allocation
+    def put_allocation(
+        self, tenant_id: str, allocation: Allocation, expected_revision: int
+    ) -> bool:
+        key = (tenant_id, allocation.site_id)
+        if self.revisions.get(key, 0) != expected_revision:
+            return False
+        self.allocations[key] = allocation
+        self.revisions[key] = expected_revision + 1
         self.writes += 1
+        return True
+
+    def delete_allocation(self, tenant_id: str, site_id: str, expected_revision: int) -> bool:
+        key = (tenant_id, site_id)
+        if self.revisions.get(key, 0) != expected_revision:
+            return False
+        self.allocations.pop(key, None)
+        self.revisions.pop(key, None)
+        self.writes += 1
+        return True
 
     def managed_sites(self, limit: int, cursor: str | None = None) -> Page[ManagedSite]:
         sites = [ManagedSite(tenant_id=t, site_id=s) for t, s in sorted(self.configs)]

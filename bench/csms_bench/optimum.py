@@ -98,7 +98,8 @@ def optimum(scenario: Scenario, *, step: timedelta = timedelta(minutes=5)) -> Ou
         tree = check.tree(site_kw[k])
         rows: dict[int, list[tuple[int, float]]] = {}
         for n in by_step[k]:
-            slot = tree.slots[tree.by_key[keys[n]]]
+            slot_index = tree.by_key[keys[n]]
+            slot = tree.slots[slot_index]
             # An EV on fewer phases than its station: its share of the EVSE, on its phases.
             phases = (
                 min(sessions[n].ev_phases, slot.phases)
@@ -108,8 +109,10 @@ def optimum(scenario: Scenario, *, step: timedelta = timedelta(minutes=5)) -> Ou
             upper = min(sessions[n].ev_max_kw, slot.max_kw * phases / slot.phases)
             j = lp.column(n, k, upper, grid.hours * (1 + EARLY_BONUS * (grid.count - k)))
             per_session[n].append(j)
-            for r, coefficient in slot.fewer_phases.get(phases, slot.rows):
+            tree.use_phases(slot_index, phases)
+            for r, coefficient in tree.rows_of[slot_index]:
                 rows.setdefault(r, []).append((j, coefficient))
+            tree.use_phases(slot_index, slot.phases)
         for r, entries in rows.items():
             limit = tree.rows[r].limit
             alone = len(entries) == 1 and entries[0][1] * lp.upper[entries[0][0]] <= limit

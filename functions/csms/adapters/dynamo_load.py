@@ -3,7 +3,8 @@
 Items under `TENANT#{t}#SITE#{s}#LOAD`, each carrying `tenant_id`:
 - `CONFIG`: the SiteLoadConfig as JSON in `body`, its `version` beside it (writes conditional);
 - `ALLOCATION`: the Allocation in force as JSON (zlib-compressed in `packed` when large: an
-  allocation of 1,000 EVSEs with their deliveries comes near the 400 KB item limit);
+  allocation of 1,000 EVSEs with their deliveries comes near the 400 KB item limit), its
+  revision in `version` (writes conditional on it);
 - `READINGS#{kind}`: the newest LOAD_READINGS_KEPT readings of one kind as a JSON list, each
   with its own expiry; TTL `expires_at` = the latest of them. One item per kind rather than one
   per reading: TTL deletes late (hours to days), and a meter posting every 10 s would otherwise
@@ -30,7 +31,8 @@ from typing import Any
 
 from pydantic import TypeAdapter
 from pynamodb.attributes import BinaryAttribute, NumberAttribute, UnicodeAttribute
-from pynamodb.exceptions import PutError, TransactWriteError
+from pynamodb.exceptions import DeleteError, PutError, TransactWriteError
+from pynamodb.expressions.condition import Condition
 from pynamodb.transactions import TransactWrite
 
 from csms.adapters.dynamo import (
@@ -111,6 +113,7 @@ class DynamoLoadRepository:
         now = _epoch(self._clock.now())
         config: SiteLoadConfig | None = None
         allocation: Allocation | None = None
+        revision = 0
         readings: list[LoadReading] = []
         needs: dict[str, DeclaredNeeds] = {}
         for item in LoadItem.query(load_pk(tenant_id, site_id), consistent_read=True):
@@ -119,6 +122,7 @@ class DynamoLoadRepository:
                 config = SiteLoadConfig.model_validate_json(item.body)
             elif sk == ALLOCATION:
                 allocation = _allocation(item)
+                revision = int(item.version or 0)
             elif sk.startswith(READINGS) and item.body is not None:
                 readings.extend(_fresh_readings(item.body, now))
             elif sk.startswith(NEEDS) and item.body is not None and not _expired(item, now):
@@ -126,7 +130,11 @@ class DynamoLoadRepository:
                 needs[declared.session_id] = declared
         readings.sort(key=lambda r: r.at, reverse=True)
         return LoadState(
-            config=config, allocation=allocation, readings=tuple(readings), needs=needs
+            config=config,
+            allocation=allocation,
+            readings=tuple(readings),
+            needs=needs,
+            allocation_revision=revision,
         )
 
     def managed_sites(self, limit: int, cursor: str | None = None) -> Page[ManagedSite]:
@@ -301,18 +309,49 @@ class DynamoLoadRepository:
         )
         self._with_outbox(item, events).save()
 
-    def put_allocation(self, tenant_id: str, allocation: Allocation) -> None:
-        """Replaced whole, unconditionally: the rebalance of a site is the only writer."""
+    def put_allocation(
+        self, tenant_id: str, allocation: Allocation, expected_revision: int
+    ) -> bool:
+        """Replaced whole, conditional on the revision read (`version`; none on a new item).
+
+        Several rebalances of one site may run at once (a session start, the schedule): the
+        one whose state is stale loses here instead of overwriting the other's deliveries.
+        """
         body = allocation.model_dump_json(by_alias=True)
         packed = zlib.compress(body.encode()) if len(body) > PACK_ABOVE else None
-        LoadItem(
+        item = LoadItem(
             load_pk(tenant_id, allocation.site_id),
             ALLOCATION,
             tenant_id=tenant_id,
             site_id=allocation.site_id,
+            version=expected_revision + 1,
             body=None if packed is not None else body,
             packed=packed,
-        ).save()
+        )
+        try:
+            item.save(condition=_revision_is(expected_revision))
+        except PutError as exc:
+            if _is_conditional_failure(exc):
+                return False
+            raise
+        return True
+
+    def delete_allocation(self, tenant_id: str, site_id: str, expected_revision: int) -> bool:
+        """Deleted conditional on the revision read."""
+        try:
+            LoadItem(load_pk(tenant_id, site_id), ALLOCATION).delete(
+                condition=_revision_is(expected_revision)
+            )
+        except DeleteError as exc:
+            if _is_conditional_failure(exc):
+                return False
+            raise
+        return True
+
+
+def _revision_is(revision: int) -> Condition:
+    # Revision 0 is "none stored": no item, or one written before allocations had revisions.
+    return LoadItem.version.does_not_exist() if revision == 0 else LoadItem.version == revision
 
 
 def _allocation(item: LoadItem) -> Allocation:

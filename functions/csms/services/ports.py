@@ -606,6 +606,8 @@ class LoadState:
     readings: tuple[LoadReading, ...] = ()
     # Needs declared through the API, by session id.
     needs: dict[str, DeclaredNeeds] = field(default_factory=dict)
+    # The stored allocation's revision (0: none stored): what put_allocation is conditional on.
+    allocation_revision: int = 0
 
 
 @dataclass(frozen=True)
@@ -676,8 +678,21 @@ class LoadRepository(Protocol):
         """Make these the declared needs of their session (replacing earlier ones)."""
         ...
 
-    def put_allocation(self, tenant_id: str, allocation: Allocation) -> None:
-        """Make this the site's allocation in force."""
+    def put_allocation(
+        self, tenant_id: str, allocation: Allocation, expected_revision: int
+    ) -> bool:
+        """Make this the site's allocation in force, as revision `expected_revision + 1`.
+
+        Only while the stored one is still at `expected_revision` (0: none stored), so that of
+        two rebalances of a site that read the same state, one wins; False for the other.
+        """
+        ...
+
+    def delete_allocation(self, tenant_id: str, site_id: str, expected_revision: int) -> bool:
+        """Forget the site's allocation (load management off), if still at that revision.
+
+        True also when there is none (and `expected_revision` is 0); False when it changed.
+        """
         ...
 
     def managed_sites(self, limit: int, cursor: str | None = None) -> Page[ManagedSite]:

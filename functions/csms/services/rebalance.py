@@ -12,13 +12,25 @@ Profiles (docs/adr/0010-load-management.md):
 - one period from 0 (kind Relative: no clock to agree on), in A per phase for AC stations and
   W for DC; a paused session gets a limit of 0 (how OCPP pauses), never a cleared profile;
 - a stable id per EVSE and purpose and stack level `PROFILE_STACK_LEVEL`, so each new profile
-  replaces the previous one (1.6 §5.16.1, 2.0.1 K01.FR.05).
+  replaces the previous one (1.6 §5.16.1, 2.0.1 K01.FR.05);
+- AC limits on the phases of the session's limit (`ConnectorLimit.phases`): fewer than the
+  station's when the EV draws on fewer, as its newest per-phase currents show.
+
+Clearing: a TxDefaultProfile outlives its session, so once its EVSE has no session left it is
+cleared (ClearChargingProfile by its id); when load management is turned off (a `LoadChanged`
+with no configuration), every profile of ours in the last allocation is cleared and the
+allocation forgotten, so no station stays throttled.
 
 Delivery is followed up at the next rebalances: a profile the station rejected, answered with
 a CALLERROR or did not answer is sent again after 1, 2 and 4 periods; after
 `MAX_FAILURES` failures in a row the EVSE is taken to draw its maximum (reserved on every
 limit above it) for `unmanaged_hold`, then tried again. A profile that expired in the queue of
-an offline station is simply sent again: being offline is not ignoring profiles.
+an offline station is simply sent again: being offline is not ignoring profiles. A command
+answered since the last rebalance makes the allocation count as changed (it is stored).
+
+Concurrency: two rebalances of one site may run at once (a session start, the schedule). The
+allocation is stored conditional on the revision read; the loser reads again and redoes its
+work once (see `RebalanceService.rebalance`).
 
 Reads per rebalance, S stations and A active sessions at the site: 1 Query (the site's load
 state), 1 Query + 1 BatchGetItem (its stations), per station 1 Query of the sessions that
@@ -32,7 +44,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -44,6 +56,7 @@ from csms.domain.commands import (
     ChargingProfilePurpose,
     ChargingRateUnit,
     ChargingSchedule,
+    ClearChargingProfileCommand,
     Command,
     CommandStatus,
     SchedulePeriod,
@@ -71,7 +84,15 @@ from csms.domain.load.config import (
 from csms.domain.load.engine import allocate
 from csms.domain.load.inputs import available_power
 from csms.domain.load.needs import NeedsSource, SessionDemand, connector_key
-from csms.domain.sessions import ChargingState, Session, SessionState, SessionTotals, totals
+from csms.domain.meter import Measurand
+from csms.domain.sessions import (
+    ChargingState,
+    MeterChunk,
+    Session,
+    SessionState,
+    SessionTotals,
+    totals,
+)
 from csms.domain.station import ProtocolVersion, Station
 from csms.domain.tenancy import DriverGroup
 from csms.services.ports import (
@@ -112,19 +133,32 @@ _IDLE_KW = 0.1
 # Bounds on one rebalance's reads, against a site that is larger than anything sensible.
 _PAGE = 100
 _MAX_PAGES = 50
+# Runs of one rebalance: the first, and one more when another rebalance of the site stored its
+# allocation between this one's read and write.
+_ATTEMPTS = 2
+# Per-phase currents (A): a phase carries the EV's charge from this much, and this share of
+# the most loaded phase (what a 1-phase car leaves on the others is noise).
+_PHASE_DRAWING_A = 1.0
+_PHASE_SHARE = 0.25
+_LINE_PHASES = ("L1", "L2", "L3")
+_NO_CONFIG = "the site has no load configuration"
 
 
-class ProfileSender(Protocol):
+class CommandReader(Protocol):
+    """Reports what became of commands sent to stations (CommandService)."""
+
+    def result(self, tenant_id: str, station_id: str, command_id: str) -> CommandRecord:
+        """The command as it stands (a timeout or an expiry it reached applied)."""
+        ...
+
+
+class ProfileSender(CommandReader, Protocol):
     """Sends commands to stations and reports what became of them (CommandService)."""
 
     def send(
         self, tenant_id: str, station_id: str, command: Command, ttl: timedelta
     ) -> CommandRecord:
         """Send now, or queue for `ttl` when the station cannot take it now."""
-        ...
-
-    def result(self, tenant_id: str, station_id: str, command_id: str) -> CommandRecord:
-        """The command as it stands (a timeout or an expiry it reached applied)."""
         ...
 
 
@@ -142,6 +176,9 @@ class RebalancePolicy:
 
     # How long a profile may wait for an offline or busy station.
     profile_ttl: timedelta = timedelta(minutes=5)
+    # How long clearing our profiles may wait: a profile left behind throttles the EVSE's
+    # later sessions (a TxDefaultProfile), however long the station was away.
+    clear_ttl: timedelta = timedelta(days=1)
     # The schedule's period: retries wait 1, 2, 4 of these.
     period: timedelta = timedelta(minutes=1)
     # How long an EVSE that failed MAX_FAILURES times counts at its maximum before a new try.
@@ -171,8 +208,13 @@ class RebalanceOutcome:
     allocation: Allocation | None = None
     # The EVSEs a profile was sent to (or queued for), by connector key.
     sent: tuple[str, ...] = ()
+    # The EVSEs whose profiles of ours were cleared (load management off, a TxDefaultProfile
+    # left by a session that ended).
+    cleared: tuple[str, ...] = ()
     stored: bool = False
     notes: tuple[str, ...] = field(default=())
+    # Set when another rebalance of the site stored first (this one redid its work once).
+    lost_races: int = 0
 
 
 @dataclass(frozen=True)
@@ -197,6 +239,7 @@ class _Active:
     session: Session
     live: SessionTotals
     evse_id: int
+    newest: MeterChunk | None = None
 
 
 class RebalanceService:
@@ -240,13 +283,40 @@ class RebalanceService:
     def rebalance(
         self, tenant_id: str, site_id: str, reason: str, *, session_id: str | None = None
     ) -> RebalanceOutcome:
-        """Rebalance the site now; `session_id` names a session the trigger is about."""
+        """Rebalance the site now; `session_id` names a session the trigger is about.
+
+        Two rebalances of a site may run at once (a session start and the schedule). Each
+        stores its allocation conditional on the one it read: the one that loses reads again
+        and redoes its work once, from the winner's allocation, and sends again to the EVSEs
+        it had just sent to (the station may hold the loser's profile, not the winner's).
+        """
+        resend: set[str] = set()
+        lost: list[str] = []
+        for attempt in range(_ATTEMPTS):
+            outcome, won = self._once(tenant_id, site_id, reason, session_id, frozenset(resend))
+            if won:
+                break
+            resend.update(outcome.sent)
+            note = f"another rebalance of the site stored first (attempt {attempt + 1}); " + (
+                "redone" if attempt + 1 < _ATTEMPTS else "ALERT: given up"
+            )
+            logger.warning(note, extra={"tenant_id": tenant_id, "site_id": site_id})
+            lost.append(note)
+        return replace(outcome, notes=(*outcome.notes, *lost), lost_races=len(lost))
+
+    def _once(
+        self,
+        tenant_id: str,
+        site_id: str,
+        reason: str,
+        session_id: str | None,
+        resend: frozenset[str],
+    ) -> tuple[RebalanceOutcome, bool]:
+        """One rebalance from one read of the site; whether its write won (or none was due)."""
         now = self._clock.now()
         state = self._loads.state(tenant_id, site_id)
         if state.config is None:
-            return RebalanceOutcome(
-                tenant_id, site_id, reason, skipped="the site has no load configuration"
-            )
+            return self._turn_off(tenant_id, site_id, reason, state)
         previous = state.allocation
         stations = self._stations_at(tenant_id, site_id)
         active, notes = self._active(
@@ -257,8 +327,13 @@ class RebalanceService:
             in_use.setdefault(each.session.station_id, set()).add(each.evse_id)
         config = effective_config(state.config, stations, in_use, self._evses_reported)
         round_ = _Round(tenant_id, config, state, now)
-        deliveries, followed = self._follow_up(tenant_id, previous, now)
+        known = {d.connector: d for d in previous.deliveries} if previous else {}
+        deliveries, followed = follow_up(tenant_id, known, self._sender, now, self._policy)
+        for note in followed:
+            logger.warning(note, extra={"tenant_id": tenant_id, "site_id": site_id})
         notes += followed
+        # A command answered (or given up on) changes what the API shows: store it.
+        answered = deliveries != known
         deliveries = self._observe(round_, deliveries, active)
         unmanaged = {c for c, d in deliveries.items() if _held(d, now)}
         demands = [self._demand(round_, each, deliveries) for each in active]
@@ -269,7 +344,9 @@ class RebalanceService:
         measured = sum(d.measured_kw or 0.0 for d in demands)
         available = available_power(config, state.readings, now, chargers_kw=measured)
         allocation = allocate(config, demands, available, now, previous=previous)
-        sent, deliveries, send_notes = self._send(round_, allocation, active, deliveries, unmanaged)
+        sent, cleared, deliveries, send_notes = self._send(
+            round_, allocation, active, deliveries, unmanaged, resend=resend
+        )
         notes += send_notes
         allocation = allocation.model_copy(
             update={
@@ -280,21 +357,86 @@ class RebalanceService:
         stored = False
         if (
             sent
+            or cleared
+            or answered
             or previous is None
             or now - previous.at >= self._policy.refresh
             or not _same(previous, allocation)
         ):
-            self._loads.put_allocation(tenant_id, allocation)
+            if not self._loads.put_allocation(tenant_id, allocation, state.allocation_revision):
+                outcome = RebalanceOutcome(
+                    tenant_id, site_id, reason, sent=tuple(sent), cleared=tuple(cleared)
+                )
+                return outcome, False
             stored = True
-        return RebalanceOutcome(
+        outcome = RebalanceOutcome(
             tenant_id,
             site_id,
             reason,
             allocation=allocation,
             sent=tuple(sent),
+            cleared=tuple(cleared),
             stored=stored,
             notes=tuple(notes),
         )
+        return outcome, True
+
+    def _turn_off(
+        self, tenant_id: str, site_id: str, reason: str, state: LoadState
+    ) -> tuple[RebalanceOutcome, bool]:
+        """Load management is off: clear the profiles it left, then forget its allocation.
+
+        A limit left in force would outlast the configuration: a TxProfile for the rest of its
+        session, a TxDefaultProfile (possibly 0 A) for every later session on the EVSE.
+        """
+        previous = state.allocation
+        if previous is None:
+            return RebalanceOutcome(tenant_id, site_id, reason, skipped=_NO_CONFIG), True
+        deliveries = {d.connector: d for d in previous.deliveries}
+        targets: dict[str, list[ChargingProfilePurpose]] = {}
+        for limit in previous.connectors:
+            if limit.session_id is not None:
+                targets.setdefault(limit.connector, []).append(ChargingProfilePurpose.TX)
+        for key, delivery in deliveries.items():
+            if delivery.tx_default:
+                targets.setdefault(key, []).append(ChargingProfilePurpose.TX_DEFAULT)
+        notes: list[str] = []
+        cleared = [
+            key for key in sorted(targets) if self._clear(tenant_id, key, targets[key], notes)
+        ]
+        won = self._loads.delete_allocation(tenant_id, site_id, state.allocation_revision)
+        outcome = RebalanceOutcome(
+            tenant_id,
+            site_id,
+            reason,
+            skipped=_NO_CONFIG,
+            cleared=tuple(cleared),
+            notes=tuple(notes),
+        )
+        return outcome, won
+
+    def _clear(
+        self,
+        tenant_id: str,
+        key: str,
+        purposes: Sequence[ChargingProfilePurpose],
+        notes: list[str],
+    ) -> bool:
+        """Clear load management's profiles of these purposes on one EVSE; whether sent."""
+        station_id, _, evse = key.rpartition("/")
+        if not evse.isdigit():
+            return False
+        try:
+            for purpose in purposes:
+                # By id alone: the id is ours, and operators' own profiles stay untouched.
+                command = ClearChargingProfileCommand(profile_id=profile_id(int(evse), purpose))
+                self._sender.send(tenant_id, station_id, command, self._policy.clear_ttl)
+        except (CommandNotSupportedError, StationNotFoundError) as exc:
+            note = f"{key}: profile not cleared ({exc})"
+            logger.warning(note, extra={"tenant_id": tenant_id, "connector": key})
+            notes.append(note)
+            return False
+        return True
 
     # -- reading the site -----------------------------------------------------------------------
     def _stations_at(self, tenant_id: str, site_id: str) -> dict[str, Station]:
@@ -349,7 +491,9 @@ class RebalanceService:
                     )
                     continue
                 evse_id = only[0].evse_id
-            active.append(_Active(session, totals(session, snapshot.newest), evse_id))
+            active.append(
+                _Active(session, totals(session, snapshot.newest), evse_id, snapshot.newest)
+            )
         return active, tuple(notes)
 
     def _started_since(self, tenant_id: str, station_id: str, since: datetime) -> set[str]:
@@ -370,56 +514,6 @@ class RebalanceService:
         )
 
     # -- following up what was sent -------------------------------------------------------------
-    def _follow_up(
-        self, tenant_id: str, previous: Allocation | None, now: datetime
-    ) -> tuple[dict[str, ProfileDelivery], tuple[str, ...]]:
-        """Each EVSE's delivery, with the outcome of the command in flight read now."""
-        deliveries = {d.connector: d for d in previous.deliveries} if previous else {}
-        notes: list[str] = []
-        for key, delivery in list(deliveries.items()):
-            if delivery.command_id is None or delivery.accepted or delivery.retry_at is not None:
-                continue
-            station_id = key.rpartition("/")[0]
-            try:
-                record = self._sender.result(tenant_id, station_id, delivery.command_id)
-            except CallNotFoundError:
-                record = None
-            state = record.state if record is not None else CommandState.FAILED
-            if state in (CommandState.QUEUED, CommandState.PENDING):
-                continue
-            if (
-                state is CommandState.ANSWERED
-                and record
-                and record.status is CommandStatus.ACCEPTED
-            ):
-                deliveries[key] = delivery.model_copy(
-                    update={"accepted": True, "failures": 0, "unmanaged_until": None}
-                )
-                continue
-            if state in (CommandState.EXPIRED, CommandState.CANCELLED):
-                # The station was offline for the profile's whole life: send a fresh one.
-                deliveries[key] = delivery.model_copy(update={"retry_at": now})
-                continue
-            failures = delivery.failures + 1
-            why = _failure(record, state)
-            update: dict[str, object] = {
-                "failures": failures,
-                "retry_at": now + self._policy.period * 2 ** min(failures - 1, 6),
-            }
-            if failures >= MAX_FAILURES:
-                update["unmanaged_until"] = now + self._policy.unmanaged_hold
-                update["retry_at"] = now + self._policy.unmanaged_hold
-                note = (
-                    f"ALERT {key}: {failures} profiles failed in a row ({why}); the EVSE is "
-                    f"taken to draw its maximum until {update['unmanaged_until']:%Y-%m-%dT%H:%MZ}"
-                )
-            else:
-                note = f"{key}: profile {delivery.command_id} failed ({why}); retried later"
-            logger.warning(note, extra={"tenant_id": tenant_id, "connector": key})
-            notes.append(note)
-            deliveries[key] = delivery.model_copy(update=update)
-        return deliveries, tuple(notes)
-
     def _observe(
         self, round_: _Round, deliveries: dict[str, ProfileDelivery], active: Sequence[_Active]
     ) -> dict[str, ProfileDelivery]:
@@ -510,6 +604,8 @@ class RebalanceService:
             departure=departure,
             energy_kwh=energy,
             ev_max_kw=ev_max,
+            # Read off the chunk already read for the totals: no extra read.
+            ev_phases=phases_drawn(active.newest),
             measured_kw=measured,
             priority=priority or 0,
             source=source or NeedsSource.UNKNOWN,
@@ -554,7 +650,14 @@ class RebalanceService:
         active: list[_Active],
         deliveries: dict[str, ProfileDelivery],
         unmanaged: set[str],
-    ) -> tuple[list[str], dict[str, ProfileDelivery], tuple[str, ...]]:
+        *,
+        resend: frozenset[str] = frozenset(),
+    ) -> tuple[list[str], list[str], dict[str, ProfileDelivery], tuple[str, ...]]:
+        """Profiles where a limit changed, is due again, or (`resend`) may not be in force.
+
+        Returns the EVSEs sent to, those whose lingering TxDefaultProfile was cleared, the
+        deliveries to keep and notes.
+        """
         tenant_id, config, previous, now = (
             round_.tenant_id,
             round_.config,
@@ -575,7 +678,7 @@ class RebalanceService:
             key = limit.connector
             session = sessions.get(limit.session_id or "")
             # An ended session's TxProfile ended with its transaction: nothing to send.
-            if session is None or key in unmanaged or key not in changed | due:
+            if session is None or key in unmanaged or key not in changed | due | resend:
                 continue
             old = deliveries.get(key)
             if old is not None and old.session_id != session.id:
@@ -602,6 +705,7 @@ class RebalanceService:
                 )
                 continue
             sent.append(key)
+            default = command.profile.purpose is ChargingProfilePurpose.TX_DEFAULT
             deliveries[key] = (old or ProfileDelivery(connector=key)).model_copy(
                 update={
                     "session_id": session.id,
@@ -609,12 +713,25 @@ class RebalanceService:
                     "accepted": False,
                     "retry_at": None,
                     "unmanaged_until": None,
+                    # Once set, a TxDefaultProfile stays on the connector (a later TxProfile
+                    # only outranks it) until it is cleared.
+                    "tx_default": default or (old is not None and old.tx_default),
                 }
             )
-        # Deliveries of EVSEs without a session are forgotten, except a hold still in force.
+        # Deliveries of EVSEs without a session are forgotten, except a hold still in force;
+        # a TxDefaultProfile they leave behind is cleared first, or it would limit whatever
+        # session comes next, even with load management off by then.
         live = {limit.connector for limit in allocation.connectors if limit.session_id}
-        deliveries = {key: d for key, d in deliveries.items() if key in live or _held(d, now)}
-        return sent, deliveries, tuple(notes)
+        cleared: list[str] = []
+        kept: dict[str, ProfileDelivery] = {}
+        for key, delivery in deliveries.items():
+            if key in live or _held(delivery, now):
+                kept[key] = delivery
+            elif delivery.tx_default and self._clear(
+                tenant_id, key, (ChargingProfilePurpose.TX_DEFAULT,), notes
+            ):
+                cleared.append(key)
+        return sent, cleared, kept, tuple(notes)
 
 
 # -- pure helpers (tested directly) --------------------------------------------------------------
@@ -696,6 +813,85 @@ def effective_config(
         return config
     # Not validated again: the stored part was, and what is added hangs below the site.
     return config.model_copy(update={"stations": tuple(updated)})
+
+
+def follow_up(
+    tenant_id: str,
+    deliveries: Mapping[str, ProfileDelivery],
+    commands: CommandReader,
+    now: datetime,
+    policy: RebalancePolicy,
+) -> tuple[dict[str, ProfileDelivery], tuple[str, ...]]:
+    """Each EVSE's delivery with the outcome of its command in flight, read now; and notes.
+
+    One read per command in flight (sent, not yet answered, not waiting for a retry). An
+    accepted profile resets the failures; a rejected, failed or unanswered one is retried
+    after 1, 2, 4 periods, and after MAX_FAILURES in a row the EVSE is held at its maximum.
+    The rebalance stores what this returns; the load view (csms.services.load) shows it.
+    """
+    updated = dict(deliveries)
+    notes: list[str] = []
+    for key, delivery in deliveries.items():
+        if delivery.command_id is None or delivery.accepted or delivery.retry_at is not None:
+            continue
+        station_id = key.rpartition("/")[0]
+        try:
+            record: CommandRecord | None = commands.result(
+                tenant_id, station_id, delivery.command_id
+            )
+        except CallNotFoundError:
+            record = None
+        state = record.state if record is not None else CommandState.FAILED
+        if state in (CommandState.QUEUED, CommandState.PENDING):
+            continue
+        if state is CommandState.ANSWERED and record and record.status is CommandStatus.ACCEPTED:
+            updated[key] = delivery.model_copy(
+                update={"accepted": True, "failures": 0, "unmanaged_until": None}
+            )
+            continue
+        if state in (CommandState.EXPIRED, CommandState.CANCELLED):
+            # The station was offline for the profile's whole life: send a fresh one.
+            updated[key] = delivery.model_copy(update={"retry_at": now})
+            continue
+        failures = delivery.failures + 1
+        why = _failure(record, state)
+        update: dict[str, object] = {
+            "failures": failures,
+            "retry_at": now + policy.period * 2 ** min(failures - 1, 6),
+        }
+        if failures >= MAX_FAILURES:
+            until = now + policy.unmanaged_hold
+            update["unmanaged_until"] = until
+            update["retry_at"] = until
+            notes.append(
+                f"ALERT {key}: {failures} profiles failed in a row ({why}); the EVSE is "
+                f"taken to draw its maximum until {until:%Y-%m-%dT%H:%MZ}"
+            )
+        else:
+            notes.append(f"{key}: profile {delivery.command_id} failed ({why}); retried later")
+        updated[key] = delivery.model_copy(update=update)
+    return updated, tuple(notes)
+
+
+def phases_drawn(chunk: MeterChunk | None) -> int | None:
+    """On how many phases the EV draws, from the newest per-phase currents; None: not known.
+
+    Only a reading with Current.Import on each of L1, L2 and L3 tells (a station that reports
+    one phase says nothing about the others), and only while the EV draws: a 1-phase car on a
+    3-phase station shows its current on one phase and next to nothing on the others.
+    """
+    if chunk is None:
+        return None
+    for reading in reversed(chunk.readings):
+        currents = reading.per_phase(Measurand.CURRENT)
+        if not all(phase in currents for phase in _LINE_PHASES):
+            continue
+        values = [float(currents[phase]) for phase in _LINE_PHASES]
+        top = max(values)
+        if top < _PHASE_DRAWING_A:
+            return None
+        return sum(1 for v in values if v >= max(_PHASE_DRAWING_A, top * _PHASE_SHARE))
+    return None
 
 
 def _held(delivery: ProfileDelivery, now: datetime) -> bool:

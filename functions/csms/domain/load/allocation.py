@@ -85,6 +85,10 @@ class ProfileDelivery(_Model):
     unmanaged_until: AwareDatetime | None = None
     # The most the session's EV was seen to draw under a higher limit (kW).
     observed_ev_max_kw: float | None = None
+    # A TxDefaultProfile of ours is on the connector (1.6, sent before a transaction id was
+    # known). Unlike a TxProfile it outlives the session, so it is cleared once the EVSE has
+    # no session left.
+    tx_default: bool = False
 
 
 class Allocation(_Model):

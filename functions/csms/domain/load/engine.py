@@ -246,7 +246,8 @@ class _Rebalance:
             lo = min(f.laxity - self.bonus(f) for f in active) - self.step_h
             hi = max(f.laxity for f in active) + self.step_h
             if not self.fits(levels.rates(hi), active):
-                for _ in range(40):
+                # A level to a few milliseconds of laxity: finer changes no rate by 0.1 A.
+                while hi - lo > 1e-6:
                     mid = (lo + hi) / 2
                     lo, hi = (mid, hi) if self.fits(levels.rates(mid), active) else (lo, mid)
                 hi = lo
@@ -399,7 +400,7 @@ class _Rebalance:
             same = old is not None and old.session_id == (session.session_id if session else None)
             since = old.since if same and old and abs(old.kw - kw) <= EPSILON else now
             limits.append(
-                ConnectorLimit(
+                ConnectorLimit.model_construct(
                     connector=slot.key,
                     station_id=slot.station_id,
                     evse_id=slot.evse_id,
@@ -415,7 +416,9 @@ class _Rebalance:
             )
         used = tree.usage(final)
         rows = tuple(
-            RowLoad(label=row.label, unit="A" if row.phase else "kW", limit=row.limit, allocated=u)
+            RowLoad.model_construct(
+                label=row.label, unit="A" if row.phase else "kW", limit=row.limit, allocated=u
+            )
             for row, u in zip(tree.rows, used, strict=True)
         )
         notes = [

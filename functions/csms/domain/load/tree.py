@@ -10,7 +10,7 @@ go below zero headroom: that is what keeps every group and phase under its limit
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from csms.domain.load.config import (
     PHASES,
@@ -60,8 +60,6 @@ class Slot:
     current_type: CurrentType
     grid_phases: tuple[Phase, ...]
     rows: tuple[tuple[int, float], ...]
-    # The rows of a session on fewer phases than the station's, by number of phases.
-    fewer_phases: dict[int, tuple[tuple[int, float], ...]] = field(default_factory=dict)
 
     def amps(self, kw: float) -> float:
         """The current per phase this power draws (AC)."""
@@ -131,6 +129,9 @@ class CompiledTree:
             kw = group.limit_kw * margin if group.limit_kw is not None else None
             add(group.id, "group", kw, group.limit_a)
         self.slots: list[Slot] = []
+        self._index = index
+        self._chains: dict[str, tuple[StationLoad, list[str]]] = {}
+        self._fewer: dict[tuple[str, int], tuple[tuple[int, float], ...]] = {}
         for station in config.stations:
             add(station.station_id, "station", station.max_kw, None)
             chain: list[str] = [station.station_id]
@@ -142,13 +143,7 @@ class CompiledTree:
 
             phases = grid_phases(station)
             rows = _rows(chain, index, phases, 1000 / (station.voltage * station.phases))
-            # An EV that charges on fewer phases than its station (a single-phase car on a
-            # three-phase station) draws its current on the station's first phases only.
-            fewer = {
-                n: _rows(chain, index, ev_phases(station, n), 1000 / (station.voltage * n))
-                for n in range(1, station.phases)
-                if station.current_type is CurrentType.AC
-            }
+            self._chains[station.station_id] = (station, chain)
             for evse in station.evses:
                 ceiling = min(evse.max_kw or station.max_kw, station.max_kw)
                 self.slots.append(
@@ -163,7 +158,6 @@ class CompiledTree:
                         current_type=station.current_type,
                         grid_phases=phases,
                         rows=rows,
-                        fewer_phases=fewer,
                     )
                 )
         del groups
@@ -178,7 +172,19 @@ class CompiledTree:
         slot = self.slots[i]
         n = min(max(phases, 1), slot.phases)
         self.phases_of[i] = n
-        self.rows_of[i] = slot.fewer_phases.get(n, slot.rows)
+        self.rows_of[i] = slot.rows if n == slot.phases else self._rows_on(slot.station_id, n)
+
+    def _rows_on(self, station_id: str, n: int) -> tuple[tuple[int, float], ...]:
+        # An EV that charges on fewer phases than its station (a single-phase car on a
+        # three-phase station) draws its current on the station's first phases only.
+        rows = self._fewer.get((station_id, n))
+        if rows is None:
+            station, chain = self._chains[station_id]
+            per_kw = 1000 / (station.voltage * n)
+            rows = self._fewer[(station_id, n)] = _rows(
+                chain, self._index, ev_phases(station, n), per_kw
+            )
+        return rows
 
     def amps(self, i: int, kw: float) -> float:
         """The current per phase slot i's session draws at this power (AC)."""

@@ -255,3 +255,31 @@ def test_optimum_never_beats_physics_and_beats_every_baseline() -> None:
     }
     # THEN none delivers more than the optimum
     assert all(kwh <= best + 1e-6 for kwh in others.values()), (best, others)
+
+
+def test_replay_single_phase_ev_draws_the_per_phase_limit_on_one_phase() -> None:
+    # GIVEN a single-phase 3.7 kW car on an 11 kW three-phase station (230 V), no real limit
+    scenario = a_scenario([a_session(1, 0, 2, 20, evMaxKw=3.7, evPhases=1)])
+    fake = Fixed(11)
+    # WHEN an algorithm offers it the whole station (11 kW: about 16 A on each phase)
+    outcome = replay(scenario, Algorithm("fixed", fake), step=timedelta(minutes=30))
+    # THEN it takes the station's current on its one phase: a third of 11 kW, not 11
+    assert outcome.delivered_kwh[0] == pytest.approx(2 * 11 / 3, rel=1e-6)
+    # AND once it drew, the algorithm is told it charges on one phase
+    assert fake.calls[0][0].ev_phases is None
+    assert fake.calls[1][0].ev_phases == 1
+
+
+def test_replay_counts_a_single_phase_car_on_its_own_phase_rows() -> None:
+    # GIVEN a 20 A per-phase site limit and two single-phase cars on three-phase stations
+    sessions = [
+        a_session(1, 0, 1, 10, evMaxKw=7.4, evPhases=1),
+        a_session(2, 0, 1, 10, evMaxKw=7.4, evPhases=1),
+    ]
+    scenario = a_scenario(sessions, limitA={"l1": 20, "l2": 20, "l3": 20})
+    # WHEN uncontrolled lets both draw 16 A, both on grid phase L1 (straight wiring)
+    outcome = replay(
+        scenario, algorithm("uncontrolled", timedelta(minutes=5)), step=timedelta(minutes=15)
+    )
+    # THEN L1 carries 32 A > 20 A at each of the 4 steps (spread over three phases it would not)
+    assert outcome.violations == 4

@@ -356,7 +356,7 @@ readings_st = st.lists(
     chargers_kw=st.floats(0, 1000, allow_nan=False),
     window_kw=st.none() | st.floats(0, 2000, allow_nan=False),
 )
-def test_available_power_stays_between_zero_and_the_limit_after_the_margin(
+def test_available_power_stays_between_zero_and_the_limit_after_the_margin(  # noqa: PLR0917
     limit_kw: float,
     margin: float,
     meter: MeterKind | None,

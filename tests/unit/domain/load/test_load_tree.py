@@ -16,7 +16,7 @@ from csms.domain.load.config import (
     PhaseRotation,
     SiteLoadConfig,
 )
-from csms.domain.load.tree import CompiledTree, Row, grid_phases
+from csms.domain.load.tree import CompiledTree, Row, ev_phases, grid_phases
 
 AMPS_PER_KW_1P = 1000 / 230
 AMPS_PER_KW_3P = 1000 / (3 * 230)
@@ -255,3 +255,56 @@ def test_usage_sums_every_slot_into_its_rows() -> None:
     assert used["site:L2"] == pytest.approx(20.0)
     assert used["group:feeder-a:L3"] == pytest.approx(10.0)
     assert used["station:CS-2"] == pytest.approx(2.3)
+
+
+# -- sessions on fewer phases than their station -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("rotation", "n", "phases"),
+    [
+        ("RST", 1, (Phase.L1,)),
+        ("TSR", 2, (Phase.L3, Phase.L2)),
+        ("SRT", 3, (Phase.L2, Phase.L1, Phase.L3)),
+        ("Unknown", 1, PHASES),
+    ],
+)
+def test_ev_phases_are_the_station_first_phases_through_its_rotation(
+    rotation: str, n: int, phases: tuple[Phase, ...]
+) -> None:
+    assert ev_phases(a_station(rotation=rotation), n) == phases
+
+
+def test_use_phases_moves_a_slot_onto_fewer_grid_phases() -> None:
+    # GIVEN the panel site (a 10 % margin, per-phase limits on the site and the feeder)
+    tree = CompiledTree(a_panel_site(), 90.0)
+    i = tree.by_key["CS-1/1"]
+    # WHEN CS-1's session is found to charge on one phase (wired RST: the grid's L1)
+    tree.use_phases(i, 1)
+    rows = {tree.rows[r].label: c for r, c in tree.rows_of[i]}
+    # THEN it counts 1000/230 A per kW on L1 only, and its amps and minimum follow
+    assert rows == {
+        "station:CS-1": 1.0,
+        "group:feeder-a": 1.0,
+        "group:feeder-a:L1": pytest.approx(AMPS_PER_KW_1P),
+        "site": 1.0,
+        "site:L1": pytest.approx(AMPS_PER_KW_1P),
+    }
+    assert tree.amps(i, 2.3) == pytest.approx(10.0)
+    assert tree.kw_of(i, 16.0) == pytest.approx(3.68)
+    assert tree.min_kw(i) == pytest.approx(MIN_1P_KW)
+    assert tree.usage([2.3, 0.0])[tree.rows.index(Row(SITE, "site", Phase.L1, 90.0))] == (
+        pytest.approx(10.0)
+    )
+
+
+def test_use_phases_never_exceeds_the_station_phases() -> None:
+    tree = CompiledTree(a_panel_site(), 90.0)
+    i = tree.by_key["CS-1/1"]
+    tree.use_phases(i, 5)
+    assert (tree.phases_of[i], tree.rows_of[i]) == (3, tree.slots[i].rows)
+
+
+def test_min_kw_of_a_dc_slot_is_zero() -> None:
+    tree = CompiledTree(a_config(stations=(a_station(current_type="DC", max_kw=50.0),)), 90.0)
+    assert tree.min_kw(0) == 0.0
