@@ -232,7 +232,7 @@ def test_load_repository_writes_without_events_publish_nothing(repo: Repo) -> No
     repo.loads.put_config(T, a_config(), None)
     repo.loads.add_readings(T, SITE, [a_reading(ReadingKind.METER, 0)], T0 + timedelta(hours=1))
     repo.loads.put_needs(T, SITE, DeclaredNeeds("s-1", "CP-1", 1, T0), T0 + timedelta(hours=1))
-    repo.loads.put_allocation(T, an_allocation())
+    repo.loads.put_allocation(T, an_allocation(), 0)
     repo.loads.delete_config(T, SITE, 1)
     # WHEN the published events are read
     # THEN there are none
@@ -408,8 +408,8 @@ def test_load_repository_needs_are_dropped_once_expired(repo: Repo) -> None:
 def test_load_repository_allocation_is_replaced_whole(repo: Repo) -> None:
     # GIVEN a configuration and two allocations in turn
     repo.loads.put_config(T, a_config(), None)
-    repo.loads.put_allocation(T, an_allocation(3))
-    repo.loads.put_allocation(T, an_allocation(1))
+    assert repo.loads.put_allocation(T, an_allocation(3), 0)
+    assert repo.loads.put_allocation(T, an_allocation(1), 1)
     # WHEN the state is read
     state = repo.loads.state(T, SITE)
     # THEN the later allocation is in force, next to the configuration
@@ -417,12 +417,75 @@ def test_load_repository_allocation_is_replaced_whole(repo: Repo) -> None:
     assert state.config == a_config()
 
 
+def test_load_repository_allocation_is_written_only_at_the_revision_read(repo: Repo) -> None:
+    # GIVEN no allocation (revision 0), then one stored at revision 0
+    assert repo.loads.state(T, SITE).allocation_revision == 0
+    assert repo.loads.put_allocation(T, an_allocation(1), 0)
+    assert repo.loads.state(T, SITE).allocation_revision == 1
+    # WHEN a second writer that also read revision 0 stores its allocation
+    lost = repo.loads.put_allocation(T, an_allocation(2), 0)
+    # THEN it loses, and the first allocation stands
+    assert not lost
+    state = repo.loads.state(T, SITE)
+    assert state.allocation == an_allocation(1)
+    assert state.allocation_revision == 1
+    # AND a writer at the revision in force wins, as the next revision
+    assert repo.loads.put_allocation(T, an_allocation(3), 1)
+    state = repo.loads.state(T, SITE)
+    assert state.allocation == an_allocation(3)
+    assert state.allocation_revision == 2
+
+
+def test_load_repository_allocation_is_deleted_only_at_the_revision_read(repo: Repo) -> None:
+    # GIVEN an allocation at revision 2, next to the configuration
+    repo.loads.put_config(T, a_config(), None)
+    repo.loads.put_allocation(T, an_allocation(1), 0)
+    repo.loads.put_allocation(T, an_allocation(2), 1)
+    # WHEN it is deleted at a stale revision, then at the one in force
+    stale = repo.loads.delete_allocation(T, SITE, 1)
+    kept = repo.loads.state(T, SITE).allocation
+    deleted = repo.loads.delete_allocation(T, SITE, 2)
+    # THEN the stale delete changes nothing, the other removes the allocation only
+    assert not stale
+    assert kept == an_allocation(2)
+    assert deleted
+    state = repo.loads.state(T, SITE)
+    assert state.allocation is None
+    assert state.allocation_revision == 0
+    assert state.config == a_config()
+    # AND deleting none at revision 0 succeeds (nothing to do), and a new one starts afresh
+    assert repo.loads.delete_allocation(T, SITE, 0)
+    assert repo.loads.put_allocation(T, an_allocation(1), 0)
+
+
+def test_dynamo_load_repository_allocation_without_revision_counts_as_revision_0(
+    dynamo_table: str,
+) -> None:
+    # GIVEN an allocation item written before allocations had revisions (no `version`)
+    loads = _dynamo(dynamo_table).loads
+    LoadItem(
+        load_pk(T, SITE),
+        ALLOCATION,
+        tenant_id=T,
+        site_id=SITE,
+        body=an_allocation(1).model_dump_json(by_alias=True),
+    ).save()
+    # WHEN it is read and replaced at the revision read
+    state = loads.state(T, SITE)
+    replaced = loads.put_allocation(T, an_allocation(2), state.allocation_revision)
+    # THEN it was revision 0, and the replacement is revision 1
+    assert state.allocation == an_allocation(1)
+    assert state.allocation_revision == 0
+    assert replaced
+    assert loads.state(T, SITE).allocation_revision == 1
+
+
 def test_load_repository_a_large_allocation_round_trips(repo: Repo) -> None:
     # GIVEN an allocation of 1,000 EVSEs (its JSON far above what is stored uncompressed)
     allocation = an_allocation(1000)
     assert len(allocation.model_dump_json(by_alias=True)) > PACK_ABOVE
     # WHEN stored and read
-    repo.loads.put_allocation(T, allocation)
+    repo.loads.put_allocation(T, allocation, 0)
     # THEN it reads back equal
     assert repo.loads.state(T, SITE).allocation == allocation
 
@@ -431,7 +494,7 @@ def test_dynamo_load_repository_stores_a_large_allocation_compressed(dynamo_tabl
     # GIVEN the DynamoDB adapter
     loads = _dynamo(dynamo_table).loads
     # WHEN a 1,000-EVSE allocation is stored
-    loads.put_allocation(T, an_allocation(1000))
+    loads.put_allocation(T, an_allocation(1000), 0)
     # THEN the item is compressed, well under DynamoDB's 400 KB item limit
     item = LoadItem.get(load_pk(T, SITE), ALLOCATION, consistent_read=True)
     assert item.body is None

@@ -14,6 +14,7 @@ from typing import Any
 import boto3
 import pytest
 from tests.integration.conftest import Ctx, connect_event, message_event
+from tests.integration.test_api import call_api
 from tests.integration.test_api_commands import frames as frames  # noqa: PLC0414 - the fixture
 from tests.unit.services.test_rebalance import Loads
 
@@ -251,3 +252,66 @@ def test_rebalance_puts_requests_on_the_emulated_bus_with_the_envelope(
     assert event["source"] == "csms.load"
     assert event["detail"]["metadata"]["tenant_id"] == "t1"
     assert event["detail"]["data"] == {"tenant_id": "t1", "site_id": "s1", "reason": "periodic"}
+
+
+@pytest.fixture
+def dynamo_rebalance(
+    aws: emulation.EmulatedResources, frames: Frames, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rebalance handler on the emulation with the real load store (DynamoDB)."""
+    del aws, frames
+    _runtime.reset()
+    built = _runtime.build_rebalancer(load_settings(RebalanceSettings))
+    monkeypatch.setattr(evt_rebalance, "rebalancer", lambda: built)
+
+
+def _calls(frames: Frames, connection_id: str, action: str) -> list[list[Any]]:
+    return [c for conn, c in frames if conn == connection_id and c[0] == 2 and c[2] == action]
+
+
+def test_rebalance_load_view_and_turning_load_management_off_on_dynamodb(
+    aws: emulation.EmulatedResources, dynamo_rebalance: None, frames: Frames
+) -> None:
+    # GIVEN a 2.0.1 station of the site charging under load management set through the API,
+    # its TxProfile sent by the rebalance of TransactionStarted
+    published = _published(aws)
+    conn = _online("CP-201", "ocpp2.0.1")
+    config = {"limitKw": 11, "stations": [{"stationId": "CP-201", "maxKw": 22}]}
+    status, _, _ = call_api("PUT", f"/v1/sites/{SITE}/load-config", body=config)
+    assert status == 201
+    published()
+    started = {
+        "eventType": "Started",
+        "timestamp": STARTED_AT,
+        "triggerReason": "Authorized",
+        "seqNo": 0,
+        "transactionInfo": {"transactionId": "TX-OFF", "chargingState": "Charging"},
+        "evse": {"id": 1, "connectorId": 1},
+        "idToken": {"idToken": "TAG-1", "type": "ISO14443"},
+    }
+    _says(conn, [2, "t0", "TransactionEvent", started])
+    evt_rebalance.lambda_handler(_of_type(published(), "TransactionStarted"), Ctx("rebalance"))
+    [profile] = _calls(frames, conn, "SetChargingProfile")
+    # WHEN the station accepts it, and the load view is read before any other rebalance
+    _says(conn, [3, profile[1], {"status": "Accepted"}])
+    status, _, load = call_api("GET", f"/v1/sites/{SITE}/load")
+    # THEN the view shows the profile accepted, not pending
+    assert status == 200, load
+    [evse] = [c for c in load["connectors"] if c["sessionId"]]
+    assert evse["delivery"]["state"] == "accepted"
+    assert evse["delivery"]["accepted"] is True
+    # WHEN load management is turned off and its LoadChanged reaches the rebalance
+    status, _, _ = call_api("DELETE", f"/v1/sites/{SITE}/load-config")
+    assert status == 204
+    changed = _of_type(published(), "LoadChanged")
+    result = evt_rebalance.lambda_handler(changed, Ctx("rebalance"))
+    # THEN the TxProfile is cleared by its id, so the station is no longer throttled
+    assert result["rebalanced"] is False
+    assert result["cleared"] == ["CP-201/1"]
+    [clear] = _calls(frames, conn, "ClearChargingProfile")
+    assert clear[3] == {"chargingProfileId": profile[3]["chargingProfile"]["id"]}
+    # AND the allocation is gone, so the same event once more clears nothing
+    assert _runtime.api().load_repository.state("default", SITE).allocation is None
+    again = evt_rebalance.lambda_handler(changed, Ctx("rebalance"))
+    assert again["cleared"] == []
+    assert len(_calls(frames, conn, "ClearChargingProfile")) == 1

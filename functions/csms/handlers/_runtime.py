@@ -223,6 +223,7 @@ def build(settings: StationGatewaySettings) -> Runtime:
             stations=stations,
             sessions=DynamoSessionRepository(outbox),
             clock=clock,
+            commands=commands,
         ),
         live=LiveService(
             stations=stations,

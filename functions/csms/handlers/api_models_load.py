@@ -8,7 +8,7 @@ keeps the API and what the engine reads from drifting apart.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, ConfigDict, Field
 
@@ -167,9 +167,17 @@ class NeedsView(ApiModel):
         )
 
 
+DeliveryState = Literal["pending", "accepted", "retrying", "ignores-profiles", "not-sent"]
+
+
 class DeliveryView(ApiModel):
     """How an EVSE's limit is getting to its station."""
 
+    state: DeliveryState = Field(
+        description="`pending`: sent or queued, no answer yet; `accepted` by the station; "
+        "`retrying` after a rejection, an error or no answer; `ignores-profiles`: failed "
+        "repeatedly, the EVSE counts at its maximum until `unmanagedUntil`; `not-sent`"
+    )
     command_id: str | None = None
     accepted: bool
     failures: int = Field(description="Failed attempts in a row (rejected, error, no answer)")
@@ -202,8 +210,20 @@ class ConnectorLoadView(ApiModel):
         """From the domain limit and its delivery."""
         view = None
         if delivery is not None:
-            view = DeliveryView.model_validate(delivery.model_dump(exclude={"connector"}))
+            view = DeliveryView.model_validate(
+                {**delivery.model_dump(exclude={"connector"}), "state": _delivery_state(delivery)}
+            )
         return cls.model_validate({**limit.model_dump(), "delivery": view})
+
+
+def _delivery_state(delivery: ProfileDelivery) -> DeliveryState:
+    if delivery.accepted:
+        return "accepted"
+    if delivery.unmanaged_until is not None:
+        return "ignores-profiles"
+    if delivery.retry_at is not None:
+        return "retrying"
+    return "pending" if delivery.command_id is not None else "not-sent"
 
 
 class RowLoadView(ApiModel):

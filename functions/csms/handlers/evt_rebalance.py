@@ -91,6 +91,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         "siteId": outcome.site_id,
         "reason": outcome.reason,
         "sent": list(outcome.sent),
+        "cleared": list(outcome.cleared),
         "stored": outcome.stored,
     }
     if outcome.skipped is not None:

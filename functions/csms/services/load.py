@@ -50,6 +50,7 @@ from csms.services.ports import (
     StationQuery,
     StationRepository,
 )
+from csms.services.rebalance import CommandReader, RebalancePolicy, follow_up
 
 KIND = "load-config"
 MAX_READINGS = 100
@@ -111,12 +112,14 @@ class LoadService:
         stations: StationRepository,
         sessions: SessionRepository,
         clock: Clock,
+        commands: CommandReader | None = None,
     ) -> None:
         self._loads = loads
         self._sites = sites
         self._stations = stations
         self._sessions = sessions
         self._clock = clock
+        self._commands = commands
 
     # -- configuration ------------------------------------------------------------------------
 
@@ -239,11 +242,18 @@ class LoadService:
     # -- the allocation -----------------------------------------------------------------------
 
     def site_load(self, principal: Principal, site_id: str) -> SiteLoad:
-        """The allocation in force; before the first rebalance, the power available now."""
+        """The allocation in force; before the first rebalance, the power available now.
+
+        Profiles still in flight when the allocation was stored are looked up now (one read
+        each), so that an answer the next rebalance has not stored yet shows already. Cheaper
+        than storing on each answer: that would put a read and a write of the site's large
+        allocation item on the station's message path, for a view that is rarely read.
+        """
         state, config = self._configured(principal, site_id)
-        if state.allocation is not None:
-            return SiteLoad(config=config, allocation=state.allocation, rebalanced=True)
         now = self._clock.now()
+        if state.allocation is not None:
+            allocation = self._followed_up(principal.tenant_id, state.allocation, now)
+            return SiteLoad(config=config, allocation=allocation, rebalanced=True)
         available = available_power(config, state.readings, now)
         empty = Allocation(
             site_id=site_id,
@@ -259,6 +269,21 @@ class LoadService:
         return SiteLoad(config=config, allocation=empty, rebalanced=False)
 
     # -- helpers ------------------------------------------------------------------------------
+
+    def _followed_up(self, tenant_id: str, allocation: Allocation, now: datetime) -> Allocation:
+        """The allocation with its deliveries as the next rebalance will find them."""
+        if self._commands is None or not allocation.deliveries:
+            return allocation
+        known = {d.connector: d for d in allocation.deliveries}
+        deliveries, notes = follow_up(tenant_id, known, self._commands, now, RebalancePolicy())
+        if deliveries == known:
+            return allocation
+        return allocation.model_copy(
+            update={
+                "deliveries": tuple(deliveries[key] for key in sorted(deliveries)),
+                "notes": (*allocation.notes, *notes),
+            }
+        )
 
     def _site(self, principal: Principal, site_id: str) -> SiteRef:
         site = self._sites.site(principal.tenant_id, site_id)

@@ -427,7 +427,7 @@ def test_load_record_readings_of_a_grid_meter_count_the_chargers_allowed(world: 
     # GIVEN a grid meter (chargers included) on a 100 kW site, the chargers allowed 30 kW,
     # and a reading of 120 kW: 90 kW of building, 10 kW left
     with_meter(world, kind="grid")
-    world.loads.put_allocation(T, allocation(30))
+    world.loads.put_allocation(T, allocation(30), 0)
     world.service.record_readings(OWNER, SITE, [meter(kw=120)])
     # WHEN the grid reading rises to 125 kW
     outcome = world.service.record_readings(OWNER, SITE, [meter(minutes=0.5, kw=125)])
@@ -600,7 +600,7 @@ def allocation(kw: float) -> Allocation:
 def test_load_site_load_is_the_allocation_in_force(world: World) -> None:
     # GIVEN a rebalanced site
     configured(world)
-    world.loads.put_allocation(T, allocation(11))
+    world.loads.put_allocation(T, allocation(11), 0)
     # WHEN its load is read
     load = world.service.site_load(OWNER, SITE)
     # THEN it is the stored allocation

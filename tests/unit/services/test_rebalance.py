@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -11,8 +12,9 @@ from typing import Any
 
 import pytest
 from tests.conftest import World
-from tests.fakes import T0, a_binding, a_station
+from tests.fakes import T0, InMemorySiteDirectory, a_binding, a_station
 
+from csms.domain.access import Principal, Role
 from csms.domain.command_records import CommandState
 from csms.domain.commands import (
     ChargingProfilePurpose,
@@ -24,12 +26,15 @@ from csms.domain.load.allocation import Allocation, ConnectorLimit, Reason
 from csms.domain.load.config import CurrentType, EvseLoad, SiteLoadConfig, StationLoad
 from csms.domain.load.inputs import Reading as LoadReading
 from csms.domain.load.needs import DeclaredNeeds, NeedsSource, SessionDemand
+from csms.domain.meter import Measurand, Sample
+from csms.domain.meter import Reading as MeterReading
 from csms.domain.notifications import ChargingNeeds, EnergyTransferMode
-from csms.domain.sessions import ChargingState, MeterMark, Session, new_session
+from csms.domain.sessions import ChargingState, MeterChunk, MeterMark, Session, new_session
 from csms.domain.station import ProtocolVersion
 from csms.domain.tenancy import DriverGroup, GroupKind
 from csms.services import rebalance as rebalance_module
-from csms.services.ports import LoadState, ManagedSite, Page
+from csms.services.load import LoadService
+from csms.services.ports import LoadState, ManagedSite, Page, SiteRef
 from csms.services.rebalance import (
     MAX_FAILURES,
     PROFILE_STACK_LEVEL,
@@ -56,15 +61,44 @@ class Loads:
     needs: dict[str, DeclaredNeeds] = field(default_factory=dict)
     sites: list[ManagedSite] = field(default_factory=list)
     puts: int = 0
+    revision: int = 0
+    deletes: int = 0
+    # Called just before each conditional write: a test's other rebalance gets in there.
+    before_write: Callable[[], None] | None = None
 
     def state(self, tenant_id: str, site_id: str) -> LoadState:
         return LoadState(
-            config=self.config, allocation=self.allocation, readings=self.readings, needs=self.needs
+            config=self.config,
+            allocation=self.allocation,
+            readings=self.readings,
+            needs=self.needs,
+            allocation_revision=self.revision,
         )
 
-    def put_allocation(self, tenant_id: str, allocation: Allocation) -> None:
+    def _racing(self) -> None:
+        hook, self.before_write = self.before_write, None
+        if hook is not None:
+            hook()
+
+    def put_allocation(
+        self, tenant_id: str, allocation: Allocation, expected_revision: int
+    ) -> bool:
+        self._racing()
+        if expected_revision != self.revision:
+            return False
         self.allocation = allocation
+        self.revision += 1
         self.puts += 1
+        return True
+
+    def delete_allocation(self, tenant_id: str, site_id: str, expected_revision: int) -> bool:
+        self._racing()
+        if expected_revision != self.revision:
+            return False
+        self.allocation = None
+        self.revision = 0
+        self.deletes += 1
+        return True
 
     def managed_sites(self, limit: int, cursor: str | None = None) -> Page[ManagedSite]:
         start = int(cursor or 0)
@@ -805,3 +839,387 @@ def test_rebalance_leaves_out_a_session_whose_evse_is_unknown(site: Site) -> Non
     limit = result.allocation.limit_of("CP-2/1")
     assert limit is not None
     assert limit.session_id == only.id
+
+
+# -- answers show (follow-up #1) -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("answer", "accepted", "failures"),
+    [("Accepted", True, 0), ("Rejected", False, 1), ("callerror", False, 1), ("timeout", False, 1)],
+)
+def test_rebalance_stores_the_allocation_when_a_profile_was_answered(
+    site: Site, answer: str, accepted: bool, failures: int
+) -> None:
+    # GIVEN a profile in flight, stored as not accepted yet
+    charging(site.world, "CP-1", power_kw=21.9)
+    site.run()
+    [record] = [r for (sid, _), r in site.world.calls.calls.items() if sid == "CP-1"]
+    puts = site.loads.puts
+    # WHEN the station answers it (or does not, in time) and the next rebalance runs
+    if answer == "callerror":
+        site.world.commands.fail(record, "InternalError", "busy")
+    elif answer != "timeout":
+        site.answer_last("CP-1", CommandStatus(answer))
+    site.world.clock.advance(31)
+    outcome = site.run()
+    # THEN the allocation counts as changed and is stored, with the answer in its delivery
+    assert outcome.stored
+    assert site.loads.puts == puts + 1
+    assert site.loads.allocation is not None
+    [delivery] = site.loads.allocation.deliveries
+    assert delivery.accepted is accepted
+    assert delivery.failures == failures
+
+
+def test_load_view_shows_a_profile_answered_since_the_rebalance(site: Site) -> None:
+    # GIVEN an allocation stored while its profiles were in flight, and a load view that reads
+    # commands
+    charging(site.world, "CP-1")
+    charging(site.world, "CP-2")
+    site.run()
+    sites = InMemorySiteDirectory()
+    sites.add(TENANT, SiteRef(id=SITE, name="Depot"))
+    view = LoadService(
+        loads=site.loads,
+        sites=sites,
+        stations=site.world.stations_repo,
+        sessions=site.world.sessions_repo,
+        clock=site.world.clock,
+        commands=site.world.commands,
+    )
+    owner = Principal("owner-1", TENANT, Role.OWNER)
+    puts = site.loads.puts
+    # WHEN CP-1 accepts its profile, CP-2 rejects it, and the view is read before any rebalance
+    site.answer_last("CP-1", CommandStatus.ACCEPTED)
+    site.answer_last("CP-2", CommandStatus.REJECTED)
+    load = view.site_load(owner, SITE)
+    # THEN it shows both answers (not a stale "pending"), without writing the allocation
+    deliveries = {d.connector: d for d in load.allocation.deliveries}
+    assert deliveries["CP-1/1"].accepted
+    assert not deliveries["CP-2/1"].accepted
+    assert deliveries["CP-2/1"].failures == 1
+    assert any("failed (answered Rejected)" in note for note in load.allocation.notes)
+    assert site.loads.puts == puts
+    # AND a view without a command reader shows the allocation as stored
+    plain = LoadService(
+        loads=site.loads,
+        sites=sites,
+        stations=site.world.stations_repo,
+        sessions=site.world.sessions_repo,
+        clock=site.world.clock,
+    )
+    assert plain.site_load(owner, SITE).allocation == site.loads.allocation
+
+
+# -- load management turned off (follow-up #2) ---------------------------------------------------
+
+
+def _clears(frames: list[list[Any]]) -> list[dict[str, Any]]:
+    return [f[3] for f in frames if f[0] == 2 and f[2] == "ClearChargingProfile"]
+
+
+def _clear_requests(site: Site) -> list[tuple[str, dict[str, Any] | None]]:
+    """Every ClearChargingProfile sent or queued, in order: (station, request)."""
+    return [
+        (sid, record.request)
+        for (sid, _), record in site.world.calls.calls.items()
+        if record.action == "ClearChargingProfile"
+    ]
+
+
+def test_rebalance_without_config_clears_the_profiles_it_set_and_forgets_them(
+    site: Site,
+) -> None:
+    # GIVEN a managed site: a 2.0.1 session on CP-1 EVSE 2 with a TxProfile, and a 1.6 session
+    # on CP-2 that got a TxDefaultProfile (no transaction id yet)
+    site.loads.config = config(
+        ac("CP-1", evses=(EvseLoad(evse_id=1), EvseLoad(evse_id=2))), ac("CP-2"), limit_kw=10
+    )
+    online(site.world, "CP-2", V16)
+    charging(site.world, "CP-1", 2, transaction_id="tx-201")
+    charging(site.world, "CP-2", protocol=V16, transaction_id="pending-start")
+    site.run()
+    site.accept_all("CP-1")
+    site.accept_all("CP-2")
+    site.frames()
+    # WHEN load management is turned off and the LoadChanged reaches the rebalance
+    site.loads.config = None
+    outcome = site.run()
+    # THEN every profile of ours is cleared by its id, and nothing else is (operators' own
+    # profiles stay): the TxProfile on CP-1 EVSE 2; on CP-2 connector 1 its TxProfile and the
+    # TxDefaultProfile (sent or queued: one call at a time per station)
+    assert _clear_requests(site) == [
+        ("CP-1", {"chargingProfileId": profile_id(2, ChargingProfilePurpose.TX)}),
+        ("CP-2", {"id": profile_id(1, ChargingProfilePurpose.TX)}),
+        ("CP-2", {"id": profile_id(1, ChargingProfilePurpose.TX_DEFAULT)}),
+    ]
+    assert outcome.cleared == ("CP-1/2", "CP-2/1")
+    assert outcome.skipped == "the site has no load configuration"
+    # AND the allocation is forgotten, so the next LoadChanged clears nothing again
+    assert site.loads.allocation is None
+    again = site.run()
+    assert again.cleared == ()
+    assert len(_clear_requests(site)) == 3
+
+
+def test_rebalance_without_config_notes_a_station_that_cannot_be_cleared(site: Site) -> None:
+    # GIVEN an allocation with a session on a station that has since been removed
+    charging(site.world, "CP-1")
+    site.run()
+    site.frames()
+    del site.world.stations_repo.stations["CP-1"]
+    site.loads.config = None
+    # WHEN load management is turned off
+    outcome = site.run()
+    # THEN nothing is cleared there, it is noted, and the allocation is forgotten all the same
+    assert outcome.cleared == ()
+    assert any("profile not cleared" in note for note in outcome.notes)
+    assert site.loads.allocation is None
+
+
+# -- a 1.6 TxDefaultProfile left behind (follow-up #3) -------------------------------------------
+
+
+def _end(site: Site, session: Session) -> None:
+    ended = site.world.sessions_repo.sessions[session.id].model_copy(update={"state": "Ended"})
+    site.world.sessions_repo.sessions[session.id] = ended
+
+
+def test_rebalance_clears_a_tx_default_profile_when_its_session_ends(site: Site) -> None:
+    # GIVEN a 1.6 session that got a TxDefaultProfile before its transaction id was known
+    online(site.world, "CP-1", V16)
+    session = charging(site.world, "CP-1", protocol=V16, transaction_id="pending-start")
+    site.run()
+    site.accept_all("CP-1")
+    site.frames()
+    # WHEN the session ends and TransactionEnded reaches the rebalance
+    _end(site, session)
+    site.world.clock.advance(60)
+    outcome = site.run(session_id=session.id)
+    # THEN that profile is cleared by its id (it would limit every later session) and the
+    # EVSE's delivery is forgotten
+    [clear] = _clears(site.frames())
+    assert clear == {"id": profile_id(1, ChargingProfilePurpose.TX_DEFAULT)}
+    assert outcome.cleared == ("CP-1/1",)
+    assert outcome.stored
+    assert site.loads.allocation is not None
+    assert site.loads.allocation.deliveries == ()
+
+
+def test_rebalance_keeps_a_tx_default_profile_while_a_new_session_uses_the_evse(
+    site: Site,
+) -> None:
+    # GIVEN a 1.6 connector with our TxDefaultProfile, its session ended, and a new session
+    # (with its transaction id) already on it
+    online(site.world, "CP-1", V16)
+    first = charging(site.world, "CP-1", protocol=V16, transaction_id="pending-start")
+    site.run()
+    site.accept_all("CP-1")
+    site.frames()
+    _end(site, first)
+    second = charging(site.world, "CP-1", protocol=V16, ocpp16_id=43, transaction_id="43")
+    # WHEN the site is rebalanced
+    site.world.clock.advance(60)
+    outcome = site.run(session_id=second.id)
+    # THEN nothing is cleared; the new session gets its TxProfile, and the TxDefaultProfile
+    # is still remembered for when that session ends
+    frames = site.frames()
+    assert _clears(frames) == []
+    [(_, payload)] = [sent_profile(f) for f in frames]
+    assert payload["csChargingProfiles"]["chargingProfilePurpose"] == "TxProfile"
+    assert outcome.allocation is not None
+    [delivery] = outcome.allocation.deliveries
+    assert delivery.session_id == second.id
+    assert delivery.tx_default
+    # AND once that session ends, it is cleared
+    site.accept_all("CP-1")
+    _end(site, second)
+    site.world.clock.advance(60)
+    assert site.run(session_id=second.id).cleared == ("CP-1/1",)
+
+
+def test_rebalance_does_not_clear_after_a_tx_profile(site: Site) -> None:
+    # GIVEN a 1.6 session with its transaction id: a TxProfile, which ends with it
+    online(site.world, "CP-1", V16)
+    session = charging(site.world, "CP-1", protocol=V16, ocpp16_id=42)
+    site.run()
+    site.accept_all("CP-1")
+    site.frames()
+    # WHEN it ends
+    _end(site, session)
+    outcome = site.run(session_id=session.id)
+    # THEN nothing needs clearing
+    assert outcome.cleared == ()
+    assert site.frames() == []
+
+
+# -- concurrent rebalances of one site (follow-up #4) -------------------------------------------
+
+
+def _profiles_sent(frames: list[list[Any]]) -> list[tuple[str, str, float]]:
+    """(command id, EVSE key, limit) of every SetChargingProfile, in order."""
+    found = []
+    for frame in frames:
+        if frame[0] == 2 and frame[2] == "SetChargingProfile":
+            payload = frame[3]
+            [schedule] = payload["chargingProfile"]["chargingSchedule"]
+            [period] = schedule["chargingSchedulePeriod"]
+            found.append((frame[1], f"?/{payload['evseId']}", period["limit"]))
+    return found
+
+
+def test_rebalance_that_loses_a_race_redoes_its_work_from_the_winners_allocation(
+    site: Site,
+) -> None:
+    # GIVEN one session at a 30 kW site, its profile accepted; then a second session starts
+    site.loads.config = config(ac("CP-1"), ac("CP-2"), limit_kw=30)
+    charging(site.world, "CP-1")
+    site.run()
+    site.accept_all("CP-1")
+    site.world.clock.advance(5)
+    site.run()
+    site.frames()
+    second = charging(site.world, "CP-2", started=site.world.clock.now())
+    # AND another rebalance of the site (the schedule) stores its allocation between this
+    # one's read and write
+    winner: list[rebalance_module.RebalanceOutcome] = []
+    site.loads.before_write = lambda: winner.append(site.run())
+    # WHEN the rebalance for the new session runs
+    outcome = site.run(session_id=second.id)
+    # THEN its first write lost; it read again and stored an allocation of its own
+    assert winner
+    assert winner[0].stored
+    assert outcome.lost_races == 1
+    assert outcome.stored
+    assert any("stored first" in note for note in outcome.notes)
+    stored = site.loads.allocation
+    assert stored is outcome.allocation
+    # AND on every EVSE it had sent to, the profile sent last carries the stored limit and is
+    # the command the stored delivery follows (never a limit of the lost run left in force)
+    calls = site.world.calls.calls
+    last: dict[str, str] = {}
+    for (sid, cid), record in calls.items():
+        if record.action == "SetChargingProfile":
+            evse = record.request["evseId"] if record.request else 0
+            last[f"{sid}/{evse}"] = cid
+    assert stored is not None
+    for delivery in stored.deliveries:
+        if delivery.command_id is not None:
+            assert delivery.command_id == last[delivery.connector]
+
+
+def test_rebalance_that_keeps_losing_gives_up_with_an_alert(site: Site) -> None:
+    # GIVEN a session, and another writer that gets in before every write of this rebalance
+    charging(site.world, "CP-1")
+
+    def bump() -> None:
+        site.loads.revision += 1
+        site.loads.before_write = bump
+
+    site.loads.before_write = bump
+    # WHEN the site is rebalanced
+    outcome = site.run()
+    # THEN it tried twice, stored nothing and says so
+    assert outcome.lost_races == 2
+    assert not outcome.stored
+    assert any("ALERT" in note for note in outcome.notes)
+    site.loads.before_write = None
+
+
+def test_rebalance_turning_off_redoes_the_delete_after_losing_a_race(site: Site) -> None:
+    # GIVEN a managed site with a session, then load management turned off while another
+    # rebalance (started before) stores an allocation between this one's read and delete
+    charging(site.world, "CP-1")
+    site.run()
+    site.frames()
+    site.loads.config = None
+
+    def other() -> None:
+        site.loads.revision += 1
+
+    site.loads.before_write = other
+    # WHEN the LoadChanged reaches the rebalance
+    outcome = site.run()
+    # THEN it reads again and deletes the allocation in force
+    assert outcome.lost_races == 1
+    assert site.loads.allocation is None
+    assert site.loads.deletes == 1
+
+
+# -- phases (follow-up #5) -----------------------------------------------------------------------
+
+
+def _currents(session: Session, at: datetime, **amps: float) -> MeterChunk:
+    samples = tuple(
+        Sample(measurand=Measurand.CURRENT, value=Decimal(str(value)), phase=phase.upper())
+        for phase, value in amps.items()
+    )
+    return MeterChunk(
+        session_id=session.id,
+        key=at.isoformat(),
+        readings=(MeterReading(timestamp=at, samples=samples),),
+    )
+
+
+def test_rebalance_1_phase_car_on_a_3_phase_station_gets_a_1_phase_profile(site: Site) -> None:
+    # GIVEN a 2.0.1 session on a 3-phase 22 kW station whose meter values show current on L1
+    # only (a single-phase car), and a 5 kW site
+    site.loads.config = config(ac("CP-1"), ac("CP-2"), limit_kw=5)
+    session = charging(site.world, "CP-1", power_kw=3.6)
+    chunk = _currents(session, T0 + timedelta(minutes=29), l1=16, l2=0.2, l3=0)
+    site.world.sessions_repo.add_chunk(TENANT, chunk)
+    # WHEN the site is rebalanced
+    outcome = site.run()
+    # THEN its limit is on one phase, and the profile says so with the limit's amperes
+    assert outcome.allocation is not None
+    limit = outcome.allocation.limit_of("CP-1/1")
+    assert limit is not None
+    assert limit.phases == 1
+    assert limit.amps is not None
+    [frame] = site.frames()
+    [schedule] = sent_profile(frame)[1]["chargingProfile"]["chargingSchedule"]
+    [period] = schedule["chargingSchedulePeriod"]
+    assert period["numberPhases"] == 1
+    assert period["limit"] == math.floor(limit.amps * 10 + 1e-9) / 10
+    # AND one phase at 230 V draws what the limit allows, never more than the site's 5 kW
+    assert period["limit"] * 230 / 1000 <= 5
+
+
+@pytest.mark.parametrize(
+    ("amps", "phases"),
+    [
+        ({"l1": 16, "l2": 0.3, "l3": 0}, 1),
+        ({"l1": 16, "l2": 15.8, "l3": 0.5}, 2),
+        ({"l1": 10, "l2": 10.2, "l3": 9.9}, 3),
+        ({"l1": 0.2, "l2": 0, "l3": 0}, None),  # drawing nothing: says nothing
+        ({"l1": 16}, None),  # one phase reported: says nothing of the others
+    ],
+)
+def test_phases_drawn_reads_the_newest_per_phase_currents(
+    amps: dict[str, float], phases: int | None
+) -> None:
+    # GIVEN a chunk whose newest reading has these currents
+    session = new_session(
+        tenant_id=TENANT, station_id="CP-1", transaction_id="tx", protocol=V201, now=T0
+    )
+    chunk = _currents(session, T0, **amps)
+    # WHEN the phases are read off it
+    # THEN they are the phases carrying the EV's charge, or unknown
+    assert rebalance_module.phases_drawn(chunk) == phases
+
+
+def test_phases_drawn_without_current_readings_is_unknown() -> None:
+    # GIVEN no chunk, and a chunk with an energy reading only
+    energy = MeterChunk(
+        session_id="s",
+        key="k",
+        readings=(
+            MeterReading(
+                timestamp=T0, samples=(Sample(measurand=Measurand.ENERGY, value=Decimal(5)),)
+            ),
+        ),
+    )
+    # WHEN / THEN neither tells the phases
+    assert rebalance_module.phases_drawn(None) is None
+    assert rebalance_module.phases_drawn(energy) is None

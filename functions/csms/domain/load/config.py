@@ -218,7 +218,7 @@ class SiteLoadConfig(_Model):
                 if parent == group.id:
                     raise ValueError(f"group {group.id!r} is its own ancestor (a loop)")
                 depth += 1
-                if depth > MAX_DEPTH:
+                if depth >= MAX_DEPTH:
                     raise ValueError(
                         f"group {group.id!r}: a loop, or more than {MAX_DEPTH} levels of groups"
                     )
@@ -242,10 +242,11 @@ class SiteLoadConfig(_Model):
         smallest: dict[str | None, float] = {}
         for station in self.stations:
             need = min_power_kw(station, self.min_current_a)
-            if station.current_type is CurrentType.AC and need > station.max_kw:
+            lowest = min((e.max_kw for e in station.evses if e.max_kw), default=station.max_kw)
+            if station.current_type is CurrentType.AC and need > min(station.max_kw, lowest):
                 raise ValueError(
-                    f"station {station.station_id!r}: max {station.max_kw} kW is below the "
-                    f"minimum current ({self.min_current_a} A = {need:.2f} kW)"
+                    f"station {station.station_id!r}: max {min(station.max_kw, lowest)} kW is "
+                    f"below the minimum current ({self.min_current_a} A = {need:.2f} kW)"
                 )
             node: str | None = station.group_id
             while True:

@@ -349,6 +349,7 @@ class _Rebalance:
                 final[i] = _down(self.alloc[i], 100)
         used = tree.usage(final)
         headroom = [row.limit - u for row, u in zip(tree.rows, used, strict=True)]
+        caps = {f.index: f.cap for f in ranked}
         for i in (f.index for f in ranked):
             slot = tree.slots[i]
             if final[i] <= EPSILON or final[i] >= self.alloc[i] - EPSILON:
@@ -359,7 +360,7 @@ class _Rebalance:
                 else final[i] + 0.01
             )
             room, _ = tree.room(i, headroom)
-            if up - final[i] <= room + EPSILON and up <= slot.max_kw + EPSILON:
+            if up - final[i] <= room + EPSILON and up <= caps[i] + EPSILON:
                 tree.take(i, up - final[i], headroom)
                 final[i] = up
         return final
@@ -511,6 +512,9 @@ def _facts(
         if policy.cap_by_remaining and remaining is not None and remaining > EPSILON:
             # No more than the EV can still take before the next rebalance.
             cap = min(cap, remaining / step_h)
+        # Never under the minimum current: below it the station pauses the EV (IEC 61851), so
+        # an EV that takes less is still offered the minimum and draws what it takes.
+        cap = max(cap, tree.min_kw(i))
         if remaining is not None and remaining <= EPSILON:
             # Declared energy delivered but the EV still draws: the declaration was low.
             remaining = None
@@ -557,19 +561,14 @@ def _facts(
 
 
 def _phases(slot: Slot, demand: SessionDemand) -> int:
-    """How many phases the session's EV charges on: as seen, or its station's.
+    """How many phases the session's EV charges on: as seen (per-phase meter values), or all.
 
-    An EV seen to take less than the minimum current on all the station's phases cannot be
-    charging on all of them: it is a single-phase car (common on three-phase stations), and
-    would otherwise be paused forever for being "below the minimum".
+    Never guessed from low power: a limit is a current per phase, and a three-phase EV that
+    tapers to 3 kW would draw a "single-phase" 16 A on all three phases.
     """
-    if slot.current_type is not CurrentType.AC or slot.phases == 1:
+    if slot.current_type is not CurrentType.AC or demand.ev_phases is None:
         return slot.phases
-    if demand.ev_phases is not None:
-        return min(max(demand.ev_phases, 1), slot.phases)
-    if demand.ev_max_kw is not None and demand.ev_max_kw < slot.min_kw - EPSILON:
-        return 1
-    return slot.phases
+    return min(max(demand.ev_phases, 1), slot.phases)
 
 
 def _hours_left(demand: SessionDemand, now: datetime, policy: Policy) -> float:
@@ -609,7 +608,9 @@ def _reason(
         return Reason.HELD, None
     if kw <= EPSILON:
         return Reason.PAUSED, tree.rows[bound].label if bound is not None else None
-    if kw >= fact.cap - 0.05:
+    # Within one rounding step (0.1 A) of its ceiling, a session has all it can take.
+    step = 0.1 * slot.voltage * slot.phases / 1000 if slot.current_type is CurrentType.AC else 0.01
+    if kw >= fact.cap - step - EPSILON:
         if fact.cap < slot.max_kw - EPSILON:
             return Reason.EV_MAX, None
         return Reason.EVSE_MAX, None

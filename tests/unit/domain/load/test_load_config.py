@@ -213,6 +213,13 @@ def test_site_load_config_refuses_an_ac_station_below_one_minimum_session() -> N
     assert "4.14 kW" in message
 
 
+def test_site_load_config_refuses_an_evse_below_one_minimum_session() -> None:
+    # GIVEN a three-phase station whose EVSE is capped at 3 kW, below 6 A on three phases
+    station = a_station("CS-1", evses=(EvseLoad(evse_id=1, max_kw=3.0),))
+    # THEN it is refused like a station below the minimum (its sessions would be sent < 6 A)
+    assert "CS-1" in refused(stations=(station,))
+
+
 def test_site_load_config_accepts_a_small_dc_station() -> None:
     # GIVEN a DC station of 1 kW below a group of 0.5 kW: DC has no minimum current
     config = a_config(

@@ -646,10 +646,19 @@ def test_allocate_counts_a_single_phase_ev_on_one_grid_phase() -> None:
     assert got.kw == pytest.approx(4.6)
 
 
-def test_allocate_takes_an_ev_below_the_three_phase_minimum_for_a_single_phase_one() -> None:
-    # GIVEN an EV seen to take 3.68 kW on a three-phase station (16 A on one phase)
+def test_allocate_offers_an_ev_below_the_minimum_the_minimum_on_every_phase() -> None:
+    # GIVEN an EV seen to take 3.68 kW on a three-phase station, phases unknown
     got = limit(allocate(a_config(), [a_demand(ev_max_kw=3.68)], available(100.0), T0), "CS-1/1")
-    # THEN it is sent 16 A on one phase, not 5.3 A on three (a pause)
+    # THEN it is offered the minimum, 6 A, counted on all three phases (a three-phase EV that
+    # tapers would draw a limit on every phase): not 5.3 A (a pause), not a guessed one phase
+    assert (got.phases, got.amps, got.reason) == (3, 6.0, Reason.EV_MAX)
+
+
+def test_allocate_takes_a_single_phase_ev_seen_on_one_phase_at_the_station_current() -> None:
+    # GIVEN an EV seen (per-phase meter values) on one phase of a three-phase station
+    demand = a_demand(ev_max_kw=3.68, ev_phases=1)
+    got = limit(allocate(a_config(), [demand], available(100.0), T0), "CS-1/1")
+    # THEN it is sent 16 A on that one phase
     assert (got.phases, got.amps, got.reason) == (1, 16.0, Reason.EV_MAX)
 
 
