@@ -293,6 +293,12 @@ def test_stations_on_one_site_share_its_limit(csms: LocalCsms) -> None:
             seen["before"] = before
             seen["load_after"] = await _load_with(3)
             timings.mark("allocation of 3")
+            # AND the API shows the stations' answers: each profile in force accepted, not a
+            # stale "pending"
+            seen["accepted"] = await _until(
+                _all_accepted, within=SETTLE_S, what="every profile shown accepted"
+            )
+            timings.mark("shown accepted")
         finally:
             stop.set()
         return list(await asyncio.gather(*tasks))
@@ -301,6 +307,14 @@ def test_stations_on_one_site_share_its_limit(csms: LocalCsms) -> None:
         # Every station's session started and sent a reading (the first ones may already be
         # limited, or paused, by a profile).
         return len(meter.power_w) == len(STATIONS)
+
+    async def _all_accepted() -> list[dict[str, Any]] | None:
+        status, load = await _api(csms, "GET", f"/v1/sites/{SITE}/load")
+        active = [e for e in _evses(load) if _in_session(e)] if status == 200 else []
+        deliveries = [e.get("delivery") or {} for e in active]
+        if len(active) == 3 and all(d.get("state") == "accepted" for d in deliveries):
+            return deliveries
+        return None
 
     async def _load_with(sessions: int) -> dict[str, Any]:
         async def check() -> dict[str, Any] | None:

@@ -190,7 +190,7 @@ def put_load_config(
     },
 )
 def delete_load_config(site_id: ResourceId) -> Response[str]:
-    """Profiles already sent stay until their transaction ends; new sessions are unmanaged."""
+    """The rebalance then clears the charging profiles it set; new sessions are unmanaged."""
     expected = expected_version(if_match_header(router), KIND, site_id)
     config = runtime().load.delete_config(current_principal(), site_id, expected)
     audit_change(KIND, site_id, "delete", LoadConfigView.of(config), None)

@@ -22,7 +22,7 @@ from csms.domain.commands import (
 )
 from csms.domain.connector import EvseRef
 from csms.domain.load import engine
-from csms.domain.load.allocation import Allocation, ConnectorLimit, Reason
+from csms.domain.load.allocation import Allocation, ConnectorLimit, ProfileDelivery, Reason
 from csms.domain.load.config import CurrentType, EvseLoad, SiteLoadConfig, StationLoad
 from csms.domain.load.inputs import Reading as LoadReading
 from csms.domain.load.needs import DeclaredNeeds, NeedsSource, SessionDemand
@@ -890,6 +890,8 @@ def test_load_view_shows_a_profile_answered_since_the_rebalance(site: Site) -> N
     )
     owner = Principal("owner-1", TENANT, Role.OWNER)
     puts = site.loads.puts
+    # (read while both are in flight, it shows the allocation as stored)
+    assert view.site_load(owner, SITE).allocation == site.loads.allocation
     # WHEN CP-1 accepts its profile, CP-2 rejects it, and the view is read before any rebalance
     site.answer_last("CP-1", CommandStatus.ACCEPTED)
     site.answer_last("CP-2", CommandStatus.REJECTED)
@@ -975,6 +977,24 @@ def test_rebalance_without_config_notes_a_station_that_cannot_be_cleared(site: S
     # THEN nothing is cleared there, it is noted, and the allocation is forgotten all the same
     assert outcome.cleared == ()
     assert any("profile not cleared" in note for note in outcome.notes)
+    assert site.loads.allocation is None
+
+
+def test_rebalance_without_config_skips_an_evse_key_it_cannot_read(site: Site) -> None:
+    # GIVEN a stored allocation whose only delivery has a malformed EVSE key
+    site.loads.config = None
+    site.loads.allocation = Allocation(
+        site_id=SITE,
+        at=T0,
+        available_kw=10,
+        constraint="site-limit",
+        deliveries=(ProfileDelivery(connector="CP-1/x", tx_default=True),),
+    )
+    # WHEN load management is off
+    outcome = site.run()
+    # THEN nothing is sent for it, nothing breaks, and the allocation is forgotten
+    assert outcome.cleared == ()
+    assert site.world.sender.sent == []
     assert site.loads.allocation is None
 
 

@@ -67,6 +67,9 @@ class Policy:
     # the same sessions, no session newly protected or urgent, every limit still met, no more
     # power available. A periodic rebalance then sends nothing.
     hold: timedelta = timedelta(minutes=15)
+    # Water-filling band: sessions this much laxity apart share in proportion (one step:
+    # least-laxity-first; wider: closer to equal shares, more robust to misstated departures).
+    band: timedelta = timedelta(0)
     # Lower the limit of an EV about to finish to what it can still take before the next
     # rebalance (more power for the others; one more profile message per session).
     cap_by_remaining: bool = True
@@ -242,9 +245,10 @@ class _Rebalance:
         tree = self.tree
         active = [f for f in rest if f.cap - self.alloc[f.index] > EPSILON]
         while active:
-            levels = _Levels(active, self.alloc, self.step_h, self.bonus)
-            lo = min(f.laxity - self.bonus(f) for f in active) - self.step_h
-            hi = max(f.laxity for f in active) + self.step_h
+            band = max(self.policy.band.total_seconds() / _HOUR, self.step_h)
+            levels = _Levels(active, self.alloc, band, self.bonus)
+            lo = min(f.laxity - self.bonus(f) for f in active) - band
+            hi = max(f.laxity for f in active) + band
             if not self.fits(levels.rates(hi), active):
                 # A level to a few milliseconds of laxity: finer changes no rate by 0.1 A.
                 while hi - lo > 1e-6:
