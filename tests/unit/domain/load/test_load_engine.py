@@ -614,6 +614,25 @@ def test_allocate_without_water_filling_serves_in_rank_order() -> None:
     assert limit(result, "CS-1/1").kw == pytest.approx(30.0 - 31.8 * 0.69, abs=0.07)
 
 
+def test_allocate_with_a_wide_band_shares_between_sessions_of_close_laxity() -> None:
+    # GIVEN two sessions half an hour of laxity apart, and power for one and a half of them
+    demands = [
+        a_demand("CS-1/1", departure=at(6), energy_kwh=20.0, ev_max_kw=22.0),
+        a_demand("CS-2/1", departure=at(5.5), energy_kwh=20.0, ev_max_kw=22.0),
+    ]
+    narrow = allocate(three_stations(), demands, available(33.0), T0)
+    # WHEN the water-filling band is two hours wide instead of one step
+    wide = allocate(
+        three_stations(), demands, available(33.0), T0, policy=Policy(band=timedelta(hours=2))
+    )
+    # THEN one step of band serves the less lax one fully; two hours share more evenly
+    gap_narrow = limit(narrow, "CS-2/1").kw - limit(narrow, "CS-1/1").kw
+    gap_wide = limit(wide, "CS-2/1").kw - limit(wide, "CS-1/1").kw
+    assert limit(narrow, "CS-2/1").amps == 31.8
+    assert 0 < gap_wide < gap_narrow
+    assert limit(wide, "CS-1/1").kw + limit(wide, "CS-2/1").kw == pytest.approx(33.0, abs=0.1)
+
+
 def test_allocate_without_a_typical_energy_plans_for_all_the_ev_can_take() -> None:
     # GIVEN nothing declared and no typical energy, on a tight site, next to a declared session
     demands = [
