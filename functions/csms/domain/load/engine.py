@@ -85,6 +85,8 @@ class _Facts:
     index: int
     demand: SessionDemand
     cap: float
+    # The cap before it was lowered to what the EV can still take before the next rebalance.
+    ceiling: float
     min_kw: float
     hours: float
     remaining: float
@@ -329,7 +331,36 @@ class _Rebalance:
                 break
             if self.alloc[i] > held[i]:
                 self.give(i, held.pop(i) - self.alloc[i])
-        return set(held)
+        kept = self.keep_unneeded_decreases(ranked, before)
+        return set(held) | kept
+
+    def keep_unneeded_decreases(
+        self, ranked: list[_Facts], before: dict[str, ConnectorLimit]
+    ) -> set[int]:
+        """A lower limit that frees power nobody takes is not sent: the old one stays.
+
+        Whatever is left under every limit after the allocation may keep, in rank order, the
+        previous (higher) limit of a session still charging: lowering it would be a profile
+        message that changes nothing for anyone else (a finishing EV, a share that shrank while
+        the power it gave up stays unused).
+        """
+        kept: set[int] = set()
+        for f in ranked:
+            old = before.get(self.tree.slots[f.index].key)
+            new = self.alloc[f.index]
+            if (
+                old is None
+                or old.session_id != f.demand.session_id
+                or new <= EPSILON
+                or old.kw <= new + EPSILON
+                or old.kw > f.ceiling + EPSILON
+            ):
+                continue
+            room, _ = self.tree.room(f.index, self.headroom)
+            if old.kw - new <= room + EPSILON:
+                self.give(f.index, old.kw - new)
+                kept.add(f.index)
+        return kept
 
     def min_change(self, i: int) -> float:
         if _ac(self.tree.slots[i]):
@@ -508,6 +539,7 @@ def _facts(
         # The EVSE's current per phase is its limit, on as many phases as the EV uses.
         ceiling = slot.max_kw * phases / slot.phases
         cap = ceiling if demand.ev_max_kw is None else min(ceiling, demand.ev_max_kw)
+        full = max(cap, tree.min_kw(i))
         remaining = demand.remaining_kwh
         if demand.suspended_ev or cap <= EPSILON:
             done.add(i)
@@ -551,6 +583,7 @@ def _facts(
                 index=i,
                 demand=demand,
                 cap=cap,
+                ceiling=full,
                 min_kw=tree.min_kw(i),
                 hours=hours,
                 remaining=remaining,

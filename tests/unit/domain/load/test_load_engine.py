@@ -705,3 +705,37 @@ def test_allocate_ignores_ev_phases_on_single_phase_and_dc_stations(station: Any
         allocate(config, [a_demand(ev_phases=1, ev_max_kw=7.4)], available(100.0), T0), "CS-1/1"
     )
     assert got.phases == station.phases
+
+
+def test_allocate_keeps_a_higher_limit_when_lowering_it_frees_power_nobody_takes() -> None:
+    # GIVEN a session charging at 22 kW that now needs only 0.5 kWh (less than a step's worth)
+    first = allocate(
+        three_stations(), [a_demand(energy_kwh=20.0, ev_max_kw=22.0)], available(100.0), T0
+    )
+    finishing = a_demand(energy_kwh=20.0, delivered_kwh=19.5, ev_max_kw=22.0)
+    # WHEN the site has power to spare
+    later = T0 + timedelta(minutes=5)
+    result = allocate(three_stations(), [finishing], available(100.0), later, previous=first)
+    # THEN its 31.8 A stay: a lower limit would be a profile that changes nothing for anyone
+    assert limit(first, "CS-1/1").amps == 31.8
+    assert limit(result, "CS-1/1").amps == 31.8
+    assert limit(result, "CS-1/1").reason is Reason.HELD
+    assert changes(first, result) == ()
+
+
+def test_allocate_lowers_a_finishing_session_when_another_needs_the_power() -> None:
+    # GIVEN the same finishing session, and a newcomer under a 30 kW site limit
+    first = allocate(
+        three_stations(), [a_demand(energy_kwh=20.0, ev_max_kw=22.0)], available(30.0), T0
+    )
+    finishing = a_demand(energy_kwh=20.0, delivered_kwh=19.5, ev_max_kw=22.0)
+    newcomer = a_demand("CS-2/1", energy_kwh=30.0, ev_max_kw=22.0)
+    # WHEN rebalanced
+    later = T0 + timedelta(minutes=5)
+    result = allocate(
+        three_stations(), [finishing, newcomer], available(30.0), later, previous=first
+    )
+    # THEN the finishing session gives up what it cannot use, and the newcomer gets it
+    assert limit(result, "CS-1/1").kw < limit(first, "CS-1/1").kw
+    assert limit(result, "CS-2/1").kw > 8.0
+    assert site_load(result) <= 30.0 + 1e-6
