@@ -61,7 +61,7 @@ def caps(tree: CompiledTree, sessions: dict[int, SessionDemand], step_h: float) 
         if demand.suspended_ev:
             continue
         slot = tree.slots[i]
-        ceiling = slot.max_kw * tree.phases_of[i] / slot.phases
+        ceiling = slot.max_kw_on(tree.phases_of[i])
         cap = ceiling if demand.ev_max_kw is None else min(ceiling, demand.ev_max_kw)
         remaining = demand.remaining_kwh
         # An EV still drawing past its declared energy proved the declaration wrong: it is

@@ -106,7 +106,7 @@ def optimum(scenario: Scenario, *, step: timedelta = timedelta(minutes=5)) -> Ou
                 if slot.current_type is CurrentType.AC
                 else slot.phases
             )
-            upper = min(sessions[n].ev_max_kw, slot.max_kw * phases / slot.phases)
+            upper = min(sessions[n].ev_max_kw, slot.max_kw_on(phases))
             j = lp.column(n, k, upper, grid.hours * (1 + EARLY_BONUS * (grid.count - k)))
             per_session[n].append(j)
             tree.use_phases(slot_index, phases)

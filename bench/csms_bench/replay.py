@@ -265,7 +265,7 @@ def replay(
         for n in present:
             session = sessions[n]
             limit = _offered_kw(limits.get(keys[n]), slots[n], phases[n])
-            can = min(session.ev_max_kw, slots[n].max_kw * phases[n] / slots[n].phases)
+            can = min(session.ev_max_kw, slots[n].max_kw_on(phases[n]))
             draw = min(
                 limit, can, max(session.energy_kwh - outcome.delivered_kwh[n], 0.0) / grid.hours
             )

@@ -424,7 +424,14 @@ class _Rebalance:
             session = sessions.get(i)
             kw = final[i]
             reason, bound_by = _reason(
-                tree, slot=slot, fact=by_index.get(i), kw=kw, bound=self.bound[i], held=i in held
+                tree,
+                slot=slot,
+                fact=by_index.get(i),
+                kw=kw,
+                bound=self.bound[i],
+                held=i in held,
+                # Within one rounding step (0.1 A) of its ceiling, a session has all it can take.
+                step=tree.kw_of(i, 0.1) if _ac(slot) else 0.01,
             )
             if session is None:
                 reason, bound_by = Reason.IDLE, None
@@ -537,7 +544,7 @@ def _facts(
         if phases < slot.phases:
             tree.use_phases(i, phases)
         # The EVSE's current per phase is its limit, on as many phases as the EV uses.
-        ceiling = slot.max_kw * phases / slot.phases
+        ceiling = slot.max_kw_on(phases)
         cap = ceiling if demand.ev_max_kw is None else min(ceiling, demand.ev_max_kw)
         full = max(cap, tree.min_kw(i))
         remaining = demand.remaining_kwh
@@ -638,6 +645,7 @@ def _reason(
     kw: float,
     bound: int | None,
     held: bool,
+    step: float,
 ) -> tuple[Reason, str | None]:
     if fact is None:
         return Reason.IDLE, None
@@ -645,8 +653,6 @@ def _reason(
         return Reason.HELD, None
     if kw <= EPSILON:
         return Reason.PAUSED, tree.rows[bound].label if bound is not None else None
-    # Within one rounding step (0.1 A) of its ceiling, a session has all it can take.
-    step = 0.1 * slot.voltage * slot.phases / 1000 if slot.current_type is CurrentType.AC else 0.01
     if kw >= fact.cap - step - EPSILON:
         if fact.cap < slot.max_kw - EPSILON:
             return Reason.EV_MAX, None

@@ -61,13 +61,17 @@ class Slot:
     grid_phases: tuple[Phase, ...]
     rows: tuple[tuple[int, float], ...]
 
-    def amps(self, kw: float) -> float:
-        """The current per phase this power draws (AC)."""
-        return kw * 1000 / (self.voltage * self.phases)
+    def amps(self, kw: float, phases: int | None = None) -> float:
+        """The current per phase this power draws on `phases` phases (AC; default: all)."""
+        return kw * 1000 / (self.voltage * (phases or self.phases))
 
-    def kw_of(self, amps: float) -> float:
-        """The power a current per phase gives (AC)."""
-        return amps * self.voltage * self.phases / 1000
+    def kw_of(self, amps: float, phases: int | None = None) -> float:
+        """The power a current per phase gives on `phases` phases (AC; default: all)."""
+        return amps * self.voltage * (phases or self.phases) / 1000
+
+    def max_kw_on(self, phases: int) -> float:
+        """The most this EVSE gives an EV on `phases` of its phases (its current per phase)."""
+        return self.max_kw * phases / self.phases
 
 
 def grid_phases(station: StationLoad) -> tuple[Phase, ...]:
@@ -188,11 +192,11 @@ class CompiledTree:
 
     def amps(self, i: int, kw: float) -> float:
         """The current per phase slot i's session draws at this power (AC)."""
-        return kw * 1000 / (self.slots[i].voltage * self.phases_of[i])
+        return self.slots[i].amps(kw, self.phases_of[i])
 
     def kw_of(self, i: int, amps: float) -> float:
         """The power of slot i's session at a current per phase (AC)."""
-        return amps * self.slots[i].voltage * self.phases_of[i] / 1000
+        return self.slots[i].kw_of(amps, self.phases_of[i])
 
     def min_kw(self, i: int) -> float:
         """The power of slot i's session at the minimum current (DC: none)."""
