@@ -13,14 +13,14 @@ import itertools
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
 from ocpp.messages import MessageType, get_validator
 from tests.unit.local.fake_sockets import FakeSocket, socket_pair
-from tests.unit.local.test_sim_sessions import eventually, parse
+from tests.unit.local.test_sim_sessions import FAST, T0, URL, eventually, parse
 
 # Imported here rather than by the first station: the ocpp package is slow to import.
 import csms_local.sim.charge_points  # noqa: F401
@@ -29,23 +29,10 @@ from csms_local.simulator import (
     ProfileMode,
     SimulatedStation,
     StationReport,
-    StationTiming,
     run_simulate,
     run_station,
 )
 
-URL = "ws://csms.test/ocpp"
-T0 = datetime(2025, 3, 1, 8, 0, tzinfo=UTC)
-FAST = StationTiming(
-    reset_delay=0.01,
-    boot_retry=0.01,
-    backoff_initial=0.01,
-    backoff_max=0.02,
-    jitter=0.0,
-    response_timeout=1.0,
-    close_timeout=0.1,
-    transaction_retry=0.01,
-)
 Frame = list[Any]
 V16, V201 = "ocpp1.6", "ocpp2.0.1"
 BOTH = pytest.mark.parametrize("protocol", [V16, V201])
