@@ -56,8 +56,6 @@ class Policy:
     floor_hold: float = 0.5
     # Laxity bonus (hours) of a session already charging, against flip-flopping.
     stickiness_h: float = 0.5
-    # Declared departures are planned this much earlier (drivers misstate them).
-    departure_doubt: float = 0.0
     # Share the rest by water-filling on laxity (True) or serve it in rank order (False).
     water_fill: bool = True
     # A limit, once sent, is held this long unless a limit forces it down or a protected
@@ -73,8 +71,6 @@ class Policy:
     # Lower the limit of an EV about to finish to what it can still take before the next
     # rebalance (more power for the others; one more profile message per session).
     cap_by_remaining: bool = True
-    # The power assumed for urgency while an EV has not shown its maximum (single-phase 16 A).
-    unknown_ev_kw: float | None = None
     # What a session whose energy nobody declared is assumed to need (None: all it can take),
     # unless the site configures its own typical session.
     typical_energy_kwh: float | None = 10.0
@@ -569,9 +565,7 @@ def _facts(
                 if typical is None
                 else min(max(typical - demand.delivered_kwh, cap), cap * hours)
             )
-        # Until the EV shows what it takes, plan as if it were a slow one (it may well be).
-        rate = cap if demand.ev_max_kw is not None else min(cap, policy.unknown_ev_kw or cap)
-        laxity = max(hours - remaining / rate, 0.0)
+        laxity = max(hours - remaining / cap, 0.0)
         need = demand.delivered_kwh + remaining
         share = demand.delivered_kwh / need if need > EPSILON else 1.0
         stay_h = max((now - demand.arrival).total_seconds() / _HOUR, 0.0) + hours
@@ -616,11 +610,7 @@ def _phases(slot: Slot, demand: SessionDemand) -> int:
 
 
 def _hours_left(demand: SessionDemand, now: datetime, policy: Policy) -> float:
-    if demand.departure is not None:
-        declared = demand.departure - (demand.departure - demand.arrival) * policy.departure_doubt
-        departure = declared
-    else:
-        departure = demand.arrival + policy.default_stay
+    departure = demand.departure or demand.arrival + policy.default_stay
     left = (departure - now).total_seconds() / _HOUR
     if left > 0:
         return max(left, policy.step.total_seconds() / _HOUR)
