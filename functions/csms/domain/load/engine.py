@@ -421,13 +421,13 @@ class _Rebalance:
             kw = final[i]
             reason, bound_by = _reason(
                 tree,
-                slot=slot,
                 fact=by_index.get(i),
                 kw=kw,
                 bound=self.bound[i],
                 held=i in held,
                 # Within one rounding step (0.1 A) of its ceiling, a session has all it can take.
                 step=tree.kw_of(i, 0.1) if _ac(slot) else 0.01,
+                evse_kw=slot.max_kw_on(tree.phases_of[i]),
             )
             if session is None:
                 reason, bound_by = Reason.IDLE, None
@@ -630,12 +630,12 @@ def _key(fact: _Facts, policy: Policy) -> tuple[int, float, str]:
 def _reason(
     tree: CompiledTree,
     *,
-    slot: Slot,
     fact: _Facts | None,
     kw: float,
     bound: int | None,
     held: bool,
     step: float,
+    evse_kw: float,
 ) -> tuple[Reason, str | None]:
     if fact is None:
         return Reason.IDLE, None
@@ -644,7 +644,8 @@ def _reason(
     if kw <= EPSILON:
         return Reason.PAUSED, tree.rows[bound].label if bound is not None else None
     if kw >= fact.cap - step - EPSILON:
-        if fact.cap < slot.max_kw - EPSILON:
+        # The EVSE's ceiling on the phases the EV uses, or the EV's own below it.
+        if fact.cap < evse_kw - EPSILON:
             return Reason.EV_MAX, None
         return Reason.EVSE_MAX, None
     if bound is not None:
