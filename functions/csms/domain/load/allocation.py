@@ -30,6 +30,8 @@ class Reason(StrEnum):
     NEED_MET = "need-met"
     LIMIT = "limit"
     PAUSED = "paused-below-minimum"
+    # Needs less than half a step at the minimum current: waits for power nobody else can use.
+    FINISHING = "finishing-from-spare-power"
     SHARE = "fair-share"
     HELD = "held-by-hysteresis"
     UNMANAGED = "ignores-profiles"
@@ -51,7 +53,8 @@ class ConnectorLimit(_Model):
     detail: str | None = None
     # Since when the EVSE has had this limit.
     since: AwareDatetime | None = None
-    # The session's tier in the engine: 0 protected (floor share), 1 urgent, 2 the rest.
+    # The session's tier in the engine: 0 protected (floor share), 1 urgent, 2 the rest,
+    # 3 finishing (served last).
     tier: int | None = None
 
 

@@ -5,13 +5,15 @@ One rebalance, in order (docs/adr/0010-load-management.md has the why and the me
 1. Facts per session: its ceiling (EVSE, station, EV), the time left until its departure
    (declared, or assumed), the energy it still wants (declared, or all it can take), its
    laxity (time left minus time needed at full power) and the share of its need met so far.
-2. Three classes, served in this order:
+2. Four classes, served in this order:
    - pressed: sessions about to miss a minimum share of their need (`floor_share`) get the
      rate that still reaches it (protects the worst-off, including short stays);
    - critical: sessions with no laxity left (they must charge at full power to finish), the
      least served first;
    - the rest share what is left by water-filling on laxity: the rate of each is raised so
      that the lowest laxities rise together (least-laxity-first, without starving the next).
+   - finishing: a session that needs less than half a step at the minimum current waits for
+     power nobody else can use (offered the minimum, it would leave most of it unused).
    Sessions already charging get a small bonus (`stickiness`), so rankings do not flip-flop.
 3. Every step goes through `CompiledTree.fill`/`room`, which never lets a row (site, group,
    phase, station) go over its limit.
@@ -52,8 +54,9 @@ class Policy:
     floor_share: float = 0.55
     # ...once reaching it would take this share of its remaining time at full power.
     floor_pressure: float = 0.3
-    # ...and stays protected, while charging, down to this fraction of that pressure.
-    floor_hold: float = 0.5
+    # ...or, for a session already charging, this fraction of that pressure (a session under
+    # way is kept going rather than dropped to start another).
+    floor_hold: float = 0.2
     # Laxity bonus (hours) of a session already charging, against flip-flopping.
     stickiness_h: float = 0.5
     # Share the rest by water-filling on laxity (True) or serve it in rank order (False).
@@ -64,7 +67,7 @@ class Policy:
     # The allocation is kept as it is, for at most this long, while nothing material changed:
     # the same sessions, no session newly protected or urgent, every limit still met, no more
     # power available. A periodic rebalance then sends nothing.
-    hold: timedelta = timedelta(minutes=15)
+    hold: timedelta = timedelta(minutes=60)
     # Water-filling band: sessions this much laxity apart share in proportion (one step:
     # least-laxity-first; wider: closer to equal shares, more robust to misstated departures).
     band: timedelta = timedelta(0)
@@ -74,6 +77,10 @@ class Policy:
     # What a session whose energy nobody declared is assumed to need (None: all it can take),
     # unless the site configures its own typical session.
     typical_energy_kwh: float | None = 10.0
+    # A session that needs less than this many steps' worth of the minimum current is served
+    # last, from power nobody else can use: the minimum it must be offered would mostly go
+    # unused for a step (0: no such rule).
+    finishing_steps: float = 0.5
 
 
 @dataclass(slots=True)
@@ -91,9 +98,12 @@ class _Facts:
     pressure: float
     floor_kw: float
     charging: bool
+    finishing: bool
 
     @property
     def klass(self) -> int:
+        if self.finishing:
+            return 3
         if self.floor_kw > 0:
             return 0
         return 1 if self.laxity <= EPSILON else 2
@@ -181,7 +191,7 @@ class _Rebalance:
         unusable = 0.0
         for f in ranked:
             old = before[slots[f.index].key]
-            if old.tier is None or f.klass < old.tier:
+            if old.tier is None or _tier_for_hold(f, self.policy) < old.tier:
                 return False
             unusable += max(old.kw - f.cap, 0.0)
         if ranked and unusable >= min(f.min_kw for f in ranked) > 0:
@@ -227,9 +237,9 @@ class _Rebalance:
         self.dwell(ranked, before, now)
         for fact in ranked:
             targets[fact.index] = fact.cap
-        self.fill([f.index for f in ranked if f.laxity <= EPSILON], targets)
+        self.fill([f.index for f in ranked if f.laxity <= EPSILON and not f.finishing], targets)
         if self.policy.water_fill:
-            self.water_fill([f for f in ranked if f.laxity > EPSILON])
+            self.water_fill([f for f in ranked if f.laxity > EPSILON and not f.finishing])
         # Whatever the levels left (rounding, frozen groups): in rank order, to the ceilings.
         self.fill([f.index for f in ranked], targets)
 
@@ -327,8 +337,9 @@ class _Rebalance:
                 break
             if self.alloc[i] > held[i]:
                 self.give(i, held.pop(i) - self.alloc[i])
-        kept = self.keep_unneeded_decreases(ranked, before)
-        return set(held) | kept
+        kept = self.keep_unneeded_decreases(ranked, before) | set(held)
+        self.top_up_changing(ranked, before, kept)
+        return kept
 
     def keep_unneeded_decreases(
         self, ranked: list[_Facts], before: dict[str, ConnectorLimit]
@@ -357,6 +368,27 @@ class _Rebalance:
                 self.give(f.index, old.kw - new)
                 kept.add(f.index)
         return kept
+
+    def top_up_changing(
+        self, ranked: list[_Facts], before: dict[str, ConnectorLimit], kept: set[int]
+    ) -> None:
+        """Power that held limits leave unused goes to sessions whose limit changes anyway.
+
+        In rank order, up to their ceilings: no extra profile message, and the headroom a
+        small rise not sent would have used is not lost.
+        """
+        order = []
+        for f in ranked:
+            new = self.alloc[f.index]
+            if f.index in kept or new <= EPSILON:
+                continue
+            old = before.get(self.tree.slots[f.index].key)
+            if old is None or old.session_id != f.demand.session_id or abs(old.kw - new) > EPSILON:
+                order.append(f.index)
+        targets = [0.0] * len(self.alloc)
+        for f in ranked:
+            targets[f.index] = max(f.cap, self.alloc[f.index])
+        self.fill(order, targets)
 
     def min_change(self, i: int) -> float:
         if _ac(self.tree.slots[i]):
@@ -548,6 +580,10 @@ def _facts(
             done.add(i)
             continue
         hours = _hours_left(demand, now, policy)
+        finishing = (
+            remaining is not None
+            and EPSILON < remaining < tree.min_kw(i) * step_h * policy.finishing_steps
+        )
         if policy.cap_by_remaining and remaining is not None and remaining > EPSILON:
             # No more than the EV can still take before the next rebalance.
             cap = min(cap, remaining / step_h)
@@ -593,6 +629,7 @@ def _facts(
                 pressure=pressure,
                 floor_kw=floor_kw,
                 charging=charging,
+                finishing=finishing,
             )
         )
     return facts, done, unmanaged
@@ -618,10 +655,23 @@ def _hours_left(demand: SessionDemand, now: datetime, policy: Policy) -> float:
     return policy.overstay.total_seconds() / _HOUR
 
 
+def _tier_for_hold(fact: _Facts, policy: Policy) -> int:
+    """The session's tier as the hold rule sees it.
+
+    A session protected only because it is under way (`floor_hold`) is not newly protected:
+    it is being kept going, which the allocation in force already does.
+    """
+    if fact.klass == 0 and fact.pressure < policy.floor_pressure:
+        return 1 if fact.laxity <= EPSILON else 2
+    return fact.klass
+
+
 def _key(fact: _Facts, policy: Policy) -> tuple[int, float, str]:
     bonus = policy.stickiness_h if fact.charging else 0.0
     if fact.klass == 0:
         return (0, -fact.pressure - (0.1 if fact.charging else 0.0), fact.demand.session_id)
+    if fact.klass == 3:
+        return (3, fact.laxity, fact.demand.session_id)
     if fact.klass == 1:
         return (1, fact.share - (0.1 if fact.charging else 0.0), fact.demand.session_id)
     return (2, fact.laxity - bonus, fact.demand.session_id)
@@ -642,6 +692,8 @@ def _reason(
     if held:
         return Reason.HELD, None
     if kw <= EPSILON:
+        if fact.finishing:
+            return Reason.FINISHING, None
         return Reason.PAUSED, tree.rows[bound].label if bound is not None else None
     if kw >= fact.cap - step - EPSILON:
         # The EVSE's ceiling on the phases the EV uses, or the EV's own below it.

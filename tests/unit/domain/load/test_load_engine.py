@@ -445,23 +445,50 @@ def test_allocate_minimum_change_comes_from_the_site_configuration() -> None:
 
 
 def test_allocate_keeps_the_previous_allocation_while_nothing_changed() -> None:
-    # GIVEN an allocation computed a minute ago
-    demands = [a_demand(f"CS-{n}/1", ev_max_kw=22.0) for n in (1, 2)]
+    # GIVEN an allocation computed a minute ago, for sessions staying long enough that none
+    # needs protecting
+    demands = [a_demand(f"CS-{n}/1", departure=at(12), ev_max_kw=22.0) for n in (1, 2)]
     first = allocate(three_stations(), demands, available(20.0), T0)
     # WHEN the periodic rebalance runs with the same sessions and power
     again = allocate(
-        three_stations(), demands, available(20.0), at(0.25) - timedelta(seconds=1), previous=first
+        three_stations(), demands, available(20.0), at(1.0) - timedelta(seconds=1), previous=first
     )
     # THEN the same limits stand (as of now), computed at the first run: nothing is sent
     assert again.connectors == first.connectors
-    assert (again.at, again.computed_at) == (at(0.25) - timedelta(seconds=1), T0)
+    assert (again.at, again.computed_at) == (at(1.0) - timedelta(seconds=1), T0)
     assert changes(first, again) == ()
+
+
+def test_allocate_keeps_holding_sessions_protected_only_because_they_are_under_way() -> None:
+    # GIVEN two sessions wanting 10 kWh within 3 hours: not protected when first allocated
+    # (55 % of the need takes 8 % of the time left at full power, under the 30 % threshold)
+    demands = [
+        a_demand(f"CS-{n}/1", departure=at(3), energy_kwh=10.0, ev_max_kw=22.0) for n in (1, 2)
+    ]
+    first = allocate(three_stations(), demands, available(20.0), T0)
+    assert {limit(first, c).tier for c in ("CS-1/1", "CS-2/1")} == {2}
+    # WHEN the periodic rebalance runs half an hour later, with and without the hold
+    later = at(0.5)
+    kept = allocate(three_stations(), demands, available(20.0), later, previous=first)
+    redone = allocate(
+        three_stations(),
+        demands,
+        available(20.0),
+        later,
+        previous=first,
+        policy=Policy(hold=timedelta(0)),
+    )
+    # THEN, now under way, both are protected (10 % is over the 6 % threshold of sessions
+    # charging), but that changes nothing they get: the allocation stands, nothing is sent
+    assert {limit(redone, c).tier for c in ("CS-1/1", "CS-2/1")} == {0}
+    assert kept.computed_at == T0
+    assert changes(first, kept) == ()
 
 
 @pytest.mark.parametrize(
     ("what", "later"),
     [
-        ("hold time over", {"now": at(0.25)}),
+        ("hold time over", {"now": at(1.0)}),
         ("session arrives", {"add": True}),
         ("session finishes", {"drop": True}),
         ("config version", {"version": 2}),
@@ -557,7 +584,7 @@ def test_allocate_with_dwell_keeps_a_young_limit() -> None:
     # GIVEN a relaxed session sent 29 A (20 kW) 5 minutes ago, and a newcomer with less laxity
     previous = a_previous(an_old_limit(amps=29.0, since=T0 - timedelta(minutes=5)))
     demands = [
-        a_demand("CS-1/1", departure=at(8), energy_kwh=20.0, ev_max_kw=22.0),
+        a_demand("CS-1/1", departure=at(9), energy_kwh=20.0, ev_max_kw=22.0),
         a_demand("CS-2/1", arrival=T0, departure=at(3), energy_kwh=20.0, ev_max_kw=22.0),
     ]
     # WHEN allocated on 30 kW with a 10-minute dwell, and without one
@@ -583,7 +610,7 @@ def test_allocate_with_dwell_lets_an_old_limit_go() -> None:
     # GIVEN the same, but the first session's limit was sent 20 minutes ago
     previous = a_previous(an_old_limit(amps=29.0, since=T0 - timedelta(minutes=20)))
     demands = [
-        a_demand("CS-1/1", departure=at(8), energy_kwh=20.0, ev_max_kw=22.0),
+        a_demand("CS-1/1", departure=at(9), energy_kwh=20.0, ev_max_kw=22.0),
         a_demand("CS-2/1", arrival=T0, departure=at(3), energy_kwh=20.0, ev_max_kw=22.0),
     ]
     # WHEN allocated with a 10-minute dwell
@@ -739,3 +766,67 @@ def test_allocate_lowers_a_finishing_session_when_another_needs_the_power() -> N
     assert limit(result, "CS-1/1").kw < limit(first, "CS-1/1").kw
     assert limit(result, "CS-2/1").kw > 8.0
     assert site_load(result) <= 30.0 + 1e-6
+
+
+# -- finishing sessions ------------------------------------------------------------------------
+
+
+def _finishing_and_newcomer() -> list[SessionDemand]:
+    """A session 0.05 kWh from its need, leaving in 10 minutes, and one needing 30 kWh."""
+    return [
+        a_demand("CS-1/1", departure=at(1 / 6), energy_kwh=10.0, delivered_kwh=9.95),
+        a_demand("CS-2/1", departure=at(8), energy_kwh=30.0, ev_max_kw=22.0),
+    ]
+
+
+def test_allocate_serves_a_finishing_session_last_when_power_is_short() -> None:
+    # GIVEN a session that needs less than half a step at the minimum current (4.14 kW for
+    # 5 minutes is 0.35 kWh; it takes 0.05), and another that can use all of 8 kW
+    # WHEN allocated on 8 kW
+    result = allocate(three_stations(), _finishing_and_newcomer(), available(8.0), T0)
+    # THEN the finishing session waits for spare power and says so; the other gets the 8 kW
+    assert limit(result, "CS-1/1").kw == 0.0
+    assert limit(result, "CS-1/1").reason is Reason.FINISHING
+    assert limit(result, "CS-1/1").tier == 3
+    assert limit(result, "CS-2/1").kw == pytest.approx(8.0, abs=0.07)
+
+
+def test_allocate_without_the_finishing_rule_wastes_the_minimum_on_a_finishing_session() -> None:
+    # GIVEN the same sessions and 8 kW, the rule off
+    result = allocate(
+        three_stations(),
+        _finishing_and_newcomer(),
+        available(8.0),
+        T0,
+        policy=Policy(finishing_steps=0),
+    )
+    # THEN the urgent finishing session holds the minimum (it draws 0.6 kW of it) and the other,
+    # left 3.9 kW, is paused below its minimum
+    assert limit(result, "CS-1/1").kw == pytest.approx(MIN_3P_KW, abs=0.01)
+    assert limit(result, "CS-2/1").kw == 0.0
+
+
+def test_allocate_gives_a_finishing_session_spare_power() -> None:
+    # GIVEN the same sessions and 40 kW: the other takes its 22 kW, 18 kW nobody else can use
+    result = allocate(three_stations(), _finishing_and_newcomer(), available(40.0), T0)
+    # THEN the finishing session is offered the minimum current and finishes
+    assert limit(result, "CS-1/1").kw == pytest.approx(MIN_3P_KW, abs=0.01)
+    assert limit(result, "CS-1/1").reason is not Reason.FINISHING
+    assert limit(result, "CS-2/1").kw == pytest.approx(22.0, abs=0.1)
+
+
+def test_allocate_gives_power_a_held_limit_leaves_to_a_session_whose_limit_changes() -> None:
+    # GIVEN a session holding 14 A whose EV could take 10 kW (14.4 A), and a newcomer, on 20 kW
+    previous = a_previous(an_old_limit("CS-1/1", amps=14.0), available_kw=20.0)
+    demands = [
+        a_demand("CS-1/1", departure=at(12), ev_max_kw=10.0),
+        a_demand("CS-2/1", departure=at(12), ev_max_kw=22.0),
+    ]
+    # WHEN rebalanced
+    result = allocate(three_stations(), demands, available(20.0), T0, previous=previous)
+    # THEN the first keeps its 14 A (0.5 A is no change worth sending), and the newcomer, sent
+    # a profile anyway, gets what the first leaves: no power goes unused
+    assert limit(result, "CS-1/1").amps == 14.0
+    assert limit(result, "CS-1/1").reason is Reason.HELD
+    assert limit(result, "CS-2/1").kw == pytest.approx(20.0 - 14.0 * 0.69, abs=0.07)
+    assert site_load(result) == pytest.approx(20.0, abs=0.07)
