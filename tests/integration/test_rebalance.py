@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
@@ -315,3 +315,50 @@ def test_rebalance_load_view_and_turning_load_management_off_on_dynamodb(
     again = evt_rebalance.lambda_handler(changed, Ctx("rebalance"))
     assert again["cleared"] == []
     assert len(_calls(frames, conn, "ClearChargingProfile")) == 1
+
+
+def test_rebalance_gives_a_new_session_its_vehicles_usual_departure_on_dynamodb(
+    aws: emulation.EmulatedResources, dynamo_rebalance: None, frames: Frames
+) -> None:
+    # GIVEN a fleet van with a usual departure (17:30 every day, site time UTC), a charging
+    # priority and its RFID card, made through the API, and a managed site
+    published = _published(aws)
+    conn = _online("CP-201", "ocpp2.0.1")
+    group = {"id": "vans", "kind": "fleet", "name": "Vans"}
+    assert call_api("POST", "/v1/groups", body=group)[0] == 201
+    days = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
+    van = {
+        "id": "van-7",
+        "name": "Van 7",
+        "groupId": "vans",
+        "batteryKwh": 75,
+        "idTokens": ["TAG-VAN-7"],
+        "departure": {"time": "17:30", "days": days},
+        "chargingPriority": 8,
+    }
+    status, _, body = call_api("POST", "/v1/vehicles", body=van)
+    assert status == 201, body
+    config = {"limitKw": 11, "stations": [{"stationId": "CP-201", "maxKw": 22}]}
+    assert call_api("PUT", f"/v1/sites/{SITE}/load-config", body=config)[0] == 201
+    published()
+    # WHEN the van's card starts a transaction and its TransactionStarted is rebalanced
+    started = {
+        "eventType": "Started",
+        "timestamp": STARTED_AT,
+        "triggerReason": "Authorized",
+        "seqNo": 0,
+        "transactionInfo": {"transactionId": "TX-VAN", "chargingState": "Charging"},
+        "evse": {"id": 1, "connectorId": 1},
+        "idToken": {"idToken": "TAG-VAN-7", "type": "ISO14443"},
+    }
+    _says(conn, [2, "t0", "TransactionEvent", started])
+    evt_rebalance.lambda_handler(_of_type(published(), "TransactionStarted"), Ctx("rebalance"))
+    # THEN the session's needs on DynamoDB are the van's: the next 17:30 (the rebalance runs
+    # on the real clock), priority 8
+    state = _runtime.api().load_repository.state("default", SITE)
+    [needs] = state.needs.values()
+    assert needs.departure is not None
+    assert (needs.departure.hour, needs.departure.minute) == (17, 30)
+    assert timedelta(0) < needs.departure - datetime.now(UTC) <= timedelta(days=1)
+    assert (needs.priority, needs.source.value) == (8, "usual-departure")
+    assert len(_calls(frames, conn, "SetChargingProfile")) == 1

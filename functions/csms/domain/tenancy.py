@@ -7,7 +7,7 @@ and the condition of every write, so that concurrent changes never overwrite eac
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import datetime, time, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any, Self, TypeVar
@@ -219,6 +219,24 @@ class Departure(BaseModel):
         if len(set(days)) != len(days):
             raise ValueError("each day may be named once")
         return tuple(sorted(days, key=_WEEK.index))
+
+    def next_after(self, moment: datetime, timezone: str) -> datetime:
+        """The first departure after `moment` (aware), on one of the days, at the site's time.
+
+        A departure time that does not exist that day (the hour clocks skip in spring) is
+        read as the same wall-clock time before the change, as `zoneinfo` does.
+        """
+        zone = ZoneInfo(timezone)
+        local = moment.astimezone(zone)
+        hour, minute = (int(part) for part in self.time.split(":"))
+        for ahead in range(8):
+            day = local.date() + timedelta(days=ahead)
+            if _WEEK[day.weekday()] not in self.days:
+                continue
+            candidate = datetime.combine(day, time(hour, minute), tzinfo=zone)
+            if candidate > moment:
+                return candidate
+        raise AssertionError("a week always holds one of the days")  # pragma: no cover
 
 
 Kw = Annotated[Decimal, Field(gt=0, le=1000)]

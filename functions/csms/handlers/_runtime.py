@@ -393,6 +393,7 @@ def build_rebalancer(
         sender=runtime.commands,
         clock=clock,
         groups=DynamoGroupRepository(),
+        vehicles=DynamoVehicleRepository(),
         policy=RebalancePolicy(profile_ttl=timedelta(seconds=settings.rebalance_profile_ttl_s)),
     )
     return Rebalancer(

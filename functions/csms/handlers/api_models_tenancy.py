@@ -267,7 +267,9 @@ class VehiclePage(ApiModel):
 
 
 _DEPARTURE = (
-    "Usual departure: local time `HH:MM` at the site where the vehicle charges, and weekdays"
+    "Usual departure: local time `HH:MM` at the site where the vehicle charges, and weekdays."
+    " Load management plans the vehicle's sessions to it (found by the id token that starts"
+    " them) unless a departure is declared for the session or told by the EV."
 )
 
 

@@ -37,7 +37,7 @@ from csms.domain.events import LoadChanged
 from csms.domain.load.allocation import Allocation
 from csms.domain.load.config import SiteLoadConfig
 from csms.domain.load.inputs import MAX_FUTURE, Available, Constraint, Reading, available_power
-from csms.domain.load.needs import DeclaredNeeds, NeedsSource
+from csms.domain.load.needs import NEEDS_KEPT, DeclaredNeeds, NeedsSource
 from csms.domain.sessions import SessionState
 from csms.domain.tenancy import validate_timezone
 from csms.services.ports import (
@@ -62,10 +62,8 @@ MAX_FORECAST = timedelta(hours=48)
 READING_MARGIN = timedelta(minutes=5)
 # Readings whose available power differs by less than this wait for the periodic rebalance.
 REBALANCE_ON_KW = 1.0
-# Declared needs: a departure at most this far ahead; kept this long past it (or past their
-# declaration when they name no departure), long after any session using them ended.
+# Declared needs: a departure at most this far ahead.
 MAX_DEPARTURE_AHEAD = timedelta(days=7)
-NEEDS_KEPT = timedelta(days=2)
 # Writes without If-Match that keep losing races give up after this many attempts.
 _ATTEMPTS = 3
 # Stations of a site are read this many at a time.
@@ -222,8 +220,14 @@ class LoadService:
             raise InvalidLoadInputError(
                 "needs", "departure must be in the future, and at most 7 days ahead"
             )
-        if site_id is None or self._loads.state(principal.tenant_id, site_id).config is None:
+        state = self._loads.state(principal.tenant_id, site_id) if site_id else None
+        if site_id is None or state is None or state.config is None:
             raise ResourceNotFoundError(KIND, site_id or f"(the site of session {session_id})")
+        # What the vehicle record gave (usual departure, priority) stands where this is silent.
+        usual = state.needs.get(session_id)
+        if usual is not None and usual.source is NeedsSource.USUAL_DEPARTURE:
+            departure = departure or usual.departure
+            priority = usual.priority if priority is None else priority
         needs = DeclaredNeeds(
             session_id=session_id,
             station_id=session.station_id,

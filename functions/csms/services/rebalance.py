@@ -37,7 +37,10 @@ state), 1 Query + 1 BatchGetItem (its stations), per station 1 Query of the sess
 started since the last allocation (a few minutes, so mostly empty; the whole lookback when
 there is no allocation or the configuration changed), per active session 1 Query (session and
 newest meter chunk) and, for 2.0.1, 1 GetItem (the EV's charging needs), 1 GetItem per command
-still in flight, and the connector statuses of stations the configuration does not name.
+still in flight, and the connector statuses of stations the configuration does not name. A
+session new to the site (not in the last allocation, no needs kept) is looked up once among
+the vehicles of its group (Query pages of 100) for a usual departure and priority, which are
+then kept with the site's needs.
 """
 
 from __future__ import annotations
@@ -83,7 +86,13 @@ from csms.domain.load.config import (
 )
 from csms.domain.load.engine import allocate
 from csms.domain.load.inputs import available_power
-from csms.domain.load.needs import NeedsSource, SessionDemand, connector_key
+from csms.domain.load.needs import (
+    NEEDS_KEPT,
+    DeclaredNeeds,
+    NeedsSource,
+    SessionDemand,
+    connector_key,
+)
 from csms.domain.meter import Measurand
 from csms.domain.sessions import (
     ChargingState,
@@ -94,7 +103,8 @@ from csms.domain.sessions import (
     totals,
 )
 from csms.domain.station import ProtocolVersion, Station
-from csms.domain.tenancy import DriverGroup
+from csms.domain.tenancy import DriverGroup, Vehicle
+from csms.domain.tokens import token_key
 from csms.services.ports import (
     ChargingNeedsRepository,
     Clock,
@@ -102,6 +112,7 @@ from csms.services.ports import (
     LoadRepository,
     LoadState,
     ManagedSite,
+    Page,
     SessionQuery,
     SessionRepository,
     StationQuery,
@@ -170,6 +181,20 @@ class GroupReader(Protocol):
         ...
 
 
+class VehicleReader(Protocol):
+    """A tenant's vehicles (VehicleRepository): usual departure and charging priority."""
+
+    def list_vehicles(
+        self,
+        tenant_id: str,
+        limit: int,
+        cursor: str | None = None,
+        group_id: str | None = None,
+    ) -> Page[Vehicle]:
+        """By id, optionally only one group's."""
+        ...
+
+
 @dataclass(frozen=True)
 class RebalancePolicy:
     """The rebalance's tunables (the engine has its own)."""
@@ -194,6 +219,9 @@ class RebalancePolicy:
     observe_after: timedelta = timedelta(minutes=2)
     # NotifyEVChargingNeeds may arrive just before the transaction's start is recorded.
     needs_margin: timedelta = timedelta(minutes=5)
+    # The vehicle of a new session is looked for among at most this many vehicles (of its
+    # group when it has one), `_PAGE` at a time.
+    vehicles_read: int = 2000
 
 
 @dataclass(frozen=True)
@@ -256,6 +284,7 @@ class RebalanceService:
         sender: ProfileSender,
         clock: Clock,
         groups: GroupReader | None = None,
+        vehicles: VehicleReader | None = None,
         policy: RebalancePolicy | None = None,
     ) -> None:
         self._loads = loads
@@ -266,6 +295,7 @@ class RebalanceService:
         self._sender = sender
         self._clock = clock
         self._groups = groups
+        self._vehicles = vehicles
         self._policy = policy or RebalancePolicy()
 
     # -- the periodic fan-out -------------------------------------------------------------------
@@ -322,10 +352,14 @@ class RebalanceService:
         active, notes = self._active(
             _Round(tenant_id, state.config, state, now), stations, session_id
         )
+        site_config = state.config
+        state = self._usual_needs(
+            tenant_id, site_id, state, active, timezone=site_config.timezone, now=now
+        )
         in_use: dict[str, set[int]] = {}
         for each in active:
             in_use.setdefault(each.session.station_id, set()).add(each.evse_id)
-        config = effective_config(state.config, stations, in_use, self._evses_reported)
+        config = effective_config(site_config, stations, in_use, self._evses_reported)
         round_ = _Round(tenant_id, config, state, now)
         known = {d.connector: d for d in previous.deliveries} if previous else {}
         deliveries, followed = follow_up(tenant_id, known, self._sender, now, self._policy)
@@ -561,7 +595,10 @@ class RebalanceService:
         key = connector_key(session.station_id, active.evse_id)
         station = config.station(session.station_id) or DEFAULT_STATION
         arrival = session.started_at or session.updated_at
-        declared = state.needs.get(session.id)
+        stored = state.needs.get(session.id)
+        # Needs from the vehicle record rank below the EV's own (NotifyEVChargingNeeds).
+        usual = stored if stored and stored.source is NeedsSource.USUAL_DEPARTURE else None
+        declared = stored if stored and usual is None else None
         departure = declared.departure if declared else None
         energy = declared.energy_kwh if declared else None
         source = NeedsSource.API if declared and (departure or energy is not None) else None
@@ -593,7 +630,13 @@ class RebalanceService:
         if observed is not None:
             # A little above what it drew, so that an EV that can take more shows it.
             ev_max = min(ev_max, observed * 1.1) if ev_max is not None else observed * 1.1
-        priority = declared.priority if declared and declared.priority is not None else None
+        if departure is None and usual is not None and usual.departure is not None:
+            departure = usual.departure
+            source = source or NeedsSource.USUAL_DEPARTURE
+        priority = next(
+            (n.priority for n in (declared, usual) if n is not None and n.priority is not None),
+            None,
+        )
         if priority is None:
             priority = self._group_priority(round_.tenant_id, session.group_id)
         return SessionDemand(
@@ -634,6 +677,69 @@ class RebalanceService:
             and held.kw >= max(min_power_kw(station, config.min_current_a), _IDLE_KW)
             and now - previous.at >= self._policy.observe_after
         )
+
+    def _usual_needs(
+        self,
+        tenant_id: str,
+        site_id: str,
+        state: LoadState,
+        active: Sequence[_Active],
+        *,
+        timezone: str,
+        now: datetime,
+    ) -> LoadState:
+        """The vehicle record's usual departure and priority for sessions new to the site.
+
+        Looked up once per session (its first rebalance) and kept as its needs, source
+        `usual-departure`: needs declared through the API replace them, the EV's own rank
+        above them.
+        """
+        vehicles, previous = self._vehicles, state.allocation
+        if vehicles is None:
+            return state
+        known = {c.session_id for c in previous.connectors} if previous else set()
+        found: dict[str, DeclaredNeeds] = {}
+        for each in active:
+            session = each.session
+            if session.id in known or session.id in state.needs or session.id_token is None:
+                continue
+            vehicle = self._vehicle_of(vehicles, tenant_id, session.id_token, session.group_id)
+            if vehicle is None or (vehicle.departure is None and vehicle.charging_priority is None):
+                continue
+            arrival = session.started_at or session.updated_at
+            departure = (
+                vehicle.departure.next_after(max(arrival, now), timezone)
+                if vehicle.departure is not None
+                else None
+            )
+            needs = DeclaredNeeds(
+                session_id=session.id,
+                station_id=session.station_id,
+                evse_id=each.evse_id,
+                at=now,
+                departure=departure,
+                priority=vehicle.charging_priority,
+                source=NeedsSource.USUAL_DEPARTURE,
+            )
+            self._loads.put_needs(tenant_id, site_id, needs, (departure or now) + NEEDS_KEPT)
+            found[session.id] = needs
+        return replace(state, needs={**state.needs, **found}) if found else state
+
+    def _vehicle_of(
+        self, vehicles: VehicleReader, tenant_id: str, token: str, group_id: str | None
+    ) -> Vehicle | None:
+        """The vehicle that carries this id token (of the session's group, when it has one)."""
+        wanted = token_key(token)
+        cursor: str | None = None
+        for _ in range(max(self._policy.vehicles_read // _PAGE, 1)):
+            page = vehicles.list_vehicles(tenant_id, _PAGE, cursor, group_id=group_id)
+            for vehicle in page.items:
+                if any(token_key(value) == wanted for value in vehicle.id_tokens):
+                    return vehicle
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+        return None
 
     def _group_priority(self, tenant_id: str, group_id: str | None) -> int | None:
         if self._groups is None or group_id is None:

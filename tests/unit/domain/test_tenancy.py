@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -217,6 +218,34 @@ def test_departure_orders_its_days_and_refuses_repeats_and_bad_times() -> None:
     ):
         with pytest.raises(ValidationError):
             Departure.model_validate(bad)
+
+
+WEEKDAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday"]
+
+
+@pytest.mark.parametrize(
+    ("moment", "days", "expected"),
+    [
+        # Tuesday 08:00 UTC is 09:00 in Berlin: 17:30 the same day (16:30 UTC)
+        ("2026-11-24T08:00:00+00:00", WEEKDAYS, "2026-11-24T16:30:00+00:00"),
+        # after 17:30 on a Friday: the next weekday is Monday
+        ("2026-11-27T17:00:00+00:00", WEEKDAYS, "2026-11-30T16:30:00+00:00"),
+        # exactly at the departure: the next one
+        ("2026-11-24T16:30:00+00:00", WEEKDAYS, "2026-11-25T16:30:00+00:00"),
+        # only Tuesdays, already past: a week later
+        ("2026-11-24T17:00:00+00:00", ["Tuesday"], "2026-12-01T16:30:00+00:00"),
+        # summer time: 17:30 in Berlin is 15:30 UTC
+        ("2026-07-01T08:00:00+00:00", WEEKDAYS, "2026-07-01T15:30:00+00:00"),
+        # the wall-clock time stays across the change to winter time (Sunday 25 October)
+        ("2026-10-23T16:00:00+00:00", WEEKDAYS, "2026-10-26T16:30:00+00:00"),
+    ],
+)
+def test_departure_next_after_is_at_the_site_wall_clock_time(
+    moment: str, days: list[str], expected: str
+) -> None:
+    departure = Departure.model_validate({"time": "17:30", "days": days})
+    got = departure.next_after(datetime.fromisoformat(moment), "Europe/Berlin")
+    assert got == datetime.fromisoformat(expected)
 
 
 # -- users and grant rules --------------------------------------------------------------------

@@ -34,9 +34,10 @@ from csms.domain.events import DomainEvent, LoadChanged
 from csms.domain.load.allocation import Allocation, ConnectorLimit, Reason
 from csms.domain.load.config import SiteLoadConfig
 from csms.domain.load.inputs import Reading, ReadingKind
+from csms.domain.load.needs import NEEDS_KEPT, DeclaredNeeds, NeedsSource
 from csms.domain.sessions import Session, SessionState
 from csms.domain.station import ProtocolVersion, StationState
-from csms.services.load import NEEDS_KEPT, READING_MARGIN, LoadService
+from csms.services.load import READING_MARGIN, LoadService
 from csms.services.ports import SiteRef
 
 T, SITE = "tenant-a", "site-1"
@@ -494,6 +495,41 @@ def test_load_declare_needs_stores_them_for_the_session_and_announces_them(
     assert (needs.departure, needs.energy_kwh, needs.priority) == (departure, 40.0, 4)
     assert world.loads.needs[(T, SITE)]["s-1"] == (needs, departure + NEEDS_KEPT)
     assert world.changed()[-1] == (T, SITE, "needs")
+
+
+def test_load_declare_needs_keep_what_the_vehicle_record_gave_where_they_are_silent(
+    world: World,
+) -> None:
+    # GIVEN a session whose needs came from its vehicle record (usual departure, priority 8)
+    configured(world)
+    world.sessions.sessions["s-1"] = a_session()
+    usual = T0 + timedelta(hours=8)
+    world.loads.put_needs(
+        T,
+        SITE,
+        DeclaredNeeds(
+            session_id="s-1",
+            station_id="CP-1",
+            evse_id=2,
+            at=T0,
+            departure=usual,
+            priority=8,
+            source=NeedsSource.USUAL_DEPARTURE,
+        ),
+        usual + NEEDS_KEPT,
+    )
+    # WHEN the driver declares only the energy, then the fleet system a departure and priority
+    first = declare(world, energy_kwh=30.0)
+    second = declare(world, departure=T0 + timedelta(hours=5), priority=2)
+    # THEN the first keeps the usual departure and the vehicle's priority, as declared needs;
+    # the second replaces them (and the energy, which it does not repeat, is gone)
+    assert (first.departure, first.priority, first.energy_kwh) == (usual, 8, 30.0)
+    assert first.source is NeedsSource.API
+    assert (second.departure, second.priority, second.energy_kwh) == (
+        T0 + timedelta(hours=5),
+        2,
+        None,
+    )
 
 
 def test_load_declare_needs_without_departure_nor_evse(world: World) -> None:

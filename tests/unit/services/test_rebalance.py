@@ -6,7 +6,7 @@ import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -31,7 +31,7 @@ from csms.domain.meter import Reading as MeterReading
 from csms.domain.notifications import ChargingNeeds, EnergyTransferMode
 from csms.domain.sessions import ChargingState, MeterChunk, MeterMark, Session, new_session
 from csms.domain.station import ProtocolVersion
-from csms.domain.tenancy import DriverGroup, GroupKind
+from csms.domain.tenancy import Departure, DriverGroup, GroupKind, Vehicle
 from csms.services import rebalance as rebalance_module
 from csms.services.load import LoadService
 from csms.services.ports import LoadState, ManagedSite, Page, SiteRef
@@ -61,6 +61,7 @@ class Loads:
     needs: dict[str, DeclaredNeeds] = field(default_factory=dict)
     sites: list[ManagedSite] = field(default_factory=list)
     puts: int = 0
+    needs_puts: int = 0
     revision: int = 0
     deletes: int = 0
     # Called just before each conditional write: a test's other rebalance gets in there.
@@ -114,8 +115,33 @@ class Loads:
     def add_readings(self, *args: Any) -> None:  # pragma: no cover - not used here
         raise NotImplementedError
 
-    def put_needs(self, *args: Any) -> None:  # pragma: no cover - not used here
-        raise NotImplementedError
+    def put_needs(
+        self,
+        tenant_id: str,
+        site_id: str,
+        needs: DeclaredNeeds,
+        expires_at: datetime,
+        events: Any = (),
+    ) -> None:
+        assert expires_at > needs.at
+        self.needs = {**self.needs, needs.session_id: needs}
+        self.needs_puts += 1
+
+
+class Vehicles:
+    """Vehicles of one tenant, one per page (so that lookups turn pages)."""
+
+    def __init__(self, *vehicles: Vehicle) -> None:
+        self.vehicles = list(vehicles)
+        self.reads = 0
+
+    def list_vehicles(
+        self, tenant_id: str, limit: int, cursor: str | None = None, group_id: str | None = None
+    ) -> Page[Vehicle]:
+        self.reads += 1
+        mine = [v for v in self.vehicles if group_id is None or v.group_id == group_id]
+        start = int(cursor or 0)
+        return Page(mine[start : start + 1], str(start + 1) if start + 1 < len(mine) else None)
 
 
 class Groups:
@@ -135,6 +161,7 @@ class Site:
     loads: Loads
     service: RebalanceService
     groups: Groups
+    vehicles: Vehicles
 
     def frames(self) -> list[list[Any]]:
         frames = [json.loads(frame) for _, frame in self.world.sender.sent]
@@ -221,6 +248,7 @@ def site(world: World) -> Site:
     world.clock.at = T0 + timedelta(minutes=30)
     loads = Loads(config=config(ac("CP-1"), ac("CP-2")))
     groups = Groups(priority=None)
+    vehicles = Vehicles()
     service = RebalanceService(
         loads=loads,
         stations=world.stations_repo,
@@ -230,10 +258,11 @@ def site(world: World) -> Site:
         sender=world.commands,
         clock=world.clock,
         groups=groups,
+        vehicles=vehicles,
     )
     online(world, "CP-1")
     online(world, "CP-2")
-    return Site(world, loads, service, groups)
+    return Site(world, loads, service, groups, vehicles)
 
 
 def sent_profile(frame: list[Any]) -> tuple[str, dict[str, Any]]:
@@ -688,6 +717,106 @@ def test_rebalance_priority_comes_from_the_driver_group(
     # THEN the engine sees priority 7
     [[demand]] = demands
     assert demand.priority == 7
+
+
+def a_vehicle(vehicle_id: str = "van-1", **over: Any) -> Vehicle:
+    fields: dict[str, Any] = {
+        "id": vehicle_id,
+        "name": "Van",
+        "group_id": "fleet",
+        "battery_kwh": 75,
+        "id_tokens": (f"TOKEN-{vehicle_id}",),
+        "departure": Departure(time="17:30", days=("Monday", "Tuesday", "Wednesday")),
+        "charging_priority": 8,
+    }
+    fields.update(over)
+    return Vehicle.model_validate(fields)
+
+
+def test_rebalance_takes_the_usual_departure_and_priority_of_the_sessions_vehicle(
+    site: Site, demands: list[list[SessionDemand]]
+) -> None:
+    # GIVEN a site in Berlin, the fleet's vans (the one charging is the second one read), and
+    # a session on the second van's token (any case), in a group whose priority is 2
+    site.loads.config = config(ac("CP-1"), ac("CP-2"), timezone="Europe/Berlin")
+    site.vehicles.vehicles = [
+        a_vehicle("van-0"),
+        a_vehicle("van-1"),
+        a_vehicle("car-9", group_id="staff"),
+    ]
+    site.groups.priority = 2
+    session = charging(site.world, "CP-1", id_token="token-van-1", group_id="fleet")
+    # WHEN the site is rebalanced, twice
+    site.run()
+    site.world.clock.at += timedelta(minutes=1)
+    site.run()
+    # THEN the engine sees the van's usual departure (Tuesday 17:30 in Berlin: 16:30 UTC)
+    # and its priority, over the group's
+    for [demand] in demands:
+        assert demand.departure == datetime(2026, 11, 24, 16, 30, tzinfo=UTC)
+        assert demand.priority == 8
+        assert demand.source is NeedsSource.USUAL_DEPARTURE
+    # AND they are kept as the session's needs: the vehicles (of its group only) were read
+    # once, for its first rebalance
+    kept = site.loads.needs[session.id]
+    assert (kept.source, kept.priority, kept.evse_id) == (NeedsSource.USUAL_DEPARTURE, 8, 1)
+    assert site.loads.needs_puts == 1
+    assert site.vehicles.reads == 2
+
+
+def test_rebalance_the_evs_own_departure_comes_before_the_vehicle_records(
+    site: Site, demands: list[list[SessionDemand]]
+) -> None:
+    # GIVEN a van with a usual departure whose EV (2.0.1) told a departure of its own
+    site.vehicles.vehicles = [a_vehicle()]
+    charging(site.world, "CP-1", id_token="TOKEN-van-1", group_id="fleet")
+    site.world.needs.put(
+        "CP-1",
+        TENANT,
+        ChargingNeeds(
+            evse_id=1,
+            requested_transfer=EnergyTransferMode.AC_THREE_PHASE,
+            departure_time=T0 + timedelta(hours=3),
+            received_at=T0 + timedelta(seconds=5),
+        ),
+    )
+    # WHEN the site is rebalanced
+    site.run()
+    # THEN the EV's departure counts; the van's priority still does
+    [[demand]] = demands
+    assert demand.departure == T0 + timedelta(hours=3)
+    assert demand.source is NeedsSource.VEHICLE
+    assert demand.priority == 8
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["token of no vehicle", "vehicle with nothing to say", "no token", "vehicle elsewhere"],
+)
+def test_rebalance_without_a_vehicle_record_stores_no_needs(
+    site: Site, demands: list[list[SessionDemand]], case: str
+) -> None:
+    # GIVEN a session whose token no vehicle of its group carries, or a vehicle without
+    # departure or priority, or no token at all
+    site.vehicles.vehicles = [
+        a_vehicle("van-1", departure=None, charging_priority=None),
+        a_vehicle("van-2", group_id="other"),
+    ]
+    token = {
+        "token of no vehicle": "TOKEN-van-9",
+        "vehicle with nothing to say": "TOKEN-van-1",
+        "no token": None,
+        "vehicle elsewhere": "TOKEN-van-2",
+    }[case]
+    site.groups.priority = 4
+    charging(site.world, "CP-1", id_token=token, group_id="fleet")
+    # WHEN the site is rebalanced
+    site.run()
+    # THEN nothing is stored and the group's priority stands
+    [[demand]] = demands
+    assert demand.departure is None
+    assert demand.priority == 4
+    assert site.loads.needs_puts == 0
 
 
 def test_rebalance_suspended_ev_is_told_to_the_engine(

@@ -9,7 +9,7 @@ them by hours and kWh, so the engine treats them as such (docs/adr/0010-load-man
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 
@@ -60,6 +60,11 @@ class SessionDemand:
 def connector_key(station_id: str, evse_id: int) -> str:
     """The key of an EVSE in allocations: `{stationId}/{evseId}`."""
     return f"{station_id}/{evse_id}"
+
+
+# Declared needs are kept this long past their departure (or past their declaration when
+# they name none), long after any session using them ended.
+NEEDS_KEPT = timedelta(days=2)
 
 
 @dataclass(frozen=True, slots=True)
