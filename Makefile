@@ -12,7 +12,7 @@ export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 PYTEST := $(BIN)/python -m pytest -p no:cacheprovider
 
-.PHONY: help install run test lint typecheck imports schemas schemas-check synth bench bench-cost bench-smart-charging deploy fmt layer clean
+.PHONY: help install run test lint typecheck imports schemas schemas-check synth bench bench-cost bench-smart-charging bench-pricing deploy fmt layer clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -73,6 +73,9 @@ bench-smart-charging: install ## the load-management engine vs baselines and the
 	$(BIN)/python -m csms_bench.report $(SCENARIOS)/caltech-2019-03-20kw.json \
 		$(SCENARIOS)/workplace.json $(SCENARIOS)/depot.json \
 		--results bench/smart_charging_results.json --doc docs/smart-charging.md $(ARGS)
+
+bench-pricing: install ## price 100,000 generated sessions under the five example tariffs: sessions/s, ms per session
+	$(BIN)/python -m csms_bench.pricing --results bench/pricing_results.json --doc docs/pricing.md $(ARGS)
 
 layer: install ## build the dependencies layer for arm64 / python3.12 into layers/build
 	$(BIN)/python layers/build.py

@@ -1,4 +1,5 @@
-"""Generate schemas/ (the OpenAPI document, the event schemas, the OCPP schemas in use) and
+"""Generate schemas/ (the OpenAPI document, the event schemas, the OCPP schemas in use, the
+file formats of the benchmark and of `csms price`) and
 docs/permissions.md (which role may call what).
 
 `--check` writes nothing and exits 1 listing the files that drifted from the code.
@@ -80,9 +81,19 @@ def scenario_schema() -> str:
     return _json(json_schema())
 
 
+def billing_schemas() -> dict[str, str]:
+    """The file formats of `csms price` (bench/csms_bench/price_files.py)."""
+    if str(ROOT / "bench") not in sys.path:
+        sys.path.append(str(ROOT / "bench"))
+    from csms_bench.price_files import json_schemas
+
+    return {name: _json(schema) for name, schema in json_schemas().items()}
+
+
 def generate() -> dict[str, str]:
     files = {"openapi.json": openapi()}
     files["smart-charging-scenario.schema.json"] = scenario_schema()
+    files.update(billing_schemas())
     files.update(event_schemas())
     files.update(ocpp_schemas())
     return files

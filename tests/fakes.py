@@ -1128,3 +1128,114 @@ class InMemoryLoadRepository:
     def managed_sites(self, limit: int, cursor: str | None = None) -> Page[ManagedSite]:
         sites = [ManagedSite(tenant_id=t, site_id=s) for t, s in sorted(self.configs)]
         return _page(sites, limit, cursor, "load-sites")
+
+
+# -- tariffs and tariff assignments -------------------------------------------------------------
+
+from csms.domain.billing.assignment import TariffAssignment  # noqa: E402
+from csms.domain.errors import ResourceInUseError  # noqa: E402
+from csms.services.tariffs import TariffVersion  # noqa: E402
+
+
+@dataclass
+class _TariffHead:
+    versions: list[TariffVersion]
+    deleted: bool = False
+    refs: int = 0
+
+
+class InMemoryTariffRepository:
+    """TariffRepository with the DynamoDB adapter's semantics (tests/contract)."""
+
+    def __init__(self) -> None:
+        self.heads: dict[tuple[str, str], _TariffHead] = {}
+        self.assignments: dict[tuple[str, str], TariffAssignment] = {}
+
+    def get_tariff(self, tenant_id: str, tariff_id: str) -> TariffVersion | None:
+        head = self.heads.get((tenant_id, tariff_id))
+        return head.versions[-1] if head is not None and not head.deleted else None
+
+    def create_tariff(self, tenant_id: str, first: TariffVersion) -> bool:
+        if (tenant_id, first.tariff.id) in self.heads:
+            return False
+        self.heads[(tenant_id, first.tariff.id)] = _TariffHead([first])
+        return True
+
+    def add_version(self, tenant_id: str, new: TariffVersion, expected_version: int) -> bool:
+        head = self.heads.get((tenant_id, new.tariff.id))
+        if head is None or head.deleted or head.versions[-1].version != expected_version:
+            return False
+        head.versions.append(new)
+        return True
+
+    def delete_tariff(self, tenant_id: str, tariff_id: str, expected_version: int) -> bool:
+        head = self.heads.get((tenant_id, tariff_id))
+        if head is None or head.deleted or head.versions[-1].version != expected_version:
+            return False
+        if head.refs:
+            raise ResourceInUseError("tariff", tariff_id, "tariff assignments name it")
+        head.deleted = True
+        return True
+
+    def list_tariffs(
+        self, tenant_id: str, limit: int, cursor: str | None = None
+    ) -> Page[TariffVersion]:
+        current = [
+            head.versions[-1]
+            for (tenant, _), head in sorted(self.heads.items())
+            if tenant == tenant_id and not head.deleted
+        ]
+        return _page(current, limit, cursor, f"tariffs/{tenant_id}")
+
+    def get_version(self, tenant_id: str, tariff_id: str, version: int) -> TariffVersion | None:
+        head = self.heads.get((tenant_id, tariff_id))
+        found = [v for v in head.versions if v.version == version] if head else []
+        return found[0] if found else None
+
+    def list_versions(
+        self, tenant_id: str, tariff_id: str, limit: int, cursor: str | None = None
+    ) -> Page[TariffVersion]:
+        head = self.heads.get((tenant_id, tariff_id))
+        versions = list(head.versions) if head else []
+        return _page(versions, limit, cursor, f"versions/{tenant_id}/{tariff_id}")
+
+    def version_at(self, tenant_id: str, tariff_id: str, moment: datetime) -> TariffVersion | None:
+        head = self.heads.get((tenant_id, tariff_id))
+        in_force = [v for v in head.versions if v.valid_from <= moment] if head else []
+        return in_force[-1] if in_force else None
+
+    def create_assignment(self, tenant_id: str, assignment: TariffAssignment) -> bool:
+        if (tenant_id, assignment.id) in self.assignments:
+            return False
+        head = self.heads.get((tenant_id, assignment.tariff_id))
+        if head is None or head.deleted:
+            raise InvalidReferenceError("tariffId", "tariff", assignment.tariff_id)
+        head.refs += 1
+        self.assignments[(tenant_id, assignment.id)] = assignment
+        return True
+
+    def get_assignment(self, tenant_id: str, assignment_id: str) -> TariffAssignment | None:
+        return self.assignments.get((tenant_id, assignment_id))
+
+    def delete_assignment(self, tenant_id: str, assignment: TariffAssignment) -> bool:
+        if self.assignments.pop((tenant_id, assignment.id), None) is None:
+            return False
+        self.heads[(tenant_id, assignment.tariff_id)].refs -= 1
+        return True
+
+    def list_assignments(
+        self,
+        tenant_id: str,
+        limit: int,
+        cursor: str | None = None,
+        only: frozenset[str] | None = None,
+    ) -> Page[TariffAssignment]:
+        found = [
+            a
+            for (tenant, _), a in sorted(self.assignments.items())
+            if tenant == tenant_id and (only is None or a.site_id in only)
+        ]
+        return _page(found, limit, cursor, f"assignments/{tenant_id}")
+
+    def all_assignments(self, tenant_id: str) -> list[TariffAssignment]:
+        return [a for (tenant, _), a in sorted(self.assignments.items()) if tenant == tenant_id]

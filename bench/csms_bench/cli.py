@@ -1,4 +1,5 @@
-"""`csms bench smart-charging SCENARIO.json`: every algorithm and the optimum, as JSON.
+"""`csms bench smart-charging SCENARIO.json`: every algorithm and the optimum, as JSON;
+`csms bench pricing`: sessions priced per second (bench/csms_bench/pricing.py).
 
 This module is imported by the `csms` command when it builds its parser, so it imports
 nothing heavy at module level: the simulator, the engine and HiGHS load only when it runs.
@@ -27,6 +28,16 @@ def _step_minutes(value: str) -> int:
     return minutes
 
 
+def _sessions(value: str) -> int:
+    try:
+        count = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+    if not 1 <= count <= 10_000_000:
+        raise argparse.ArgumentTypeError(f"{count} is not between 1 and 10,000,000")
+    return count
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The `bench` subcommands and their options."""
     benchmarks = parser.add_subparsers(dest="benchmark", required=True, metavar="BENCHMARK")
@@ -50,6 +61,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     smart.add_argument("--step-minutes", type=_step_minutes, default=5)
     smart.add_argument("--information", choices=MODES, default="exact")
     smart.add_argument("--seed", type=int, default=0, help="seed of the noisy declared values")
+    pricing = benchmarks.add_parser(
+        "pricing",
+        help="price generated sessions under the five example tariffs; sessions/s as JSON",
+        description=(
+            "Generate sessions of five business models (fixed seed) and price each under its "
+            "example tariff (docs/examples/pricing/); print sessions/s and the time per "
+            "session as JSON. See docs/pricing.md."
+        ),
+    )
+    pricing.add_argument("--sessions", type=_sessions, default=100_000)
+    pricing.add_argument("--seed", type=int, default=1, help="seed of the generated sessions")
 
 
 def benchmark(
@@ -92,6 +114,12 @@ def benchmark(
 
 def run(args: argparse.Namespace) -> int:
     """Run the benchmark the arguments name; bad input is one line on stderr, status 2."""
+    if args.benchmark == "pricing":
+        from csms_bench.pricing import benchmark as pricing_benchmark
+
+        report = pricing_benchmark(args.sessions, args.seed)
+        print(json.dumps(report, indent=2))
+        return 1 if report["failed"] else 0
     from csms_bench.scenario import ScenarioError
 
     names = tuple(dict.fromkeys(args.algorithms)) if args.algorithms else NAMES

@@ -7,15 +7,25 @@ synthesized template covers every required field of it.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, TypeVar
+from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import (
+    AfterValidator,
+    AliasChoices,
+    BeforeValidator,
+    Field,
+    SecretStr,
+    ValidationError,
+)
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 __all__ = [
     "HANDLER_SETTINGS",
     "ApiSettings",
     "BaseCsmsSettings",
+    "PaymentSettings",
     "RebalanceSettings",
     "SessionSettings",
     "SettingsError",
@@ -99,6 +109,55 @@ class RebalanceSettings(StationGatewaySettings):
     # How long a profile may wait in the queue of an offline or busy station; a newer
     # rebalance sends a fresh one after this (the site's limits change by the minute).
     rebalance_profile_ttl_s: Annotated[int, Field(ge=30, le=3600)] = 300
+
+
+_LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def _stripe_api_base(value: str) -> str:
+    # The API key travels in every request: only over TLS, or to a fake on this machine.
+    url = urlsplit(value)
+    loopback = url.scheme == "http" and url.hostname in _LOOPBACK_HOSTS
+    if not (url.scheme == "https" or loopback) or not url.hostname or url.path not in ("", "/"):
+        raise ValueError("must be an https:// origin (http:// only on 127.0.0.1 or localhost)")
+    return value.rstrip("/")
+
+
+def _webhook_secrets(value: object) -> object:
+    # Comma separated, so that a rotated secret and its successor both verify for a while.
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    return value
+
+
+def _stripe_secret_key(value: SecretStr) -> SecretStr:
+    # A publishable key (pk_) cannot charge; a secret (sk_) or restricted (rk_) key can.
+    if not re.fullmatch(r"(sk|rk)_(test|live)_\w+", value.get_secret_value()):
+        raise ValueError("must be a Stripe secret or restricted key (sk_... or rk_...)")
+    return value
+
+
+def _stripe_webhook_secret(value: SecretStr) -> SecretStr:
+    if not re.fullmatch(r"whsec_\w+", value.get_secret_value()):
+        raise ValueError("must be webhook signing secrets (whsec_...), comma separated")
+    return value
+
+
+class PaymentSettings(BaseCsmsSettings):
+    """Payments: Stripe when an API key is set, else the built-in "invoice only" provider."""
+
+    stripe_api_key: Annotated[SecretStr, AfterValidator(_stripe_secret_key)] | None = None
+    stripe_api_base: Annotated[str, AfterValidator(_stripe_api_base)] = "https://api.stripe.com"
+    # Per attempt; the client retries connection errors, 409 and 5xx this many times (with
+    # the same idempotency key), so a call takes at most about (retries + 1) x timeout.
+    stripe_timeout_s: Annotated[float, Field(gt=0, le=60)] = 10.0
+    stripe_max_network_retries: Annotated[int, Field(ge=0, le=5)] = 2
+    # Signing secrets of the webhook endpoint (`whsec_...`), comma separated.
+    stripe_webhook_secrets: Annotated[
+        tuple[Annotated[SecretStr, AfterValidator(_stripe_webhook_secret)], ...],
+        NoDecode,
+        BeforeValidator(_webhook_secrets),
+    ] = ()
 
 
 S = TypeVar("S", bound=BaseCsmsSettings)

@@ -1,4 +1,4 @@
-"""The `csms` command: `csms local`, `csms simulate`, `csms token`, `csms export`, `csms bench`."""
+"""The `csms` command: `csms local`, `simulate`, `token`, `export`, `bench` and `price`."""
 
 from __future__ import annotations
 
@@ -105,6 +105,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--page-size", type=_positive_int, help="records per request (the server's default)"
     )
 
+    from csms_local import price_cli
+
+    price = commands.add_parser(
+        "price",
+        help="price a session under a tariff and print the breakdown as JSON",
+        description=(
+            "Price SESSION.json under TARIFF.json (formats: docs/pricing.md) and print the "
+            "breakdown as JSON: check a tariff before publishing it."
+        ),
+    )
+    price_cli.add_arguments(price)
+
     # The benchmark's own module declares its options; the simulator and HiGHS load only
     # when it runs.
     from csms_bench import cli as bench_cli
@@ -200,6 +212,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_local(args)
         if args.command == "export":
             return run_export(args)
+        if args.command == "price":
+            from csms_local import price_cli
+
+            return price_cli.run(args)
         if args.command == "bench":
             from csms_bench import cli as bench_cli
 

@@ -119,6 +119,13 @@ def _station(w: World, **more: Any) -> Sample:
     return Sample({"station_id": w.station}, **more)
 
 
+TARIFF_TERMS: dict[str, Any] = {
+    "name": "Acme public",
+    "currency": "EUR",
+    "taxRates": [{"name": "VAT", "percent": "19"}],
+    "prices": {"energyPerKwh": "0.39"},
+}
+
 # (METHOD, path as declared) -> the sample request in acme's world. Requests that remove or
 # retire something aim at the spare things, so the sample of every route works on a fresh world.
 SAMPLES: dict[tuple[str, str], Callable[[World], Sample]] = {
@@ -236,6 +243,34 @@ SAMPLES: dict[tuple[str, str], Callable[[World], Sample]] = {
     # -- audit, export
     ("GET", "/v1/audit"): lambda w: Sample(query={"limit": "10"}),
     ("GET", "/v1/export/<kind>"): lambda w: Sample({"kind": "sessions"}, query={"limit": "10"}),
+    # -- tariffs and tariff assignments
+    ("GET", "/v1/sessions/<session_id>/price"): lambda w: Sample({"session_id": w.session}),
+    ("GET", "/v1/tariffs"): lambda w: Sample(query={"limit": "10"}),
+    ("POST", "/v1/tariffs"): lambda w: Sample(body={"id": "acme-new-tariff", **TARIFF_TERMS}),
+    ("GET", "/v1/tariffs/<tariff_id>"): lambda w: Sample({"tariff_id": w.extra["tariff"]}),
+    ("PUT", "/v1/tariffs/<tariff_id>"): lambda w: Sample(
+        {"tariff_id": w.extra["tariff"]}, body={**TARIFF_TERMS, "sessionFee": "1"}
+    ),
+    ("DELETE", "/v1/tariffs/<tariff_id>"): lambda w: Sample({"tariff_id": w.extra["spare_tariff"]}),
+    ("GET", "/v1/tariffs/<tariff_id>/versions"): lambda w: Sample(
+        {"tariff_id": w.extra["tariff"]}, query={"limit": "10"}
+    ),
+    ("GET", "/v1/tariffs/<tariff_id>/versions/<version>"): lambda w: Sample(
+        {"tariff_id": w.extra["tariff"], "version": "1"}
+    ),
+    ("GET", "/v1/tariff-assignments"): lambda w: Sample(query={"limit": "10"}),
+    ("POST", "/v1/tariff-assignments"): lambda w: Sample(
+        body={"tariffId": w.extra["tariff"], "stationId": w.station, "evseId": 1}
+    ),
+    ("GET", "/v1/tariff-assignments/resolve"): lambda w: Sample(
+        query={"stationId": w.station, "evseId": "1", "idToken": w.token}
+    ),
+    ("GET", "/v1/tariff-assignments/<assignment_id>"): lambda w: Sample(
+        {"assignment_id": w.extra["assignment"]}
+    ),
+    ("DELETE", "/v1/tariff-assignments/<assignment_id>"): lambda w: Sample(
+        {"assignment_id": w.extra["spare_assignment"]}
+    ),
 }
 
 
@@ -434,6 +469,19 @@ def build_world() -> World:
             claims("owner"),
         )
         assert made.status == 201, made
+    # Tariffs (the spare one unassigned, so a caller may delete it) and their assignments.
+    world.extra["tariff"], world.extra["spare_tariff"] = "acme-public", "acme-spare-tariff"
+    for tariff_id in (world.extra["tariff"], world.extra["spare_tariff"]):
+        made = call("POST", "/v1/tariffs", Sample(body={"id": tariff_id, **TARIFF_TERMS}), claims())
+        assert made.status == 201, made
+    for name, assignment in (
+        ("assignment", {"siteId": world.site}),
+        ("spare_assignment", {"groupId": world.group}),
+    ):
+        body = {"tariffId": world.extra["tariff"], **assignment}
+        made = call("POST", "/v1/tariff-assignments", Sample(body=body), claims())
+        assert made.status == 201, made
+        world.extra[name] = str(made.json()["id"])
     # ... and one queued behind it, not sent yet: the one a caller may cancel.
     pending = call(
         "POST",

@@ -37,6 +37,9 @@ Key layout (every item also carries `tenant_id`):
 | declared needs     | TENANT#{t}#SITE#{s}#LOAD | NEEDS#{sid} (TTL)    | (dynamo_load)        |
 | load event carrier | TENANT#{t}#SITE#{s}#LOAD | EVENT (TTL 1 day)    | (dynamo_load)        |
 | managed site index | LOADSITES#{0-9}      | {t}#{site}               | (dynamo_load)        |
+| tariff (head)      | TENANT#{t}           | TARIFF#{id}              | (dynamo_tariffs)     |
+| tariff version     | TENANT#{t}           | TARIFFV#{id}#{v:08}      | (dynamo_tariffs)     |
+| tariff assignment  | TENANT#{t}           | TARIFFASSIGN#{ta-hash}   | (dynamo_tariffs)     |
 
 Stations are listed by tenant through GSI1 and by site through GSI2 (keys-only):
 `GSI2PK = TENANT#{t}#SITE#{site}`, `GSI2SK = STATION#{id}`.

@@ -44,9 +44,12 @@ class Permission(StrEnum):
     READ_AUDIT = "read-audit"
     EXPORT = "export"
     MANAGE_TENANT = "manage-tenant"
+    READ_TARIFFS = "read-tariffs"  # tariffs, their versions, tariff assignments
+    MANAGE_TARIFFS = "manage-tariffs"  # create, change, delete tariffs (tenant-wide)
+    ASSIGN_TARIFFS = "assign-tariffs"  # tariff assignments, at the caller's sites
 
 
-_VIEWER = frozenset({Permission.READ})
+_VIEWER = frozenset({Permission.READ, Permission.READ_TARIFFS})
 _TECHNICIAN = _VIEWER | {Permission.MAINTAIN_STATIONS, Permission.TRACE_STATIONS}
 _OPERATOR = _TECHNICIAN | {Permission.CONTROL_CHARGING, Permission.MANAGE_DRIVERS}
 _ADMIN = _OPERATOR | {
@@ -55,6 +58,8 @@ _ADMIN = _OPERATOR | {
     Permission.MANAGE_USERS,
     Permission.READ_AUDIT,
     Permission.EXPORT,
+    Permission.MANAGE_TARIFFS,
+    Permission.ASSIGN_TARIFFS,
 }
 _OWNER = _ADMIN | {Permission.MANAGE_TENANT}
 
@@ -75,6 +80,8 @@ TENANT_WIDE: frozenset[Permission] = frozenset(
         Permission.READ_AUDIT,
         Permission.EXPORT,
         Permission.MANAGE_TENANT,
+        # A tariff applies wherever it is assigned, at every site.
+        Permission.MANAGE_TARIFFS,
     }
 )
 

@@ -228,3 +228,50 @@ class SessionNotActiveError(DomainError):
     def __init__(self, session_id: str) -> None:
         super().__init__(f"session {session_id!r} has ended")
         self.session_id = session_id
+
+
+class SessionNotPriceableError(DomainError):
+    """The session's data cannot be priced (no start, or beyond what pricing accepts)."""
+
+    def __init__(self, session_id: str, reason: str) -> None:
+        super().__init__(f"session {session_id!r} cannot be priced: {reason}")
+        self.session_id = session_id
+
+
+# --- payments ---
+# A section of its own, so that it merges cleanly with the errors above.
+
+
+class InvalidWebhookSignatureError(DomainError):
+    """A payment provider's webhook whose signature does not hold (bad, stale, or no event)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"webhook rejected: {reason}")
+        self.reason = reason
+
+
+class PaymentProviderError(DomainError):
+    """The payment provider could not be asked, or refused the request (not a decline)."""
+
+    def __init__(self, code: str, *, retryable: bool) -> None:
+        super().__init__(f"payment provider failed: {code}")
+        self.code = code
+        self.retryable = retryable
+
+
+# --- billing core ---
+# A section of its own, so that it merges cleanly with the errors above.
+
+
+class BillingConflictError(DomainError):
+    """Billing cannot do this to the resource as it stands.
+
+    A refund beyond what was paid, a line in another currency than its statement's, a line
+    for a statement that closed with nowhere else to go.
+    """
+
+    def __init__(self, kind: str, resource_id: str, reason: str) -> None:
+        super().__init__(f"{kind} {resource_id!r}: {reason}")
+        self.kind = kind
+        self.resource_id = resource_id
+        self.reason = reason

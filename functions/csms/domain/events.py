@@ -172,6 +172,83 @@ class LoadChanged(DomainEvent):
     reason: Literal["config", "readings", "needs"]
 
 
+# --- billing ---
+# A section of its own, so that it merges cleanly with the events above.
+
+
+class BillingEvent(DomainEvent):
+    """Base of the events of billing (CDRs, invoices, payments)."""
+
+    source: ClassVar[str] = "csms.billing"
+
+    # A statement concerns no one station (the envelope's station_id is optional too).
+    station_id: str | None = None  # type: ignore[assignment]
+
+
+class CdrCreated(BillingEvent):
+    """A charge detail record was written (a credit CDR when `credit`)."""
+
+    detail_type: ClassVar[str] = "CdrCreated"
+
+    cdr_id: str
+    session_id: str
+    revision: int
+    credit: bool = False
+    credit_reference_id: str | None = None
+    currency: str
+    total_excl_tax: Decimal
+    total_incl_tax: Decimal
+    energy_kwh: Decimal
+
+
+class InvoiceFinalized(BillingEvent):
+    """An invoice was issued: numbered, its amount fixed and due (negative: a credit)."""
+
+    detail_type: ClassVar[str] = "InvoiceFinalized"
+
+    invoice_id: str
+    number: int
+    kind: str
+    account_id: str | None = None
+    session_id: str | None = None
+    period: str | None = None
+    refers_to: str | None = None
+    currency: str
+    total_excl_tax: Decimal
+    total_incl_tax: Decimal
+
+
+class InvoicePaid(BillingEvent):
+    """An invoice is settled at the provider: collected, or given back.
+
+    A credit note's amount is negative (what was refunded).
+    """
+
+    detail_type: ClassVar[str] = "InvoicePaid"
+
+    invoice_id: str
+    account_id: str | None = None
+    session_id: str | None = None
+    currency: str
+    amount: Decimal
+    payment_reference: str | None = None
+
+
+class PaymentFailed(BillingEvent):
+    """Collecting an invoice failed for good (declined, or the payer must act): not retried."""
+
+    detail_type: ClassVar[str] = "PaymentFailed"
+
+    invoice_id: str
+    account_id: str | None = None
+    session_id: str | None = None
+    currency: str
+    amount: Decimal
+    # The provider's code (`card_declined`, `requires-action`, `no-payment-method`) and why.
+    code: str
+    reason: str
+
+
 EVENT_TYPES: tuple[type[DomainEvent], ...] = (
     StationConnected,
     StationDisconnected,
@@ -183,6 +260,10 @@ EVENT_TYPES: tuple[type[DomainEvent], ...] = (
     TransactionEnded,
     TokenAuthorized,
     LoadChanged,
+    CdrCreated,
+    InvoiceFinalized,
+    InvoicePaid,
+    PaymentFailed,
 )
 
 

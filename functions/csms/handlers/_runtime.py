@@ -35,6 +35,7 @@ from csms.adapters.dynamo_notifications import (
 )
 from csms.adapters.dynamo_sessions import DynamoSessionRepository, DynamoTokenRepository
 from csms.adapters.dynamo_site_directory import DynamoSiteDirectory
+from csms.adapters.dynamo_tariffs import DynamoTariffRepository
 from csms.adapters.dynamo_tenancy import (
     DynamoGroupRepository,
     DynamoSiteRepository,
@@ -58,17 +59,21 @@ from csms.services.live import LiveService
 from csms.services.load import LoadService
 from csms.services.message_log import MessageLogService, TracingFrameSender
 from csms.services.notifications import NotificationService
+from csms.services.payments import PaymentProvider, PaymentWebhookVerifier
 from csms.services.ports import LoadRepository, ManagedSite
 from csms.services.rebalance import RebalancePolicy, RebalanceService
 from csms.services.seeding import SeedService
+from csms.services.session_price import SessionPriceService
 from csms.services.sessions import SessionService
 from csms.services.station_admin import StationAdminService
 from csms.services.stations import StationService
+from csms.services.tariffs import TariffService
 from csms.services.tenancy import TenancyService, UserDirectory
 from csms.services.tokens import TokenService
 from csms.settings import (
     ApiSettings,
     BaseCsmsSettings,
+    PaymentSettings,
     RebalanceSettings,
     SessionSettings,
     StationGatewaySettings,
@@ -106,6 +111,8 @@ class Runtime:
     live: LiveService
     load_repository: LoadRepository
     load: LoadService
+    tariffs: TariffService
+    session_prices: SessionPriceService
 
 
 def _client(service: str, settings: BaseCsmsSettings, **kwargs: Any) -> Any:
@@ -185,6 +192,14 @@ def build(settings: StationGatewaySettings) -> Runtime:
     )
     sessions = session_service(settings, outbox, clock)
     loads = DynamoLoadRepository(clock, outbox)
+    tariffs = TariffService(
+        tariffs=DynamoTariffRepository(),
+        stations=stations,
+        sites=DynamoSiteRepository(),
+        groups=DynamoGroupRepository(),
+        tokens=DynamoTokenRepository(),
+        clock=clock,
+    )
     return Runtime(
         settings=settings,
         stations=station_service,
@@ -224,6 +239,13 @@ def build(settings: StationGatewaySettings) -> Runtime:
             sessions=DynamoSessionRepository(outbox),
             clock=clock,
             commands=commands,
+        ),
+        tariffs=tariffs,
+        session_prices=SessionPriceService(
+            sessions=DynamoSessionRepository(outbox),
+            sites=DynamoSiteRepository(),
+            tariffs=tariffs,
+            clock=clock,
         ),
         live=LiveService(
             stations=stations,
@@ -406,8 +428,50 @@ def build_rebalancer(
     )
 
 
+@cache
+def payment_provider() -> PaymentProvider:
+    """The payment provider of this function (Stripe with a key, else invoice only)."""
+    return build_payment_provider(load_settings(PaymentSettings))
+
+
+def build_payment_provider(settings: PaymentSettings) -> PaymentProvider:
+    """Stripe when an API key is configured; otherwise the "invoice only" provider."""
+    if settings.stripe_api_key is None:
+        from csms.adapters.invoice_only import InvoiceOnlyProvider
+
+        return InvoiceOnlyProvider()
+    # stripe takes ~150 ms to import: only functions that move money load it.
+    from csms.adapters.stripe_payments import StripePaymentProvider
+
+    return StripePaymentProvider(
+        settings.stripe_api_key.get_secret_value(),
+        api_base=settings.stripe_api_base,
+        timeout_s=settings.stripe_timeout_s,
+        max_network_retries=settings.stripe_max_network_retries,
+    )
+
+
+@cache
+def payment_webhooks() -> PaymentWebhookVerifier | None:
+    """The Stripe webhook check of this function; None when no signing secret is set."""
+    return build_payment_webhooks(load_settings(PaymentSettings))
+
+
+def build_payment_webhooks(settings: PaymentSettings) -> PaymentWebhookVerifier | None:
+    """A verifier for the configured signing secrets (None: webhooks are not accepted)."""
+    if not settings.stripe_webhook_secrets:
+        return None
+    from csms.adapters.stripe_webhooks import StripeWebhookVerifier
+
+    return StripeWebhookVerifier(
+        [secret.get_secret_value() for secret in settings.stripe_webhook_secrets]
+    )
+
+
 def reset() -> None:
     """Forget the built runtimes (after the environment changed)."""
+    payment_provider.cache_clear()
+    payment_webhooks.cache_clear()
     gateway.cache_clear()
     api.cache_clear()
     relay.cache_clear()

@@ -33,6 +33,7 @@ from csms.handlers import (
     api_messages,
     api_sessions,
     api_stations,
+    api_tariffs,
     api_tenancy,
     api_tokens,
 )
@@ -80,6 +81,7 @@ for _module in (
     api_audit,
     api_export,
     api_load,
+    api_tariffs,
 ):
     app.include_router(_module.router)
 ROUTE_PERMISSIONS[("GET", OPENAPI_PATH)] = None  # public: the document describes, holds no data

@@ -8,6 +8,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response
 
 from csms.domain.errors import (
+    BillingConflictError,
     CallInProgressError,
     CallNotFoundError,
     CommandNotSupportedError,
@@ -17,12 +18,15 @@ from csms.domain.errors import (
     InvalidCursorError,
     InvalidLoadInputError,
     InvalidReferenceError,
+    InvalidWebhookSignatureError,
     LastOwnerError,
+    PaymentProviderError,
     ResourceExistsError,
     ResourceInUseError,
     ResourceNotFoundError,
     SessionNotActiveError,
     SessionNotFoundError,
+    SessionNotPriceableError,
     StationDecommissionedError,
     StationNotFoundError,
     StationOfflineError,
@@ -59,6 +63,10 @@ _DOMAIN: dict[type[DomainError], tuple[HTTPStatus, str]] = {
     UserDirectoryError: (HTTPStatus.BAD_GATEWAY, "user-directory-failed"),
     InvalidLoadInputError: (HTTPStatus.BAD_REQUEST, "invalid-{kind}"),
     SessionNotActiveError: (HTTPStatus.CONFLICT, "session-not-active"),
+    SessionNotPriceableError: (HTTPStatus.CONFLICT, "session-not-priceable"),
+    BillingConflictError: (HTTPStatus.CONFLICT, "{kind}-conflict"),
+    InvalidWebhookSignatureError: (HTTPStatus.BAD_REQUEST, "invalid-webhook-signature"),
+    PaymentProviderError: (HTTPStatus.BAD_GATEWAY, "payment-provider-failed"),
 }
 
 

@@ -58,8 +58,14 @@ def test_event_envelope_json_keeps_every_field_of_the_subclass() -> None:
 
 def test_event_types_have_distinct_detail_types_and_known_sources() -> None:
     # GIVEN every published event type
-    # WHEN / THEN each has its own detail type, under csms.stations, csms.sessions or csms.load
+    # WHEN / THEN each has its own detail type, under csms.stations, csms.sessions, csms.load
+    # or csms.billing
     detail_types = [t.detail_type for t in EVENT_TYPES]
     assert len(set(detail_types)) == len(detail_types)
-    assert {t.source for t in EVENT_TYPES} == {"csms.stations", "csms.sessions", "csms.load"}
+    assert {t.source for t in EVENT_TYPES} == {
+        "csms.stations",
+        "csms.sessions",
+        "csms.load",
+        "csms.billing",
+    }
     assert detail_types == [t.__name__ for t in EVENT_TYPES]

@@ -1,0 +1,1 @@
+"""Tariffs, pricing and billing: pure model, money in Decimal, no I/O."""
