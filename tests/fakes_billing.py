@@ -9,15 +9,19 @@ between two steps would.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from csms.domain.billing.cdr import Cdr
 from csms.domain.billing.invoice import BillingAccount, Invoice, InvoiceLine
 from csms.domain.billing.payments import PaymentResult, PaymentStatus
+from csms.domain.errors import InvalidCursorError
 from csms.domain.events import DomainEvent
 from csms.services.billing import EndedSession, EventsFor, Hold, SessionLedger
+from csms.services.billing_wiring import StoredAccount
+from csms.services.ports import Page
 
 
 class CrashError(Exception):
@@ -32,6 +36,7 @@ class InMemoryBillingRepository:
         self.lines: dict[tuple[str, str], list[InvoiceLine]] = {}
         self.holds: dict[tuple[str, str], Hold] = {}
         self.counters: dict[str, int] = {}
+        self.provider_events: dict[str, datetime] = {}
         self.events: list[DomainEvent] = []
         self._crash: set[str] = set()
 
@@ -138,9 +143,90 @@ class InMemoryBillingRepository:
     def lines_of(self, tenant_id: str, invoice_id: str) -> list[InvoiceLine]:
         return list(self.lines.get((tenant_id, invoice_id), []))
 
+    def list_invoice_lines(self, tenant_id: str, invoice_id: str) -> list[InvoiceLine]:
+        return self.lines_of(tenant_id, invoice_id)
+
+    def list_invoices(
+        self,
+        tenant_id: str,
+        limit: int,
+        cursor: str | None = None,
+        *,
+        account_id: str | None = None,
+    ) -> Page[Invoice]:
+        found = [
+            invoice
+            for (tenant, _), invoice in self.invoices.items()
+            if tenant == tenant_id and (account_id is None or invoice.account_id == account_id)
+        ]
+        found.sort(key=lambda i: (i.created_at, i.id), reverse=True)
+        return _page(found, lambda i: f"{i.created_at.isoformat()}#{i.id}", limit, cursor)
+
+    def list_cdrs(
+        self,
+        tenant_id: str,
+        limit: int,
+        cursor: str | None = None,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> Page[Cdr]:
+        found = [
+            cdr
+            for (tenant, _), cdr in self.cdrs.items()
+            if tenant == tenant_id
+            and (since is None or cdr.end_date_time >= since)
+            and (until is None or cdr.end_date_time < until)
+        ]
+        found.sort(key=lambda c: (c.end_date_time, c.id), reverse=True)
+        return _page(found, lambda c: f"{c.end_date_time.isoformat()}#{c.id}", limit, cursor)
+
     # -- holds
     def get_hold(self, tenant_id: str, session_id: str) -> Hold | None:
         return self.holds.get((tenant_id, session_id))
+
+    def put_hold(self, tenant_id: str, session_id: str, hold: Hold) -> bool:
+        if (tenant_id, session_id) in self.holds:
+            return False
+        self.holds[tenant_id, session_id] = hold
+        return True
+
+    # -- provider events
+    def claim_provider_event(self, event_id: str, received_at: datetime) -> bool:
+        if event_id in self.provider_events:
+            return False
+        self.provider_events[event_id] = received_at
+        return True
+
+
+def _page(items: list[Any], key: Callable[[Any], str], limit: int, cursor: str | None) -> Page[Any]:
+    """A page after the item whose key is `cursor` (keys of items handed out only)."""
+    keys = [key(item) for item in items]
+    start = 0
+    if cursor is not None:
+        if cursor not in keys:
+            raise InvalidCursorError
+        start = keys.index(cursor) + 1
+    chunk = items[start : start + limit]
+    more = start + limit < len(items)
+    return Page(items=chunk, next_cursor=key(chunk[-1]) if more and chunk else None)
+
+
+class InMemoryBillingAccountStore:
+    """BillingAccountStore: accounts by (tenant, id), versioned."""
+
+    def __init__(self) -> None:
+        self.accounts: dict[tuple[str, str], StoredAccount] = {}
+
+    def get_account(self, tenant_id: str, account_id: str) -> StoredAccount | None:
+        return self.accounts.get((tenant_id, account_id))
+
+    def save_account(self, tenant_id: str, account: BillingAccount, expected_version: int) -> bool:
+        stored = self.accounts.get((tenant_id, account.id))
+        if (stored.version if stored else 0) != expected_version:
+            return False
+        self.accounts[tenant_id, account.id] = StoredAccount(account, expected_version + 1)
+        return True
 
 
 @dataclass

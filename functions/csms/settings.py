@@ -25,6 +25,7 @@ __all__ = [
     "HANDLER_SETTINGS",
     "ApiSettings",
     "BaseCsmsSettings",
+    "BillingWorkflowSettings",
     "PaymentSettings",
     "RebalanceSettings",
     "SessionSettings",
@@ -160,6 +161,14 @@ class PaymentSettings(BaseCsmsSettings):
     ] = ()
 
 
+class BillingWorkflowSettings(BaseCsmsSettings):
+    """The billing workflow's starter: which state machine bills an ended session."""
+
+    billing_state_machine_arn: Annotated[
+        str, Field(pattern=r"^arn:[\w-]+:states:[\w-]+:\d{12}:stateMachine:[\w-]{1,80}$")
+    ]
+
+
 S = TypeVar("S", bound=BaseCsmsSettings)
 
 # Handler string (as used by CDK) -> the settings model that function validates at cold start.
@@ -172,6 +181,11 @@ HANDLER_SETTINGS: dict[str, type[BaseCsmsSettings]] = {
     "csms.handlers.sched_session_cleanup.lambda_handler": SessionSettings,
     "csms.handlers.evt_rebalance.lambda_handler": RebalanceSettings,
     "csms.handlers.sched_rebalance.lambda_handler": RebalanceSettings,
+    # The billing workflow (csms.handlers.sfn_billing): starter, its tasks, the monthly close.
+    "csms.handlers.sfn_billing.start_handler": BillingWorkflowSettings,
+    "csms.handlers.sfn_billing.bill_handler": PaymentSettings,
+    "csms.handlers.sfn_billing.alert_handler": BaseCsmsSettings,
+    "csms.handlers.sfn_billing.close_month_handler": PaymentSettings,
 }
 
 

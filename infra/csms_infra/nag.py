@@ -82,6 +82,32 @@ def acknowledge(stack: CsmsStack) -> None:
             ),
         },
     )
+    billing = stack.billing
+    _ack(
+        billing.state_machine.role,
+        {
+            **{
+                f"AwsSolutions-IAM5[Resource::<{_ref(stack, fn.function)}.Arn>:*]": (
+                    "CDK's Lambda task grant: invoking the function's versions and aliases; "
+                    "the wildcard covers qualifiers of this one function only."
+                )
+                for fn in (billing.bill, billing.alert)
+            },
+            "AwsSolutions-IAM5[Resource::*]": (
+                "X-Ray tracing and CloudWatch Logs delivery of the state machine "
+                "(logs:CreateLogDelivery and friends) support no resource-level permissions."
+            ),
+        },
+    )
+    _ack(
+        billing.dead_letters,
+        {
+            "AwsSolutions-SQS3": (
+                "This queue is itself the dead-letter queue of the billing rule's target and "
+                "of the starter's asynchronous invocations (an alarm watches its depth)."
+            ),
+        },
+    )
     _ack(
         stack.openapi_route,
         {

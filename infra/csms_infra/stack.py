@@ -25,6 +25,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from csms_infra.billing import BillingWorkflow
 from csms_infra.layer import ARCHITECTURE, RUNTIME, dependencies_layer
 from csms_infra.paths import EDGE_DIR, FUNCTIONS_DIR
 
@@ -230,6 +231,7 @@ class CsmsStack(Stack):
         self.handlers[EVT_REBALANCE], self.handlers[SCHED_REBALANCE] = self._rebalance(
             code, layer, environment, rebalance_every
         )
+        self.billing = self._billing(code, layer)
 
         def ws_route(name: str, handler: str, *, return_response: bool = False) -> None:
             self.ws_api.add_route(
@@ -267,6 +269,37 @@ class CsmsStack(Stack):
         CfnOutput(self, "UserPoolClientId", value=self.user_pool_client.user_pool_client_id)
         CfnOutput(self, "TableName", value=self.table.table_name)
         CfnOutput(self, "EventBusName", value=self.bus.event_bus_name)
+
+    def _billing(self, code: lambda_.Code, layer: lambda_.ILayerVersion) -> BillingWorkflow:
+        """The billing workflow (csms_infra.billing): its functions join `self.handlers`."""
+
+        def make_function(
+            construct_id: str, handler: str, environment: Mapping[str, str], *, timeout: int
+        ) -> HandlerFunction:
+            fn = HandlerFunction(
+                self,
+                construct_id,
+                handler=handler,
+                code=code,
+                layer=layer,
+                environment=environment,
+                timeout=Duration.seconds(timeout),
+            )
+            self.handlers[handler] = fn
+            return fn
+
+        return BillingWorkflow(
+            self,
+            "Billing",
+            table=self.table,
+            bus=self.bus,
+            environment={
+                "CSMS_TABLE_NAME": self.table.table_name,
+                "CSMS_EVENT_BUS_NAME": self.bus.event_bus_name,
+            },
+            make_function=make_function,
+            log_retention=LOG_RETENTION,
+        )
 
     def _session_cleanup(self, code: lambda_.Code, layer: lambda_.ILayerVersion) -> HandlerFunction:
         """Hourly: close sessions whose station never reported their end (marked Abandoned)."""

@@ -22,6 +22,7 @@ from csms_local import emulation, tokens
 from csms_local.errors import LocalError
 from csms_local.gateway import GatewayLimits, LambdaContextStub, LocalGateway
 from csms_local.seed_file import read_seed
+from csms_local.workflows import InProcessBillingWorkflow
 
 logger = logging.getLogger(__name__)
 
@@ -120,6 +121,7 @@ class LocalRuntime:
         self.seed_result: dict[str, Any] | None = None
         self.restored = 0
         self.router: emulation.EventRouter | None = None
+        self.billing = InProcessBillingWorkflow()
         self._runners: list[web.AppRunner] = []
         self._snapshot_task: asyncio.Task[None] | None = None
         self._outbox_task: asyncio.Task[None] | None = None
@@ -132,6 +134,7 @@ class LocalRuntime:
         template = emulation.load_template(options.template_file)
         self.resources = emulation.create_resources(template)
         configure_environment(options, self.resources)
+        _runtime.run_billing_workflow_with(self.billing)
         if options.data_dir is not None:
             self.restored = restore_snapshot(self.resources.table_name, options.data_dir)
         self.router = emulation.EventRouter(

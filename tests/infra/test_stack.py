@@ -10,6 +10,7 @@ from typing import Any
 from aws_cdk import cx_api
 from aws_cdk.assertions import Match, Template
 
+from csms_infra.billing import BILLING_ALERT, BILLING_BILL, BILLING_CLOSE_MONTH, BILLING_START
 from csms_infra.stack import (
     API,
     EVT_REBALANCE,
@@ -24,6 +25,8 @@ from csms_infra.stack import (
 )
 
 ROOT = Path(__file__).resolve().parents[2]
+# The billing workflow's functions have their own test (test_billing_stack.py).
+BILLING_HANDLERS = (BILLING_START, BILLING_BILL, BILLING_ALERT, BILLING_CLOSE_MONTH)
 HANDLERS = {
     WS_CONNECT,
     WS_MESSAGE,
@@ -33,6 +36,7 @@ HANDLERS = {
     SESSION_CLEANUP,
     EVT_REBALANCE,
     SCHED_REBALANCE,
+    *BILLING_HANDLERS,
 }
 Resources = dict[str, dict[str, Any]]
 
@@ -187,7 +191,12 @@ def test_functions_get_least_privilege_grants(template: dict[str, Any]) -> None:
     # THEN every request handler may use the table, reach station connections and put events;
     # the outbox relay may read the stream and put events, nothing else; the cleanup job may
     # use the table only (its events ride in its writes); no action is a service-wide wildcard
-    assert set(actions) == roles_of_functions
+    state_machine_roles = {
+        ref
+        for machine in resources(template, "AWS::StepFunctions::StateMachine").values()
+        for ref in references(machine["Properties"]["RoleArn"])
+    }
+    assert set(actions) == roles_of_functions | state_machine_roles
 
     def role_of(handler: str) -> str:
         return next(
@@ -199,7 +208,8 @@ def test_functions_get_least_privilege_grants(template: dict[str, Any]) -> None:
 
     relay_role, cleanup_role = role_of(STREAM_OUTBOX), role_of(SESSION_CLEANUP)
     # The load management functions have their own test (test_rebalance_stack.py).
-    own_tests = {role_of(EVT_REBALANCE), role_of(SCHED_REBALANCE)}
+    own_tests = {role_of(EVT_REBALANCE), role_of(SCHED_REBALANCE)} | state_machine_roles
+    own_tests |= {role_of(handler) for handler in BILLING_HANDLERS}
     for role, allowed in actions.items():
         if role in own_tests:
             continue

@@ -24,6 +24,7 @@ from urllib.parse import urlencode
 
 import boto3
 import pytest
+from tests.integration.billing_world import WEBHOOK_SECRET, signed, store_paid_receipt
 from tests.integration.conftest import Ctx, connect_event, http_event, invoke_api, message_event
 
 from csms.domain.seed import Seed
@@ -271,7 +272,32 @@ SAMPLES: dict[tuple[str, str], Callable[[World], Sample]] = {
     ("DELETE", "/v1/tariff-assignments/<assignment_id>"): lambda w: Sample(
         {"assignment_id": w.extra["spare_assignment"]}
     ),
+    # -- billing (a paid receipt and its CDR, stored in build_world)
+    ("GET", "/v1/invoices"): lambda w: Sample(query={"limit": "10"}),
+    ("GET", "/v1/invoices/<invoice_id>"): lambda w: Sample({"invoice_id": w.extra["invoice"]}),
+    ("POST", "/v1/invoices/<invoice_id>/refunds"): lambda w: Sample(
+        {"invoice_id": w.extra["invoice"]},
+        body={"amount": "1.00", "reason": "Charger stopped early", "requestId": "refund-1"},
+    ),
+    ("GET", "/v1/cdrs"): lambda w: Sample(query={"limit": "10"}),
+    ("GET", "/v1/cdrs/<cdr_id>"): lambda w: Sample({"cdr_id": w.extra["cdr"]}),
+    ("GET", "/v1/sessions/<session_id>/billing"): lambda w: Sample({"session_id": w.session}),
+    # Public (Stripe calls it): signed, of a type billing does not act on, so it changes nothing.
+    ("POST", "/v1/payments/stripe/webhook"): lambda w: _webhook_sample(),
 }
+
+
+def _webhook_sample() -> Sample:
+    event = {
+        "id": "evt_catalogue",
+        "object": "event",
+        "type": "customer.created",
+        "created": 1_700_000_000,
+        "data": {"object": {"id": "cus_catalogue", "object": "customer"}},
+    }
+    # `call` sends json.dumps(body): the text `signed` signed.
+    _, headers = signed(event)
+    return Sample(body=event, headers=headers)
 
 
 # -- calling the API ----------------------------------------------------------------------------
@@ -482,6 +508,10 @@ def build_world() -> World:
         made = call("POST", "/v1/tariff-assignments", Sample(body=body), claims())
         assert made.status == 201, made
         world.extra[name] = str(made.json()["id"])
+    # A paid receipt of the session, and its CDR (as billing would have stored them).
+    stored = store_paid_receipt(TENANT, world.session, site_id=world.site, station_id=world.station)
+    world.extra["invoice"], world.extra["cdr"] = stored.invoice_id, stored.cdr_id
+    _runtime.reset()
     # ... and one queued behind it, not sent yet: the one a caller may cancel.
     pending = call(
         "POST",
@@ -576,6 +606,7 @@ def acme_on_moto(template: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> I
         monkeypatch.setenv("CSMS_EVENT_BUS_NAME", resources.event_bus_name)
         monkeypatch.setenv("CSMS_WS_MANAGEMENT_ENDPOINT", "http://127.0.0.1:9")
         monkeypatch.setenv("CSMS_COMMAND_WAIT_S", "0")  # never wait for a station that won't answer
+        monkeypatch.setenv("CSMS_STRIPE_WEBHOOK_SECRETS", WEBHOOK_SECRET)
         _runtime.reset()
         acme = Acme(World(), resources.table_name, frames)
         if _BUILT:

@@ -40,6 +40,18 @@ Key layout (every item also carries `tenant_id`):
 | tariff (head)      | TENANT#{t}           | TARIFF#{id}              | (dynamo_tariffs)     |
 | tariff version     | TENANT#{t}           | TARIFFV#{id}#{v:08}      | (dynamo_tariffs)     |
 | tariff assignment  | TENANT#{t}           | TARIFFASSIGN#{ta-hash}   | (dynamo_tariffs)     |
+| CDR                | TENANT#{t}           | CDR#{cdr id}             | see below            |
+| invoice header     | TENANT#{t}           | INVOICE#{invoice id}     | see below            |
+| invoice line       | TENANT#{t}           | INVLINE#{invoice}#{line} | (dynamo_billing)     |
+| invoice counter    | TENANT#{t}           | INVCOUNTER               | (dynamo_billing)     |
+| session ledger     | TENANT#{t}           | BILLLEDGER#{sid}         | (dynamo_billing)     |
+| payment hold       | TENANT#{t}           | BILLHOLD#{sid}           | (dynamo_billing)     |
+| billing account    | TENANT#{t}           | BILLACCT#{account id}    | (dynamo_billing)     |
+| provider event     | PROVIDEREVENT#{id}   | EVENT (TTL 30 days)      | (dynamo_billing)     |
+
+CDRs and invoices are listed through the keys-only indexes (dynamo_billing): GSI1
+`TENANT#{t}#CDR` / `{end}#{cdr id}` and `TENANT#{t}#INVOICE` / `{created}#{invoice id}`, GSI2
+`TENANT#{t}#BILLACCOUNT#{account}` / `{created}#{invoice id}` (an account's invoices).
 
 Stations are listed by tenant through GSI1 and by site through GSI2 (keys-only):
 `GSI2PK = TENANT#{t}#SITE#{site}`, `GSI2SK = STATION#{id}`.

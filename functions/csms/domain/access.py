@@ -47,11 +47,18 @@ class Permission(StrEnum):
     READ_TARIFFS = "read-tariffs"  # tariffs, their versions, tariff assignments
     MANAGE_TARIFFS = "manage-tariffs"  # create, change, delete tariffs (tenant-wide)
     ASSIGN_TARIFFS = "assign-tariffs"  # tariff assignments, at the caller's sites
+    READ_BILLING = "read-billing"  # invoices, CDRs, a session's billing and payment status
+    MANAGE_BILLING = "manage-billing"  # refunds (money leaves the tenant: tenant-wide)
 
 
 _VIEWER = frozenset({Permission.READ, Permission.READ_TARIFFS})
 _TECHNICIAN = _VIEWER | {Permission.MAINTAIN_STATIONS, Permission.TRACE_STATIONS}
-_OPERATOR = _TECHNICIAN | {Permission.CONTROL_CHARGING, Permission.MANAGE_DRIVERS}
+# Operators answer drivers' questions about what they paid; technicians and viewers see no money.
+_OPERATOR = _TECHNICIAN | {
+    Permission.CONTROL_CHARGING,
+    Permission.MANAGE_DRIVERS,
+    Permission.READ_BILLING,
+}
 _ADMIN = _OPERATOR | {
     Permission.MANAGE_STATIONS,
     Permission.MANAGE_SITES,
@@ -60,6 +67,7 @@ _ADMIN = _OPERATOR | {
     Permission.EXPORT,
     Permission.MANAGE_TARIFFS,
     Permission.ASSIGN_TARIFFS,
+    Permission.MANAGE_BILLING,
 }
 _OWNER = _ADMIN | {Permission.MANAGE_TENANT}
 
@@ -82,6 +90,8 @@ TENANT_WIDE: frozenset[Permission] = frozenset(
         Permission.MANAGE_TENANT,
         # A tariff applies wherever it is assigned, at every site.
         Permission.MANAGE_TARIFFS,
+        # A refund gives back the tenant's money, whatever site the session was at.
+        Permission.MANAGE_BILLING,
     }
 )
 

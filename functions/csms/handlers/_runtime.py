@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
@@ -25,6 +25,7 @@ from csms.adapters.dynamo import (
     DynamoStationRepository,
 )
 from csms.adapters.dynamo_audit import DynamoAuditRepository
+from csms.adapters.dynamo_billing import DynamoBillingAccountStore, DynamoBillingRepository
 from csms.adapters.dynamo_commands import DynamoCallRepository, new_command_id
 from csms.adapters.dynamo_frames import DynamoFrameLog
 from csms.adapters.dynamo_load import DynamoLoadRepository
@@ -45,6 +46,7 @@ from csms.adapters.dynamo_tenancy import (
 )
 from csms.adapters.events import EventBridgePublisher
 from csms.adapters.outbox import OutboxEncoder
+from csms.adapters.stepfunctions import StepFunctionsStarter
 from csms.adapters.system import (
     Argon2PasswordHasher,
     SystemClock,
@@ -54,6 +56,9 @@ from csms.adapters.system import (
 from csms.domain.meter import TimeWindow
 from csms.ocpp.dispatch import OcppCallEncoder, OcppDispatcher
 from csms.services.audit import AuditService
+from csms.services.billing import BillingService
+from csms.services.billing_month import MonthlyClose, StatementsToClose
+from csms.services.billing_wiring import GroupBillingAccounts, StoredSessionPricer
 from csms.services.commands import CommandService
 from csms.services.live import LiveService
 from csms.services.load import LoadService
@@ -73,6 +78,7 @@ from csms.services.tokens import TokenService
 from csms.settings import (
     ApiSettings,
     BaseCsmsSettings,
+    BillingWorkflowSettings,
     PaymentSettings,
     RebalanceSettings,
     SessionSettings,
@@ -468,8 +474,95 @@ def build_payment_webhooks(settings: PaymentSettings) -> PaymentWebhookVerifier 
     )
 
 
+class WorkflowStarter(Protocol):
+    """Starts a workflow execution once per name (Step Functions, or the local runtime's)."""
+
+    def start(self, name: str, execution_input: str) -> bool:
+        """Start it; False when an execution of that name exists already."""
+        ...
+
+
+_workflow_override: WorkflowStarter | None = None
+
+
+def run_billing_workflow_with(starter: WorkflowStarter | None) -> None:
+    """Run billing executions with `starter` instead of Step Functions (the local runtime)."""
+    global _workflow_override  # noqa: PLW0603 - one process-wide override, set at start-up
+    _workflow_override = starter
+
+
+def billing_workflow() -> WorkflowStarter:
+    """The billing workflow's starter (csms.handlers.sfn_billing.start_handler)."""
+    if _workflow_override is not None:
+        return _workflow_override
+    return _step_functions_starter()
+
+
+@cache
+def _step_functions_starter() -> StepFunctionsStarter:
+    settings = load_settings(BillingWorkflowSettings)
+    return StepFunctionsStarter(
+        settings.billing_state_machine_arn, lambda: _client("stepfunctions", settings)
+    )
+
+
+@dataclass(frozen=True)
+class Billing:
+    """Billing's adapters on the table, built once (csms.services.billing_wiring)."""
+
+    repository: DynamoBillingRepository
+    accounts: GroupBillingAccounts
+    service: BillingService
+
+
+@cache
+def billing() -> Billing:
+    """Billing's repository, accounts and service (the workflow, the API, the webhooks)."""
+    settings = load_settings(PaymentSettings)
+    configure_table(settings.table_name, settings.aws_region, settings.aws_endpoint_url)
+    clock = SystemClock()
+    outbox = OutboxEncoder(new_uuid)
+    repository = DynamoBillingRepository(outbox)
+    payments = payment_provider()
+    accounts = GroupBillingAccounts(
+        store=DynamoBillingAccountStore(), groups=DynamoGroupRepository(), payments=payments
+    )
+    tariffs = TariffService(
+        tariffs=DynamoTariffRepository(),
+        stations=DynamoStationRepository(outbox),
+        sites=DynamoSiteRepository(),
+        groups=DynamoGroupRepository(),
+        tokens=DynamoTokenRepository(),
+        clock=clock,
+    )
+    pricer = StoredSessionPricer(
+        sessions=DynamoSessionRepository(outbox), sites=DynamoSiteRepository(), tariffs=tariffs
+    )
+    service = BillingService(
+        repository=repository, pricer=pricer, accounts=accounts, payments=payments
+    )
+    return Billing(repository=repository, accounts=accounts, service=service)
+
+
+def billing_service() -> BillingService:
+    """The billing service of this function (built once with `billing()`)."""
+    return billing().service
+
+
+@cache
+def billing_month() -> MonthlyClose:
+    """The monthly close (csms.handlers.sfn_billing.close_month_handler)."""
+    repository = billing().repository
+    if not isinstance(repository, StatementsToClose):
+        raise NotImplementedError("the billing repository cannot list statements to close")
+    return MonthlyClose(billing=billing_service(), statements=repository)
+
+
 def reset() -> None:
     """Forget the built runtimes (after the environment changed)."""
+    billing_month.cache_clear()
+    billing.cache_clear()
+    _step_functions_starter.cache_clear()
     payment_provider.cache_clear()
     payment_webhooks.cache_clear()
     gateway.cache_clear()

@@ -26,6 +26,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from csms.domain.errors import DomainError
 from csms.handlers import (
     api_audit,
+    api_billing,
     api_commands,
     api_export,
     api_live,
@@ -82,6 +83,7 @@ for _module in (
     api_export,
     api_load,
     api_tariffs,
+    api_billing,
 ):
     app.include_router(_module.router)
 ROUTE_PERMISSIONS[("GET", OPENAPI_PATH)] = None  # public: the document describes, holds no data

@@ -72,7 +72,13 @@ from csms.domain.billing.invoice import (
     statement_id,
     with_lines,
 )
-from csms.domain.billing.payments import PaymentResult, PaymentStatus, from_minor, to_minor
+from csms.domain.billing.payments import (
+    PaymentResult,
+    PaymentStatus,
+    ProviderEvent,
+    from_minor,
+    to_minor,
+)
 from csms.domain.billing.pricing import PricedSession
 from csms.domain.billing.tariff import Tariff
 from csms.domain.billing.usage import SessionUsage
@@ -90,6 +96,14 @@ from csms.domain.events import (
     PaymentFailed,
 )
 from csms.services.payments import PaymentProvider
+from csms.services.ports import Page
+from csms.services.provider_events import (
+    PaymentUpdate,
+    ProviderEventOutcome,
+    handled,
+    payment_updates,
+    with_update,
+)
 
 INVOICE = "invoice"
 LEDGER = "session-billing"
@@ -256,6 +270,49 @@ class BillingRepository(Protocol):
 
     def get_hold(self, tenant_id: str, session_id: str) -> Hold | None:
         """The pre-authorisation made when the session started, if any."""
+        ...
+
+    def list_invoices(
+        self,
+        tenant_id: str,
+        limit: int,
+        cursor: str | None = None,
+        *,
+        account_id: str | None = None,
+    ) -> Page[Invoice]:
+        """Invoice headers, newest (by creation) first, a page at a time.
+
+        `account_id`: only that account's. Raises InvalidCursorError for a cursor this list
+        did not hand out.
+        """
+        ...
+
+    def list_invoice_lines(self, tenant_id: str, invoice_id: str) -> list[InvoiceLine]:
+        """Every line of an invoice, in the order they were added (none for an unknown id)."""
+        ...
+
+    def list_cdrs(
+        self,
+        tenant_id: str,
+        limit: int,
+        cursor: str | None = None,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> Page[Cdr]:
+        """CDRs (credit CDRs too), newest end first, a page at a time.
+
+        `since` <= end < `until` when given. Raises InvalidCursorError for a cursor this list
+        did not hand out.
+        """
+        ...
+
+    def claim_provider_event(self, event_id: str, received_at: datetime) -> bool:
+        """Record a payment provider's event id: True the first time, False ever after.
+
+        Provider events belong to the operator's account, not to a tenant: kept apart, for
+        long enough that the provider has stopped redelivering (then they expire).
+        """
         ...
 
 
@@ -781,6 +838,39 @@ class BillingService:
                 "failure_message": result.failure_message or f"refund {result.status.value}",
             }
         return self._update(note, update)
+
+    # -- the payment provider's notifications ---------------------------------------------------
+
+    def apply_provider_event(self, event: ProviderEvent, *, now: datetime) -> ProviderEventOutcome:
+        """Apply a verified provider notification (a payment's late outcome) exactly once.
+
+        Once comes from the change itself: it is conditional on the invoice's version and
+        moves a payment only forward (csms.services.provider_events), so a redelivery, or two
+        deliveries racing, find nothing left to change. The event id is claimed after the
+        change, to tell a redelivery apart (REPLAY): claimed first, a failure between claim
+        and change would drop the change for good, as every redelivery would be taken for a
+        replay. Events of types billing does not act on are not claimed (nothing written).
+        """
+        if not handled(event):
+            return ProviderEventOutcome.IGNORED
+        applied = False
+        for update in payment_updates(event):
+            applied = self._apply_payment_update(update, now) or applied
+        if not self._repo.claim_provider_event(event.id, now):
+            return ProviderEventOutcome.REPLAY
+        return ProviderEventOutcome.APPLIED if applied else ProviderEventOutcome.IGNORED
+
+    def _apply_payment_update(self, update: PaymentUpdate, now: datetime) -> bool:
+        for _ in range(self._attempts):
+            invoice = self._repo.get_invoice(update.tenant_id, update.invoice_id)
+            changed = with_update(invoice, update, now) if invoice is not None else None
+            if invoice is None or changed is None:
+                return False
+            if self._repo.update_invoice(
+                invoice.tenant_id, changed, invoice.version, _state_events
+            ):
+                return True
+        raise ConcurrentModificationError(INVOICE, update.invoice_id)
 
 
 # -- helpers -----------------------------------------------------------------------------------

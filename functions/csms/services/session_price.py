@@ -102,35 +102,52 @@ class SessionPriceService:
 
     def _usage(self, session: Session, started: datetime, final: bool) -> SessionUsage:
         stop = session.stopped_at if final and session.stopped_at else self._clock.now()
-        # A session priced the instant it started (or with a station clock ahead) lasts 1 s.
-        stop = max(stop, started + timedelta(seconds=1))
-        site = self._sites.get_site(session.tenant_id, session.site_id or "")
-        try:
-            return SessionUsage(
-                session_id=session.id,
-                start=started,
-                stop=stop,
-                samples=usage_samples(session, self._readings(session.id), started, stop),
-                timezone=site.timezone if site is not None else "UTC",
-                id_token=session.id_token,
-                token_group=session.group_id,
-            )
-        except ValidationError as exc:
-            reason = exc.errors(include_url=False)[0]["msg"]
-            raise SessionNotPriceableError(session.id, reason) from None
+        return stored_usage(session, self._sessions, self._sites, started=started, stop=stop)
 
-    def _readings(self, session_id: str) -> Iterator[tuple[datetime, Decimal]]:
-        cursor: str | None = None
-        while True:
-            page = self._sessions.chunks(session_id, _CHUNK_PAGE, cursor)
-            for chunk in page.items:
-                for reading in chunk.readings:
-                    wh = reading.total(Measurand.ENERGY)
-                    if wh is not None:
-                        yield reading.timestamp, wh
-            cursor = page.next_cursor
-            if cursor is None:
-                return
+
+def stored_usage(
+    session: Session,
+    sessions: SessionSource,
+    sites: SiteLookup,
+    *,
+    started: datetime,
+    stop: datetime,
+) -> SessionUsage:
+    """A stored session's usage from `started` to `stop`: its meter readings, its site's zone.
+
+    SessionNotPriceableError when pricing cannot take it (SessionUsage's limits).
+    """
+    # A session priced the instant it started (or with a station clock ahead) lasts 1 s.
+    stop = max(stop, started + timedelta(seconds=1))
+    site = sites.get_site(session.tenant_id, session.site_id or "")
+    try:
+        return SessionUsage(
+            session_id=session.id,
+            start=started,
+            stop=stop,
+            samples=usage_samples(session, energy_readings(sessions, session.id), started, stop),
+            timezone=site.timezone if site is not None else "UTC",
+            id_token=session.id_token,
+            token_group=session.group_id,
+        )
+    except ValidationError as exc:
+        reason = exc.errors(include_url=False)[0]["msg"]
+        raise SessionNotPriceableError(session.id, reason) from None
+
+
+def energy_readings(sessions: SessionSource, session_id: str) -> Iterator[tuple[datetime, Decimal]]:
+    """The session's energy register readings, in the order stored, page by page."""
+    cursor: str | None = None
+    while True:
+        page = sessions.chunks(session_id, _CHUNK_PAGE, cursor)
+        for chunk in page.items:
+            for reading in chunk.readings:
+                wh = reading.total(Measurand.ENERGY)
+                if wh is not None:
+                    yield reading.timestamp, wh
+        cursor = page.next_cursor
+        if cursor is None:
+            return
 
 
 def usage_samples(

@@ -87,7 +87,7 @@ def test_caltech_read_events_accepts_the_gzip_of_a_json_string() -> None:
     ("raw", "message"),
     [
         (b"not json", "not an acnportal EventQueue"),
-        (gzip.compress(b"[1, 2]"), "no context_dict"),
+        (gzip.compress(b"[1, 2]", mtime=0), "no context_dict"),
         (b"\x1f\x8b broken gzip", "not an acnportal EventQueue"),
     ],
 )
