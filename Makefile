@@ -12,7 +12,7 @@ export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 PYTEST := $(BIN)/python -m pytest -p no:cacheprovider
 
-.PHONY: help install run test lint typecheck imports schemas schemas-check synth bench bench-cost bench-smart-charging bench-pricing deploy fmt layer clean
+.PHONY: help install run test lint typecheck imports schemas schemas-check synth bench bench-cost bench-cost-billing bench-smart-charging bench-pricing deploy fmt layer clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -63,6 +63,10 @@ bench: synth ## DynamoDB reads/writes, handler CPU time and cold import time per
 
 bench-cost: synth ## $ per station-month: a month of the public-L2 profile through the handlers, priced
 	PYTHONPATH=bench $(BIN)/python -m cost $(ARGS)
+	PYTHONPATH=bench $(BIN)/python -m cost.billing_run
+
+bench-cost-billing: synth ## $ per billed session: the billing workflow's handlers on moto, Step Functions, priced
+	PYTHONPATH=bench $(BIN)/python -m cost.billing_run $(ARGS)
 
 CALTECH ?= ../shared/data/acn_caltech_2019-03_events.json.gz
 SCENARIOS := bench/scenarios

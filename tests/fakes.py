@@ -1207,6 +1207,11 @@ class InMemoryTariffRepository:
     def create_assignment(self, tenant_id: str, assignment: TariffAssignment) -> bool:
         if (tenant_id, assignment.id) in self.assignments:
             return False
+        if any(
+            tenant == tenant_id and not held.ended and held.slot == assignment.slot
+            for (tenant, _), held in self.assignments.items()
+        ):
+            return False
         head = self.heads.get((tenant_id, assignment.tariff_id))
         if head is None or head.deleted:
             raise InvalidReferenceError("tariffId", "tariff", assignment.tariff_id)
@@ -1217,10 +1222,12 @@ class InMemoryTariffRepository:
     def get_assignment(self, tenant_id: str, assignment_id: str) -> TariffAssignment | None:
         return self.assignments.get((tenant_id, assignment_id))
 
-    def delete_assignment(self, tenant_id: str, assignment: TariffAssignment) -> bool:
-        if self.assignments.pop((tenant_id, assignment.id), None) is None:
+    def end_assignment(self, tenant_id: str, ended: TariffAssignment) -> bool:
+        stored = self.assignments.get((tenant_id, ended.id))
+        if stored is None or stored.ended:
             return False
-        self.heads[(tenant_id, assignment.tariff_id)].refs -= 1
+        self.assignments[(tenant_id, ended.id)] = ended
+        self.heads[(tenant_id, ended.tariff_id)].refs -= 1
         return True
 
     def list_assignments(
@@ -1229,11 +1236,14 @@ class InMemoryTariffRepository:
         limit: int,
         cursor: str | None = None,
         only: frozenset[str] | None = None,
+        include_ended: bool = False,
     ) -> Page[TariffAssignment]:
         found = [
             a
             for (tenant, _), a in sorted(self.assignments.items())
-            if tenant == tenant_id and (only is None or a.site_id in only)
+            if tenant == tenant_id
+            and (only is None or a.site_id in only)
+            and (include_ended or not a.ended)
         ]
         return _page(found, limit, cursor, f"assignments/{tenant_id}")
 

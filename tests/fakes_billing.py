@@ -9,17 +9,18 @@ between two steps would.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from csms.domain.billing.cdr import Cdr
-from csms.domain.billing.invoice import BillingAccount, Invoice, InvoiceLine
-from csms.domain.billing.payments import PaymentResult, PaymentStatus
+from csms.domain.billing.invoice import BillingAccount, Invoice, InvoiceKind, InvoiceLine
+from csms.domain.billing.payments import PaymentResult, PaymentSetup, PaymentStatus
 from csms.domain.errors import InvalidCursorError
 from csms.domain.events import DomainEvent
 from csms.services.billing import EndedSession, EventsFor, Hold, SessionLedger
+from csms.services.billing_month import StatementRef, still_to_close
 from csms.services.billing_wiring import StoredAccount
 from csms.services.ports import Page
 
@@ -191,6 +192,16 @@ class InMemoryBillingRepository:
         self.holds[tenant_id, session_id] = hold
         return True
 
+    # -- the monthly close
+    def statements_to_close(self, month: str) -> list[StatementRef]:
+        return [
+            StatementRef(tenant, invoice.account_id or "")
+            for (tenant, _), invoice in sorted(self.invoices.items())
+            if invoice.kind is InvoiceKind.STATEMENT
+            and invoice.period == month
+            and still_to_close(invoice)
+        ]
+
     # -- provider events
     def claim_provider_event(self, event_id: str, received_at: datetime) -> bool:
         if event_id in self.provider_events:
@@ -228,6 +239,15 @@ class InMemoryBillingAccountStore:
         self.accounts[tenant_id, account.id] = StoredAccount(account, expected_version + 1)
         return True
 
+    def list_accounts(
+        self, tenant_id: str, limit: int, cursor: str | None = None
+    ) -> Page[StoredAccount]:
+        mine = sorted(
+            (stored for (tenant, _), stored in self.accounts.items() if tenant == tenant_id),
+            key=lambda stored: stored.account.id,
+        )
+        return _page(mine, lambda stored: stored.account.id, limit, cursor)
+
 
 @dataclass
 class FakePricer:
@@ -262,6 +282,28 @@ class FakeAccounts:
     def get_account(self, tenant_id: str, account_id: str) -> BillingAccount | None:
         known = [*self.by_group.values(), *self.by_token.values()]
         return next((a for a in known if a.id == account_id), None)
+
+    def set_payment_method(
+        self,
+        tenant_id: str,
+        account_id: str,
+        payment_method: str | None,
+        *,
+        at: datetime | None = None,
+    ) -> BillingAccount | None:
+        for accounts in (self.by_group, self.by_token):
+            for key, account in accounts.items():
+                if account.id != account_id:
+                    continue
+                since = account.payment_method_since
+                if at is not None and since is not None and at <= since:
+                    return account
+                update: dict[str, Any] = {"payment_method": payment_method}
+                if at is not None:
+                    update["payment_method_since"] = at
+                accounts[key] = account.model_copy(update=update)
+                return accounts[key]
+        return None
 
 
 @dataclass
@@ -337,9 +379,17 @@ class FakePaymentProvider:
         currency: str,
         idempotency_key: str,
         description: str,
+        metadata: Mapping[str, str] | None = None,
     ) -> PaymentResult:
         return self._answer(
-            "authorize", idempotency_key, amount_minor, currency, PaymentStatus.AUTHORIZED
+            "authorize",
+            idempotency_key,
+            amount_minor,
+            currency,
+            PaymentStatus.AUTHORIZED,
+            customer=customer,
+            payment_method=payment_method,
+            metadata=dict(metadata or {}),
         )
 
     def capture(
@@ -369,6 +419,7 @@ class FakePaymentProvider:
         currency: str,
         idempotency_key: str,
         description: str,
+        metadata: Mapping[str, str] | None = None,
     ) -> PaymentResult:
         return self._answer(
             "charge",
@@ -377,6 +428,29 @@ class FakePaymentProvider:
             currency,
             PaymentStatus.SUCCEEDED,
             customer=customer,
+            metadata=dict(metadata or {}),
+        )
+
+    def update_customer(
+        self,
+        tenant_id: str,
+        *,
+        customer: str,
+        email: str | None,
+        name: str | None,
+        idempotency_key: str,
+    ) -> None:
+        args = {"customer": customer, "email": email, "name": name}
+        self.calls.append(Call("update_customer", idempotency_key, args))
+
+    def start_payment_method_setup(
+        self, tenant_id: str, *, account_id: str, customer: str, idempotency_key: str
+    ) -> PaymentSetup:
+        self.calls.append(
+            Call("setup", idempotency_key, {"account_id": account_id, "customer": customer})
+        )
+        return PaymentSetup(
+            reference=f"seti-{idempotency_key}", client_secret="secret", provider=self.name
         )
 
     def refund(
@@ -387,6 +461,7 @@ class FakePaymentProvider:
         amount_minor: int,
         idempotency_key: str,
         reason: str,
+        metadata: Mapping[str, str] | None = None,
     ) -> PaymentResult:
         return self._answer(
             "refund",
@@ -395,4 +470,5 @@ class FakePaymentProvider:
             "EUR",
             PaymentStatus.REFUNDED,
             reference=reference,
+            metadata=dict(metadata or {}),
         )

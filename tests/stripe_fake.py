@@ -2,15 +2,21 @@
 
 It speaks Stripe's wire format (form-encoded requests with `a[b]=c` nesting, JSON objects and
 error bodies, Bearer API key), for the endpoints the payment adapter uses: customers,
-payment intents (create/confirm, capture, cancel), refunds. Like Stripe, it honours
-`Idempotency-Key`: the same key with the same parameters replays the first response
-(`Idempotent-Replayed: true`); the same key with other parameters is a 400 idempotency_error.
+payment intents (create/confirm, capture, cancel), refunds, setup intents (create; the payer's
+confirmation with `confirm_setup_intent`, which answers the event Stripe would send). Like
+Stripe, it honours `Idempotency-Key`: the same key with the same parameters replays the first
+response (`Idempotent-Replayed: true`); the same key with other parameters is a 400
+idempotency_error.
 
 Test payment methods behave like Stripe's test cards (docs.stripe.com/testing):
 `pm_card_visa` succeeds, `pm_card_chargeDeclined` declines (card_declined / generic_decline),
 `pm_card_chargeDeclinedInsufficientFunds` declines (insufficient_funds), and
 `pm_card_authenticationRequired` needs 3-D Secure: off session that is a 402
-authentication_required, on session a PaymentIntent in `requires_action`.
+authentication_required, on session a PaymentIntent in `requires_action`. `pm_sepaDebit` is a
+delayed method (like SEPA Direct Debit): a confirmed PaymentIntent stays `processing` until the
+test calls `settle(id)`, which also returns the `payment_intent.succeeded` (or
+`payment_intent.payment_failed`) event Stripe would send, with the metadata the intent was
+created with (`event(type, object)` builds any other).
 
 Faults for the next N requests: `fail_next(n, 500|429|...)` answers an error before anything is
 done (no idempotent result is kept, as at Stripe when the endpoint never ran), and
@@ -24,6 +30,7 @@ import itertools
 import json
 import re
 import threading
+import time
 from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -43,6 +50,8 @@ _DECLINES = {
 }
 _SUCCEEDS = {"pm_card_visa", "pm_card_mastercard"}
 _NEEDS_3DS = "pm_card_authenticationRequired"
+# Settles later (SEPA Direct Debit): `processing` until `settle`.
+_DELAYED = "pm_sepaDebit"
 _CANCELABLE = {
     "requires_payment_method",
     "requires_capture",
@@ -106,6 +115,7 @@ class FakeStripe:
         self.customers: dict[str, dict[str, Any]] = {}
         self.payment_intents: dict[str, dict[str, Any]] = {}
         self.refunds: dict[str, dict[str, Any]] = {}
+        self.setup_intents: dict[str, dict[str, Any]] = {}
         self.requests: list[Recorded] = []
         self._refunded: dict[str, int] = {}
         self._idempotent: dict[str, tuple[tuple[str, str, str], int, dict[str, Any]]] = {}
@@ -142,6 +152,40 @@ class FakeStripe:
             customer = self._new_customer({})
             customer["invoice_settings"]["default_payment_method"] = default_payment_method
             return str(customer["id"])
+
+    def settle(self, payment_intent: str, *, succeeded: bool = True) -> dict[str, Any]:
+        """A `processing` PaymentIntent settles (or fails): the event Stripe would send."""
+        with self._lock:
+            intent = self.payment_intents[payment_intent]
+            assert intent["status"] == "processing", intent["status"]
+            if succeeded:
+                intent.update(status="succeeded", amount_received=intent["amount"])
+                return self._event("payment_intent.succeeded", intent)
+            intent.update(
+                status="requires_payment_method",
+                last_payment_error={
+                    "type": "card_error",
+                    "code": "payment_method_not_available",
+                    "message": "The debit was refused by the bank.",
+                },
+            )
+            return self._event("payment_intent.payment_failed", intent)
+
+    def event(self, event_type: str, obj: dict[str, Any]) -> dict[str, Any]:
+        """A Stripe event of `event_type` about `obj` (a copy), as a webhook delivers it."""
+        with self._lock:
+            return self._event(event_type, obj)
+
+    def _event(self, event_type: str, obj: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "id": self._id("evt"),
+            "object": "event",
+            "type": event_type,
+            "created": int(time.time()),
+            "livemode": False,
+            "api_version": "2025-01-27.acacia",
+            "data": {"object": json.loads(json.dumps(obj))},
+        }
 
     @classmethod
     @contextmanager
@@ -217,6 +261,10 @@ class FakeStripe:
                 return self._cancel(pid, params)
             case ("POST", ["v1", "refunds"]):
                 return self._new_refund(params)
+            case ("POST", ["v1", "setup_intents"]):
+                return self._new_setup_intent(params)
+            case ("GET", ["v1", "setup_intents", sid]):
+                return self._setup_intent(sid)
             case ("GET", ["v1", "refunds", rid]):
                 if rid not in self.refunds:
                     raise _invalid(f"No such refund: '{rid}'", code="resource_missing", param="id")
@@ -271,7 +319,7 @@ class FakeStripe:
 
     @staticmethod
     def _check_method(method: str) -> None:
-        if method not in _SUCCEEDS | set(_DECLINES) | {_NEEDS_3DS}:
+        if method not in _SUCCEEDS | set(_DECLINES) | {_NEEDS_3DS, _DELAYED}:
             raise _invalid(
                 f"No such PaymentMethod: '{method}'",
                 code="resource_missing",
@@ -348,6 +396,9 @@ class FakeStripe:
             intent["next_action"] = {"type": "use_stripe_sdk", "use_stripe_sdk": {}}
             return
         intent["latest_charge"] = self._id("ch")
+        if method == _DELAYED:
+            intent["status"] = "processing"
+            return
         if intent["capture_method"] == "manual":
             intent["status"] = "requires_capture"
             intent["amount_capturable"] = intent["amount"]
@@ -438,6 +489,54 @@ class FakeStripe:
         }
         self.refunds[refund["id"]] = refund
         return refund
+
+    def _new_setup_intent(self, params: dict[str, Any]) -> dict[str, Any]:
+        customer = params.get("customer")
+        if customer is not None:
+            self._customer(customer)
+        usage = params.get("usage", "off_session")
+        if usage not in ("off_session", "on_session"):
+            raise _invalid("Invalid usage.", code="parameter_invalid", param="usage")
+        sid = self._id("seti")
+        intent: dict[str, Any] = {
+            "id": sid,
+            "object": "setup_intent",
+            "client_secret": f"{sid}_secret_fake",
+            "customer": customer,
+            "usage": usage,
+            "metadata": params.get("metadata", {}),
+            "payment_method": None,
+            "status": "requires_payment_method",
+            "livemode": False,
+        }
+        self.setup_intents[sid] = intent
+        return intent
+
+    def _setup_intent(self, sid: str) -> dict[str, Any]:
+        if sid not in self.setup_intents:
+            raise _invalid(f"No such setupintent: '{sid}'", code="resource_missing", param="intent")
+        return self.setup_intents[sid]
+
+    def confirm_setup_intent(
+        self, sid: str, payment_method: str = "pm_card_visa", *, created: int | None = None
+    ) -> dict[str, Any]:
+        """What Stripe.js does in the payer's app; the `setup_intent.succeeded` event it causes.
+
+        The event is returned unsigned: tests sign it the way Stripe does
+        (tests.integration.billing_world.signed) and deliver it to the webhook endpoint.
+        """
+        with self._lock:
+            intent = self._setup_intent(sid)
+            self._check_method(payment_method)
+            intent.update(status="succeeded", payment_method=payment_method)
+            return {
+                "id": self._id("evt"),
+                "object": "event",
+                "type": "setup_intent.succeeded",
+                "created": created if created is not None else int(time.time()),
+                "livemode": False,
+                "data": {"object": dict(intent)},
+            }
 
     def wait_stopping(self, seconds: float) -> None:
         """Sleep for a hang, waking early when the server stops."""

@@ -8,6 +8,7 @@ synthesized template covers every required field of it.
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 from typing import Annotated, TypeVar
 from urllib.parse import urlsplit
 
@@ -159,6 +160,22 @@ class PaymentSettings(BaseCsmsSettings):
         NoDecode,
         BeforeValidator(_webhook_secrets),
     ] = ()
+    # In AWS: a Secrets Manager secret holding JSON {"apiKey": ..., "webhookSecret": ...}
+    # (docs/billing.md, "Payments and Stripe"), read once per container; its values take the
+    # place of the two settings above. Locally the plain variables are used instead.
+    stripe_secret_arn: (
+        Annotated[
+            str,
+            Field(
+                max_length=2048,
+                pattern=r"^arn:[\w-]+:secretsmanager:[\w-]+:\d{12}:secret:[\w/+=.@-]+$",
+            ),
+        ]
+        | None
+    ) = None
+    # Held on an ad-hoc driver's saved card when a session starts (in the tariff's currency;
+    # lowered to the tariff's maximum price when that is less); captured up to the price.
+    billing_hold_amount: Annotated[Decimal, Field(ge=0, le=10_000, decimal_places=2)] = Decimal(50)
 
 
 class BillingWorkflowSettings(BaseCsmsSettings):
@@ -186,6 +203,8 @@ HANDLER_SETTINGS: dict[str, type[BaseCsmsSettings]] = {
     "csms.handlers.sfn_billing.bill_handler": PaymentSettings,
     "csms.handlers.sfn_billing.alert_handler": BaseCsmsSettings,
     "csms.handlers.sfn_billing.close_month_handler": PaymentSettings,
+    # Pre-authorisation on TransactionStarted (csms.handlers.evt_preauth).
+    "csms.handlers.evt_preauth.lambda_handler": PaymentSettings,
 }
 
 

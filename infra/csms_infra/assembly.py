@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -18,6 +19,12 @@ CONSOLE_ORIGINS = "csms:consoleOrigins"
 API_GATEWAY_LOG_ROLE = "csms:apiGatewayLogRole"
 # Minutes between two periodic rebalances of every managed site (load management).
 REBALANCE_MINUTES = "csms:rebalanceMinutes"
+# The complete ARN of a Secrets Manager secret holding Stripe's keys (docs/billing.md); unset,
+# payments go to the built-in "invoice only" provider.
+STRIPE_SECRET_ARN = "csms:stripeSecretArn"  # noqa: S105 - a context key, not a secret
+_SECRET_ARN = re.compile(
+    r"^arn:[\w-]+:secretsmanager:[\w-]+:\d{12}:secret:[\w/+=.@-]+-[A-Za-z0-9]{6}$"
+)
 
 
 def _cdk_json_context() -> dict[str, Any]:
@@ -55,6 +62,19 @@ def _as_minutes(value: object, default: int) -> int:
     return minutes
 
 
+def _as_secret_arn(value: object) -> str | None:
+    """A complete secret ARN (with the 6-character suffix Secrets Manager adds), or None."""
+    if value is None or not str(value).strip():
+        return None
+    arn = str(value).strip()
+    if not _SECRET_ARN.match(arn):
+        raise ValueError(
+            f"{STRIPE_SECRET_ARN} must be a secret's complete ARN "
+            "(arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME-XXXXXX)"
+        )
+    return arn
+
+
 def build_app(
     *,
     outdir: str | None = None,
@@ -78,6 +98,7 @@ def build_app(
         rebalance_every=Duration.minutes(
             _as_minutes(app.node.try_get_context(REBALANCE_MINUTES), default=1)
         ),
+        stripe_secret_arn=_as_secret_arn(app.node.try_get_context(STRIPE_SECRET_ARN)),
     )
     acknowledge(stack)
     if nag:

@@ -5,6 +5,14 @@ Step Functions target cannot name executions), so a duplicate event is refused b
 Functions itself. The state machine retries the Bill task on the errors that may pass and
 alerts on the rest; the monthly schedule closes last month's statements. The exactly-once
 work is BillingService's (functions/csms/services/billing.py).
+
+TransactionStarted -> the pre-authorisation function (csms.handlers.evt_preauth) holds money
+on an ad-hoc driver's saved card; EventBridge and Lambda retry it, then its dead-letter queue.
+
+Stripe's keys: optionally a Secrets Manager secret the operator made (its complete ARN in the
+`csms:stripeSecretArn` context). Only the functions that call Stripe may read it: the Bill task,
+the monthly close, the pre-authorisation (and the API function, for refunds and Stripe's
+webhooks: `grant_payments`). Without it, payments go to the built-in "invoice only" provider.
 """
 
 from __future__ import annotations
@@ -17,8 +25,10 @@ from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_destinations as destinations
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
@@ -29,9 +39,13 @@ BILLING_START = "csms.handlers.sfn_billing.start_handler"
 BILLING_BILL = "csms.handlers.sfn_billing.bill_handler"
 BILLING_ALERT = "csms.handlers.sfn_billing.alert_handler"
 BILLING_CLOSE_MONTH = "csms.handlers.sfn_billing.close_month_handler"
+BILLING_PREAUTH = "csms.handlers.evt_preauth.lambda_handler"
 
 BILLING_SOURCE = "csms.sessions"
 BILLING_DETAIL_TYPE = "TransactionEnded"
+PREAUTH_DETAIL_TYPE = "TransactionStarted"
+# The environment variable that names Stripe's secret to the functions (csms.settings).
+STRIPE_SECRET_ENV = "CSMS_STRIPE_SECRET_ARN"  # noqa: S105 - a variable name, not a secret
 
 # Error names the Bill task raises (the exception class names in csms.handlers.sfn_billing).
 RETRYABLE_ERROR = "BillingRetryableError"
@@ -86,11 +100,22 @@ class BillingWorkflow(Construct):
         environment: dict[str, str],
         make_function: FunctionFactory,
         log_retention: logs.RetentionDays,
+        stripe_secret_arn: str | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
+        # Imported, not made: the keys never pass through CloudFormation, and deleting the
+        # stack leaves them to the operator.
+        self.stripe_secret: secretsmanager.ISecret | None = (
+            secretsmanager.Secret.from_secret_complete_arn(self, "StripeKeys", stripe_secret_arn)
+            if stripe_secret_arn
+            else None
+        )
+        self._stripe_secret_arn = stripe_secret_arn
+        payment_environment = self._payment_environment(environment)
         # Billing reads and writes the table only: its events ride in the writes (outbox).
-        self.bill = make_function("BillingBill", BILLING_BILL, environment, timeout=120)
+        self.bill = make_function("BillingBill", BILLING_BILL, payment_environment, timeout=120)
         table.grant_read_write_data(self.bill.function)
+        self._grant_secret(self.bill.function)
         # The alert only logs: no data, no events.
         self.alert = make_function("BillingAlert", BILLING_ALERT, environment, timeout=10)
 
@@ -152,9 +177,10 @@ class BillingWorkflow(Construct):
         )
 
         self.close_month = make_function(
-            "BillingCloseMonth", BILLING_CLOSE_MONTH, environment, timeout=900
+            "BillingCloseMonth", BILLING_CLOSE_MONTH, payment_environment, timeout=900
         )
         table.grant_read_write_data(self.close_month.function)
+        self._grant_secret(self.close_month.function)
         self.schedule = events.Rule(
             self,
             "MonthlyClose",
@@ -162,6 +188,8 @@ class BillingWorkflow(Construct):
             schedule=MONTHLY_CLOSE,
             targets=[targets.LambdaFunction(self.close_month.function, retry_attempts=2)],
         )
+
+        self._preauthorization(table, bus, payment_environment, make_function)
 
         # Alarms without actions: an operator subscribes a topic where they are told.
         self.failed_alarm = cloudwatch.Alarm(
@@ -179,6 +207,80 @@ class BillingWorkflow(Construct):
             "StartDlqNotEmpty",
             alarm_description="An ended session's billing could not be started",
             metric=self.dead_letters.metric_approximate_number_of_messages_visible(
+                period=Duration.minutes(5)
+            ),
+            threshold=1,
+            evaluation_periods=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+
+    def grant_payments(self, function: lambda_.Function) -> None:
+        """Let another function call Stripe too (the API: refunds, Stripe's webhooks)."""
+        if self._stripe_secret_arn:
+            function.add_environment(STRIPE_SECRET_ENV, self._stripe_secret_arn)
+        self._grant_secret(function)
+
+    def _payment_environment(self, environment: dict[str, str]) -> dict[str, str]:
+        if not self._stripe_secret_arn:
+            return environment
+        return {**environment, STRIPE_SECRET_ENV: self._stripe_secret_arn}
+
+    def _grant_secret(self, function: lambda_.IFunction) -> None:
+        if self.stripe_secret is not None:
+            self.stripe_secret.grant_read(function)
+
+    def _preauthorization(
+        self,
+        table: dynamodb.ITable,
+        bus: events.IEventBus,
+        environment: dict[str, str],
+        make_function: FunctionFactory,
+    ) -> None:
+        """TransactionStarted -> a hold on the driver's saved card (csms.services.preauth)."""
+        # At most ~3 Stripe attempts of 10 s each (the client's own retries), then the reads.
+        self.preauth = make_function("BillingPreauth", BILLING_PREAUTH, environment, timeout=60)
+        # Reads accounts, tariffs and the ledger; writes the hold only (first write wins).
+        table.grant_read_write_data(self.preauth.function)
+        self._grant_secret(self.preauth.function)
+        self.preauth_dead_letters = sqs.Queue(
+            self,
+            "PreauthDlq",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
+        )
+        # A provider that stays unreachable: two more tries by Lambda, then the queue. The
+        # session is still billed at its end (the saved card is charged without a hold).
+        self.preauth.function.configure_async_invoke(
+            on_failure=destinations.SqsDestination(self.preauth_dead_letters),
+            retry_attempts=2,
+            max_event_age=Duration.hours(1),
+        )
+        self.preauth_rule = events.Rule(
+            self,
+            "OnTransactionStarted",
+            description="Pre-authorise the payment of an ad-hoc session when it starts",
+            event_bus=bus,
+            event_pattern=events.EventPattern(
+                source=[BILLING_SOURCE], detail_type=[PREAUTH_DETAIL_TYPE]
+            ),
+            targets=[
+                targets.LambdaFunction(
+                    self.preauth.function,
+                    retry_attempts=10,
+                    # A hold made hours after the start is of little use: the session may
+                    # have ended and been charged.
+                    max_event_age=Duration.hours(1),
+                    dead_letter_queue=self.preauth_dead_letters,
+                )
+            ],
+        )
+        self.preauth_dead_letter_alarm = cloudwatch.Alarm(
+            self,
+            "PreauthDlqNotEmpty",
+            alarm_description="A session start could not be pre-authorised (charged at its end)",
+            metric=self.preauth_dead_letters.metric_approximate_number_of_messages_visible(
                 period=Duration.minutes(5)
             ),
             threshold=1,

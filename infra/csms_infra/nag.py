@@ -109,11 +109,30 @@ def acknowledge(stack: CsmsStack) -> None:
         },
     )
     _ack(
+        billing.preauth_dead_letters,
+        {
+            "AwsSolutions-SQS3": (
+                "This queue is itself the dead-letter queue of the pre-authorisation rule's "
+                "target and of its asynchronous invocations (an alarm watches its depth)."
+            ),
+        },
+    )
+    _ack(
         stack.openapi_route,
         {
             "AwsSolutions-APIG4": (
                 "The OpenAPI document describes the public interface and holds no data; tools "
                 "read it before anyone signs in. Every other /v1 route has the JWT authorizer."
+            ),
+        },
+    )
+    _ack(
+        stack.webhook_route,
+        {
+            "AwsSolutions-APIG4": (
+                "Stripe's webhook cannot present a JWT: the function accepts a delivery only "
+                "when its Stripe-Signature (HMAC-SHA256 under the endpoint's signing secret, "
+                "timestamp within tolerance) holds for the raw body, and applies each event once."
             ),
         },
     )

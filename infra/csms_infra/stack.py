@@ -39,6 +39,8 @@ WS_CONNECT = "csms.handlers.ws_connect.lambda_handler"
 WS_MESSAGE = "csms.handlers.ws_message.lambda_handler"
 WS_DISCONNECT = "csms.handlers.ws_disconnect.lambda_handler"
 API = "csms.handlers.api.lambda_handler"
+# The one operator API path that carries no JWT (csms.handlers.api.PUBLIC_ROUTES lists it).
+STRIPE_WEBHOOK_PATH = "/v1/payments/stripe/webhook"
 STREAM_OUTBOX = "csms.handlers.stream_outbox.lambda_handler"
 SESSION_CLEANUP = "csms.handlers.sched_session_cleanup.lambda_handler"
 # How often the cleanup job looks for sessions their stations stopped reporting on.
@@ -152,6 +154,7 @@ class CsmsStack(Stack):
         console_origins: Sequence[str] = (),
         create_api_gateway_log_role: bool = True,
         rebalance_every: Duration = REBALANCE_EVERY,
+        stripe_secret_arn: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -231,7 +234,9 @@ class CsmsStack(Stack):
         self.handlers[EVT_REBALANCE], self.handlers[SCHED_REBALANCE] = self._rebalance(
             code, layer, environment, rebalance_every
         )
-        self.billing = self._billing(code, layer)
+        self.billing = self._billing(code, layer, stripe_secret_arn)
+        # Refunds and Stripe's webhooks are answered by the API function.
+        self.billing.grant_payments(self.handlers[API].function)
 
         def ws_route(name: str, handler: str, *, return_response: bool = False) -> None:
             self.ws_api.add_route(
@@ -254,9 +259,8 @@ class CsmsStack(Stack):
         api_function = self.handlers[API].function
         api_function.add_environment("CSMS_USER_POOL_ID", self.user_pool.user_pool_id)
         self.user_pool.grant(api_function, *USER_DIRECTORY_ACTIONS)
-        self.http_api, self.http_stage, self.openapi_route = self._operator_api(
-            self.handlers[API].function, console_origins
-        )
+        operator_api = self._operator_api(self.handlers[API].function, console_origins)
+        self.http_api, self.http_stage, self.openapi_route, self.webhook_route = operator_api
 
         CfnOutput(
             self,
@@ -270,7 +274,9 @@ class CsmsStack(Stack):
         CfnOutput(self, "TableName", value=self.table.table_name)
         CfnOutput(self, "EventBusName", value=self.bus.event_bus_name)
 
-    def _billing(self, code: lambda_.Code, layer: lambda_.ILayerVersion) -> BillingWorkflow:
+    def _billing(
+        self, code: lambda_.Code, layer: lambda_.ILayerVersion, stripe_secret_arn: str | None
+    ) -> BillingWorkflow:
         """The billing workflow (csms_infra.billing): its functions join `self.handlers`."""
 
         def make_function(
@@ -298,6 +304,7 @@ class CsmsStack(Stack):
                 "CSMS_EVENT_BUS_NAME": self.bus.event_bus_name,
             },
             make_function=make_function,
+            stripe_secret_arn=stripe_secret_arn,
             log_retention=LOG_RETENTION,
         )
 
@@ -609,7 +616,7 @@ class CsmsStack(Stack):
 
     def _operator_api(
         self, function: lambda_.IFunction, console_origins: Sequence[str]
-    ) -> tuple[apigwv2.HttpApi, apigwv2.HttpStage, apigwv2.HttpRoute]:
+    ) -> tuple[apigwv2.HttpApi, apigwv2.HttpStage, apigwv2.HttpRoute, apigwv2.HttpRoute]:
         cors = (
             apigwv2.CorsPreflightOptions(
                 allow_origins=list(console_origins),
@@ -663,4 +670,9 @@ class CsmsStack(Stack):
         [openapi] = api.add_routes(
             path="/v1/openapi.json", methods=[apigwv2.HttpMethod.GET], integration=integration
         )
-        return api, stage, openapi
+        # Stripe calls its webhook with no JWT: the function trusts a delivery only once its
+        # Stripe-Signature holds for the raw body (csms.handlers.api_billing).
+        [webhook] = api.add_routes(
+            path=STRIPE_WEBHOOK_PATH, methods=[apigwv2.HttpMethod.POST], integration=integration
+        )
+        return api, stage, openapi, webhook

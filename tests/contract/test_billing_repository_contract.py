@@ -29,6 +29,7 @@ from csms.domain.billing.invoice import (
     InvoiceKind,
     InvoiceLine,
     InvoiceState,
+    Payment,
     session_line,
     with_lines,
 )
@@ -36,6 +37,7 @@ from csms.domain.billing.pricing import price
 from csms.domain.errors import InvalidCursorError
 from csms.domain.events import CdrCreated, DomainEvent, InvoiceFinalized
 from csms.services.billing import BilledRevision, BillingRepository, Hold, SessionLedger
+from csms.services.billing_month import StatementRef, StatementsToClose
 from csms.services.billing_wiring import BillingAccountStore
 from csms_local import emulation
 
@@ -426,6 +428,78 @@ def test_claim_provider_event_true_only_the_first_time(repo: Repo) -> None:
     assert (first, again, other) == (True, False, True)
 
 
+# -- the monthly close ---------------------------------------------------------------------------
+
+
+def a_statement(
+    invoice_id: str,
+    account_id: str,
+    *,
+    tenant_id: str = T,
+    state: InvoiceState = InvoiceState.OPEN,
+    period: str = "2026-11",
+    lines: tuple[InvoiceLine, ...] = (),
+    **update: Any,
+) -> Invoice:
+    statement = an_invoice(
+        invoice_id, state=state, kind=InvoiceKind.STATEMENT, account_id=account_id, lines=lines
+    )
+    return statement.model_copy(update={"tenant_id": tenant_id, "period": period, **update})
+
+
+def test_statements_to_close_are_the_months_open_and_uncollected_across_tenants(
+    repo: Repo,
+) -> None:
+    # GIVEN November statements of two tenants in every state, an October one and a receipt
+    line = a_line()
+    invoiced = Payment(reference="inv_1", kind="invoice", amount=Decimal("3.00"), status="due")
+    for tenant_id, statement in [
+        (T, a_statement("stm-open", "acct-open")),
+        (
+            OTHER,
+            a_statement(
+                "stm-due", "acct-due", tenant_id=OTHER, state=InvoiceState.FINALIZED, lines=(line,)
+            ),
+        ),
+        (T, a_statement("stm-paid", "acct-paid", state=InvoiceState.PAID, lines=(line,))),
+        (
+            T,
+            a_statement(
+                "stm-invoiced",
+                "acct-inv",
+                state=InvoiceState.FINALIZED,
+                lines=(line,),
+                payments=(invoiced,),
+            ),
+        ),
+        (T, a_statement("stm-nothing", "acct-zero", state=InvoiceState.FINALIZED)),
+        (T, a_statement("stm-october", "acct-open", period="2026-10")),
+    ]:
+        repo.billing.create_invoice(tenant_id, statement, [], no_events)
+    repo.billing.create_invoice(T, an_invoice("rcp-1", lines=(line,)), [line], no_events)
+    close: StatementsToClose = repo.repo
+
+    # WHEN November's statements to close are listed
+    listed = list(close.statements_to_close("2026-11"))
+
+    # THEN the open one and the one finalized with nothing collected, of both tenants, are
+    # listed; the settled, the empty, October's and the receipt are not
+    assert sorted(listed, key=lambda r: r.account_id) == [
+        StatementRef(OTHER, "acct-due"),
+        StatementRef(T, "acct-open"),
+    ]
+    assert list(close.statements_to_close("2026-10")) == [StatementRef(T, "acct-open")]
+    assert list(close.statements_to_close("2026-09")) == []
+
+    # AND once the open one is settled, it is no longer listed
+    opened = repo.billing.get_invoice(T, "stm-open")
+    assert opened is not None
+    repo.billing.update_invoice(
+        T, opened.model_copy(update={"state": InvoiceState.VOID}), opened.version, no_events
+    )
+    assert list(close.statements_to_close("2026-11")) == [StatementRef(OTHER, "acct-due")]
+
+
 # -- billing accounts ----------------------------------------------------------------------------
 
 
@@ -503,3 +577,72 @@ def test_dynamo_invoice_number_drawn_again_after_a_concurrent_issue(
     assert closed is not None
     assert closed.number == 3
     assert repo.get_invoice(T, "stm-1") == closed
+
+
+def test_dynamo_statements_to_close_reads_beyond_one_batch(dynamo_table: str) -> None:
+    # GIVEN more statements in one month than one batch read takes (100), half of them paid
+    repo = DynamoBillingRepository(OutboxEncoder(lambda: str(uuid.uuid4())))
+    line = a_line()
+    for n in range(130):
+        state = InvoiceState.OPEN if n % 2 == 0 else InvoiceState.PAID
+        repo.create_invoice(
+            T,
+            a_statement(f"stm-{n:03d}", f"acct-{n:03d}", state=state, lines=(line,)),
+            [],
+            no_events,
+        )
+
+    # WHEN the month's statements to close are listed
+    listed = list(repo.statements_to_close("2026-11"))
+
+    # THEN every open one is there, once
+    assert sorted(ref.account_id for ref in listed) == [f"acct-{n:03d}" for n in range(0, 130, 2)]
+    assert {ref.tenant_id for ref in listed} == {T}
+
+
+def test_dynamo_statement_marker_written_with_its_statement_only(dynamo_table: str) -> None:
+    # GIVEN a statement created, then created again (a retry), and a receipt
+    repo = DynamoBillingRepository(OutboxEncoder(lambda: str(uuid.uuid4())))
+    repo.create_invoice(T, a_statement("stm-1", "acct-1"), [], no_events)
+    repo.create_invoice(
+        T, a_statement("stm-1", "acct-1", created_at=T0 + timedelta(minutes=5)), [], no_events
+    )
+    repo.create_invoice(T, an_invoice("rcp-1"), [], no_events)
+
+    # WHEN the table is read whole
+    items = boto3.client("dynamodb", region_name=emulation.REGION).scan(TableName=dynamo_table)[
+        "Items"
+    ]
+
+    # THEN one marker in November's partition names the tenant and the statement
+    markers = [i for i in items if i["PK"]["S"].startswith("BILLMONTH#")]
+    assert [(m["PK"]["S"], m["SK"]["S"], m["tenant_id"]["S"]) for m in markers] == [
+        ("BILLMONTH#2026-11", f"{T}#stm-1", T)
+    ]
+
+
+def test_dynamo_invoice_with_lines_or_marker_draws_its_number_again(
+    dynamo_table: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a receipt that took number 1, and a writer that read the counter before it did
+    repo = DynamoBillingRepository(OutboxEncoder(lambda: str(uuid.uuid4())))
+    repo.create_invoice(T, an_invoice("rcp-1"), [], no_events)
+    real = repo._next_number
+    draws = iter([1, None, 2, None])
+
+    def next_number(tenant_id: str, invoice: Invoice) -> int | None:
+        drawn = next(draws)
+        return drawn if drawn is not None else real(tenant_id, invoice)
+
+    monkeypatch.setattr(repo, "_next_number", next_number)
+    lines = (a_line("S1"), a_line("S2"))
+
+    # WHEN that writer issues a receipt with two lines, then a statement issued at once
+    receipt = repo.create_invoice(T, an_invoice("rcp-2", lines=lines), list(lines), no_events)
+    statement = repo.create_invoice(
+        T, a_statement("stm-1", "acct-1", state=InvoiceState.FINALIZED), [], no_events
+    )
+
+    # THEN each drew again past its lines and marker, and took the next free number
+    assert (receipt.number, statement.number) == (2, 3)
+    assert list(repo.statements_to_close("2026-11")) == []

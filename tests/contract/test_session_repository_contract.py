@@ -39,6 +39,7 @@ from csms.domain.sessions import (
     Session,
     SessionState,
     chunk_key_seq,
+    chunk_key_status,
     new_session,
 )
 from csms.domain.station import ProtocolVersion
@@ -265,6 +266,35 @@ def test_session_load_returns_the_newest_chunk_and_chunks_page_oldest_first(repo
     assert snapshot.newest is not None
     assert snapshot.newest.register == MeterMark(wh=Decimal(1300), at=T0 + timedelta(minutes=3))
     assert [c.seq_no for c in first.items + second.items] == [1, 2, 3]
+
+
+def test_session_chunks_keep_their_charging_state_and_status_chunks_are_never_newest(
+    repos: Repos,
+) -> None:
+    # GIVEN a session, a 2.0.1 chunk that reported SuspendedEV, and a 1.6 status chunk (no
+    # readings) whose key sorts before the meter chunks
+    session = a_session()
+    repos.sessions.create(session)
+    suspended = a_chunk(
+        session,
+        2,
+        1200,
+        charging_state=ChargingState.SUSPENDED_EV,
+        state_at=T0 + timedelta(minutes=2),
+    )
+    status = MeterChunk(
+        session_id=session.id,
+        key=chunk_key_status(T0 + timedelta(minutes=5), ChargingState.CHARGING),
+        charging_state=ChargingState.CHARGING,
+        state_at=T0 + timedelta(minutes=5),
+    )
+    # WHEN stored and read back
+    assert repos.sessions.add_chunk("tenant-a", suspended)
+    assert repos.sessions.add_chunk("tenant-a", status)
+    chunks = repos.sessions.chunks(session.id, 10).items
+    # THEN both keep their state and its time, the status chunk first; the newest is the meter
+    assert chunks == [status, suspended]
+    assert repos.sessions.load(session.id).newest == suspended
 
 
 def test_session_add_chunk_twice_is_refused_and_publishes_once(repos: Repos) -> None:

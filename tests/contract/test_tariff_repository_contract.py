@@ -207,21 +207,77 @@ def test_assignments_need_a_tariff_that_is_not_deleted(repo: TariffRepository) -
 def test_assigned_tariffs_cannot_be_deleted_until_unassigned(repo: TariffRepository) -> None:
     # GIVEN a tariff two assignments name
     repo.create_tariff(T, a_version())
-    first = TariffAssignment(tariff_id="public", site_id="s1")
-    second = TariffAssignment(tariff_id="public", group_id="fleet")
+    first = TariffAssignment(tariff_id="public", site_id="s1", valid_from=T0)
+    second = TariffAssignment(tariff_id="public", group_id="fleet", valid_from=T0)
     repo.create_assignment(T, first)
     repo.create_assignment(T, second)
-    # WHEN deleted while named, after one assignment went, after both
+    # WHEN deleted while named, after one assignment ended, after both
     with pytest.raises(ResourceInUseError):
         repo.delete_tariff(T, "public", 1)
-    assert repo.delete_assignment(T, first)
+    assert repo.end_assignment(T, _ended(first))
     with pytest.raises(ResourceInUseError):
         repo.delete_tariff(T, "public", 1)
-    assert repo.delete_assignment(T, second)
-    # THEN refused twice, then deleted; an assignment deleted twice is absent the second time
-    assert not repo.delete_assignment(T, second)
-    assert repo.get_assignment(T, second.id) is None
+    assert repo.end_assignment(T, _ended(second))
+    # THEN refused twice, then deleted; an assignment ended twice is refused the second time,
+    # and the ended one stays readable
+    assert not repo.end_assignment(T, _ended(second, hours=2))
+    assert repo.get_assignment(T, second.id) == _ended(second)
+    assert not repo.end_assignment(T, _ended(TariffAssignment(tariff_id="public", valid_from=T0)))
     assert repo.delete_tariff(T, "public", 1)
+
+
+def _ended(assignment: TariffAssignment, hours: int = 1) -> TariffAssignment:
+    return assignment.model_copy(update={"valid_until": T0 + timedelta(hours=hours)})
+
+
+def test_assignment_history_frees_the_slot_and_keeps_the_ended(repo: TariffRepository) -> None:
+    # GIVEN a site assignment that ended, and a new one of another tariff in its slot
+    repo.create_tariff(T, a_version("public"))
+    repo.create_tariff(T, a_version("other"))
+    old = TariffAssignment(tariff_id="public", site_id="s1", valid_from=T0)
+    assert repo.create_assignment(T, old)
+    assert repo.end_assignment(T, _ended(old))
+    new = TariffAssignment(tariff_id="other", site_id="s1", valid_from=T0 + timedelta(hours=1))
+    created = repo.create_assignment(T, new)
+
+    # WHEN a third one is assigned to the slot while the new one is in force
+    third = TariffAssignment(tariff_id="public", site_id="s1", valid_from=T0 + timedelta(hours=2))
+    refused = repo.create_assignment(T, third)
+
+    # THEN the slot took the new one and refused the third; both the ended and the new one are
+    # read back, listed only with the ended ones included, and given to `resolve`
+    assert created
+    assert not refused
+    assert new.id != old.id
+    assert repo.get_assignment(T, old.id) == _ended(old)
+    assert repo.get_assignment(T, new.id) == new
+    assert repo.get_assignment(T, third.id) is None
+    assert repo.list_assignments(T, 10).items == [new]
+    assert sorted(a.id for a in repo.list_assignments(T, 10, include_ended=True).items) == sorted(
+        [old.id, new.id]
+    )
+    assert sorted(a.id for a in repo.all_assignments(T)) == sorted([old.id, new.id])
+    # AND the tariff only the ended one names may be deleted
+    assert repo.delete_tariff(T, "public", 1)
+
+
+def test_assignment_stored_before_history_still_holds_its_slot(repo: TariffRepository) -> None:
+    # GIVEN an assignment without `valid_from` (stored before assignments had a history)
+    repo.create_tariff(T, a_version("public"))
+    legacy = TariffAssignment(tariff_id="public", site_id="s1", created_at=T0)
+    assert repo.create_assignment(T, legacy)
+    later = TariffAssignment(tariff_id="public", site_id="s1", valid_from=T0 + timedelta(hours=2))
+
+    # WHEN a new assignment takes its slot while it is in force, and after it ended
+    while_in_force = repo.create_assignment(T, later)
+    assert repo.end_assignment(T, _ended(legacy))
+    after_it_ended = repo.create_assignment(T, later)
+
+    # THEN refused first, then stored; the old one keeps the slot's id, in force since always
+    assert not while_in_force
+    assert after_it_ended
+    assert repo.get_assignment(T, legacy.id) == _ended(legacy)
+    assert repo.get_assignment(T, later.id) == later
 
 
 def test_assignments_list_by_id_in_full_pages_even_when_restricted(repo: TariffRepository) -> None:

@@ -5,18 +5,24 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+from aws_cdk.assertions import Template
 from tests.infra.test_rebalance_stack import allowed_actions, function_of, rules_targeting
 from tests.infra.test_stack import references, resources
 
+from csms_infra.assembly import STRIPE_SECRET_ARN, build_app
 from csms_infra.billing import (
     BILLING_ALERT,
     BILLING_BILL,
     BILLING_CLOSE_MONTH,
+    BILLING_PREAUTH,
     BILLING_START,
     LAMBDA_SERVICE_ERRORS,
     REJECTED_ERROR,
     RETRYABLE_ERROR,
 )
+from csms_infra.stack import API, EVT_REBALANCE, WS_MESSAGE
+from csms_local.emulation import event_rules
 
 
 def _state_machine(template: dict[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -157,3 +163,137 @@ def test_billing_failures_raise_alarms(template: dict[str, Any]) -> None:
     # THEN a failed execution and a dead-lettered start each raise one
     assert ("AWS/States", "ExecutionsFailed") in metrics
     assert ("AWS/SQS", "ApproximateNumberOfMessagesVisible") in metrics
+
+
+SECRET_ARN = "arn:aws:secretsmanager:eu-central-1:123456789012:secret:csms/stripe-AbC123"
+# The functions that call Stripe (and so may read its keys), and some that do not.
+PAYING = (BILLING_BILL, BILLING_CLOSE_MONTH, BILLING_PREAUTH, API)
+NOT_PAYING = (BILLING_START, BILLING_ALERT, WS_MESSAGE, EVT_REBALANCE)
+
+
+@pytest.fixture(scope="module")
+def with_secret() -> dict[str, Any]:
+    """The template synthesized with Stripe's secret named in the context."""
+    _, stack = build_app(context={STRIPE_SECRET_ARN: SECRET_ARN}, skip_bundling=True, nag=True)
+    template: dict[str, Any] = dict(Template.from_stack(stack).to_json())
+    return template
+
+
+def _secret_reads(template: dict[str, Any], function: dict[str, Any]) -> list[Any]:
+    """The resources of the statements that let the function's role read a secret."""
+    [role] = references(function["Role"])
+    found = []
+    for policy in resources(template, "AWS::IAM::Policy").values():
+        if role not in set(references(policy["Properties"]["Roles"])):
+            continue
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            action = statement["Action"]
+            actions = [action] if isinstance(action, str) else action
+            if "secretsmanager:GetSecretValue" in actions:
+                found.append(statement["Resource"])
+    return found
+
+
+def test_billing_preauth_runs_on_transaction_started_with_retries_and_dead_letters(
+    template: dict[str, Any],
+) -> None:
+    # GIVEN the pre-authorisation function
+    preauth_fn, preauth = function_of(template, BILLING_PREAUTH)
+    # WHEN looking for the rule that invokes it and its asynchronous invocation settings
+    [rule] = rules_targeting(template, preauth_fn)
+    [invoke_config] = [
+        r["Properties"]
+        for r in resources(template, "AWS::Lambda::EventInvokeConfig").values()
+        if preauth_fn in set(references(r["Properties"]["FunctionName"]))
+    ]
+    # THEN TransactionStarted of csms.sessions on the CSMS bus invokes it, retried for an
+    # hour at most (a late hold is of no use), then a dead-letter queue an alarm watches
+    assert rule["EventPattern"] == {
+        "source": ["csms.sessions"],
+        "detail-type": ["TransactionStarted"],
+    }
+    [bus] = references(rule["EventBusName"])
+    assert template["Resources"][bus]["Type"] == "AWS::Events::EventBus"
+    [target] = rule["Targets"]
+    assert target["RetryPolicy"]["MaximumEventAgeInSeconds"] == 3600
+    [queue] = references(target["DeadLetterConfig"]["Arn"])
+    assert template["Resources"][queue]["Type"] == "AWS::SQS::Queue"
+    # AND a failing invocation (the provider unreachable) is retried twice by Lambda, then
+    # goes to the same queue
+    assert invoke_config["MaximumRetryAttempts"] == 2
+    destination = invoke_config["DestinationConfig"]["OnFailure"]["Destination"]
+    assert list(references(destination)) == [queue]
+    alarmed = {
+        ref
+        for alarm in resources(template, "AWS::CloudWatch::Alarm").values()
+        for dimension in alarm["Properties"].get("Dimensions", [])
+        for ref in references(dimension["Value"])
+    }
+    assert queue in alarmed
+    # AND it uses the table (the hold is a table write) and sends its failures to the queue,
+    # with no wildcard action: it reaches neither stations nor the bus
+    actions = allowed_actions(template, preauth)
+    assert {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "sqs:SendMessage"} <= actions
+    prefixes = ("dynamodb:", "sqs:", "logs:", "xray:")
+    assert not {a for a in actions if not a.startswith(prefixes)}
+    assert not [a for a in actions if a.endswith(":*")]
+    assert preauth["Timeout"] == 60
+
+
+def test_billing_preauth_rule_is_routed_by_the_local_runtime(template: dict[str, Any]) -> None:
+    # GIVEN the rules the local runtime reads from the template (csms local)
+    rules = event_rules(template)
+    started = {"source": "csms.sessions", "detail-type": "TransactionStarted", "detail": {}}
+    # WHEN a TransactionStarted arrives on the bus
+    handlers = {rule.handler for rule in rules if rule.matches(started)}
+    # THEN the pre-authorisation handler runs for it, in process (as it does in AWS)
+    assert BILLING_PREAUTH in handlers
+
+
+def test_billing_without_stripe_secret_no_function_reads_a_secret(
+    template: dict[str, Any],
+) -> None:
+    # GIVEN the default template (no `csms:stripeSecretArn`: the invoice-only provider)
+    for handler in (*PAYING, *NOT_PAYING):
+        _, props = function_of(template, handler)
+        # THEN no function is told of a secret or may read one
+        assert "CSMS_STRIPE_SECRET_ARN" not in props["Environment"]["Variables"]
+        assert _secret_reads(template, props) == []
+    assert not resources(template, "AWS::SecretsManager::Secret")
+
+
+def test_billing_stripe_secret_is_read_only_by_the_functions_that_call_stripe(
+    with_secret: dict[str, Any],
+) -> None:
+    # GIVEN the template synthesized with Stripe's secret in the context (cdk-nag passing)
+    template = with_secret
+    # THEN the secret is the operator's (imported, not made: its keys never pass through
+    # CloudFormation)
+    assert not resources(template, "AWS::SecretsManager::Secret")
+    # AND the functions that call Stripe are told its ARN and may read exactly that secret
+    for handler in PAYING:
+        _, props = function_of(template, handler)
+        assert props["Environment"]["Variables"]["CSMS_STRIPE_SECRET_ARN"] == SECRET_ARN
+        assert _secret_reads(template, props) == [SECRET_ARN], handler
+    # AND the others neither know of it nor may read it
+    for handler in NOT_PAYING:
+        _, props = function_of(template, handler)
+        assert "CSMS_STRIPE_SECRET_ARN" not in props["Environment"]["Variables"]
+        assert _secret_reads(template, props) == [], handler
+
+
+@pytest.mark.parametrize(
+    "arn",
+    [
+        "arn:aws:secretsmanager:eu-central-1:123456789012:secret:csms/stripe",
+        "csms/stripe",
+        "arn:aws:ssm:eu-central-1:123456789012:parameter/stripe-AbC123",
+    ],
+)
+def test_billing_stripe_secret_context_must_be_a_complete_secret_arn(arn: str) -> None:
+    # GIVEN a context value that is not a secret's complete ARN (a partial ARN, a name,
+    # another service's ARN)
+    # WHEN synthesizing
+    # THEN the app refuses it with the form it wants, before making anything
+    with pytest.raises(ValueError, match="complete ARN"):
+        build_app(context={STRIPE_SECRET_ARN: arn}, skip_bundling=True, nag=False)

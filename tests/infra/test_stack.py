@@ -10,7 +10,13 @@ from typing import Any
 from aws_cdk import cx_api
 from aws_cdk.assertions import Match, Template
 
-from csms_infra.billing import BILLING_ALERT, BILLING_BILL, BILLING_CLOSE_MONTH, BILLING_START
+from csms_infra.billing import (
+    BILLING_ALERT,
+    BILLING_BILL,
+    BILLING_CLOSE_MONTH,
+    BILLING_PREAUTH,
+    BILLING_START,
+)
 from csms_infra.stack import (
     API,
     EVT_REBALANCE,
@@ -26,7 +32,13 @@ from csms_infra.stack import (
 
 ROOT = Path(__file__).resolve().parents[2]
 # The billing workflow's functions have their own test (test_billing_stack.py).
-BILLING_HANDLERS = (BILLING_START, BILLING_BILL, BILLING_ALERT, BILLING_CLOSE_MONTH)
+BILLING_HANDLERS = (
+    BILLING_START,
+    BILLING_BILL,
+    BILLING_ALERT,
+    BILLING_CLOSE_MONTH,
+    BILLING_PREAUTH,
+)
 HANDLERS = {
     WS_CONNECT,
     WS_MESSAGE,

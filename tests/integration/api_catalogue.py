@@ -282,6 +282,20 @@ SAMPLES: dict[tuple[str, str], Callable[[World], Sample]] = {
     ("GET", "/v1/cdrs"): lambda w: Sample(query={"limit": "10"}),
     ("GET", "/v1/cdrs/<cdr_id>"): lambda w: Sample({"cdr_id": w.extra["cdr"]}),
     ("GET", "/v1/sessions/<session_id>/billing"): lambda w: Sample({"session_id": w.session}),
+    # The receipt's session ended today (UTC): a report of the days around it holds it.
+    ("GET", "/v1/reports/billing"): lambda w: Sample(query=_report_days("site")),
+    # -- billing accounts (the station's token's, made in build_world as billing would)
+    ("GET", "/v1/billing-accounts"): lambda w: Sample(query={"limit": "10"}),
+    ("GET", "/v1/billing-accounts/<account_id>"): lambda w: Sample(
+        {"account_id": w.extra["account"]}
+    ),
+    ("PATCH", "/v1/billing-accounts/<account_id>"): lambda w: Sample(
+        {"account_id": w.extra["account"]},
+        body={"email": "driver@acme.example", "paymentMethod": "pm_acme_card"},
+    ),
+    ("POST", "/v1/billing-accounts/<account_id>/payment-method-setup"): lambda w: Sample(
+        {"account_id": w.extra["account"]}, body={"requestId": "acme-setup-1"}
+    ),
     # Public (Stripe calls it): signed, of a type billing does not act on, so it changes nothing.
     ("POST", "/v1/payments/stripe/webhook"): lambda w: _webhook_sample(),
 }
@@ -379,6 +393,11 @@ def _ocpp(frame: list[Any]) -> list[Any]:
     result = ws_message.lambda_handler(message_event(CONNECTION, json.dumps(frame)), Ctx())
     reply: list[Any] = json.loads(result["body"]) if result.get("body") else []
     return reply
+
+
+def _report_days(by: str) -> dict[str, str]:
+    today = datetime.now(UTC).date()
+    return {"from": str(today - timedelta(days=1)), "to": str(today + timedelta(days=1)), "by": by}
 
 
 def build_world() -> World:
@@ -511,6 +530,9 @@ def build_world() -> World:
     # A paid receipt of the session, and its CDR (as billing would have stored them).
     stored = store_paid_receipt(TENANT, world.session, site_id=world.site, station_id=world.station)
     world.extra["invoice"], world.extra["cdr"] = stored.invoice_id, stored.cdr_id
+    world.extra["account"] = (
+        _runtime.billing().accounts.account_for(TENANT, id_token=world.token, group_id=None).id
+    )
     _runtime.reset()
     # ... and one queued behind it, not sent yet: the one a caller may cancel.
     pending = call(

@@ -251,3 +251,46 @@ def test_resolve_applies_the_precedence_with_the_tokens_group(world: None) -> No
     assert (anyone[0], anyone[1]["tariff"]["id"]) == (200, "public")
     assert (nothing[0], nothing[1]["type"]) == (404, "/problems/tariff-assignment-not-found")
     assert (ghost[0], ghost[1]["type"]) == (404, "/problems/station-not-found")
+
+
+def test_assignment_deleted_then_recreated_in_its_slot_keeps_its_history(world: None) -> None:
+    # GIVEN the public tariff assigned at CP-1, then deleted, then the dear one in its slot
+    _create("public")
+    _create("dear", prices={"energyPerKwh": "0.79"})
+    _, first = _assign(tariffId="public", stationId="CP-1")
+    gone = call_api("DELETE", f"/v1/tariff-assignments/{first['id']}", claims=OWNER)[0]
+    again = call_api("DELETE", f"/v1/tariff-assignments/{first['id']}", claims=OWNER)[0]
+    status, second = _assign(tariffId="dear", stationId="CP-1")
+
+    # WHEN the assignments are listed, with and without the ended ones, the first is read, and
+    # the tariff is resolved for a session that started while the first was in force
+    current = call_api("GET", "/v1/tariff-assignments", claims=VIEWER)[2]["items"]
+    everything = call_api(
+        "GET", "/v1/tariff-assignments", claims=VIEWER, query={"includeEnded": "true"}
+    )[2]["items"]
+    read, _, ended = call_api("GET", f"/v1/tariff-assignments/{first['id']}", claims=VIEWER)
+    then = call_api(
+        "GET",
+        "/v1/tariff-assignments/resolve",
+        claims=VIEWER,
+        query={"stationId": "CP-1", "at": first["validFrom"]},
+    )[2]
+    now = call_api(
+        "GET", "/v1/tariff-assignments/resolve", claims=VIEWER, query={"stationId": "CP-1"}
+    )[2]
+
+    # THEN the slot was freed by the delete and taken again under a new id; the first is kept,
+    # ended, listed only when asked; each moment resolves to the assignment in force then
+    assert (gone, again, status) == (204, 404, 201)
+    assert second["id"] != first["id"]
+    assert first["validUntil"] is None
+    assert [a["id"] for a in current] == [second["id"]]
+    assert sorted(a["id"] for a in everything) == sorted([first["id"], second["id"]])
+    assert read == 200
+    assert ended["validFrom"] == first["validFrom"]
+    assert ended["validUntil"] is not None
+    assert ended["validUntil"] <= second["validFrom"]
+    assert (then["assignment"]["id"], then["tariff"]["id"]) == (first["id"], "public")
+    assert (now["assignment"]["id"], now["tariff"]["id"]) == (second["id"], "dear")
+    # AND the tariff only the ended assignment names may be deleted
+    assert call_api("DELETE", "/v1/tariffs/public", claims=OWNER)[0] == 204

@@ -174,8 +174,9 @@ def test_rebalance_16_start_routed_from_the_template_rule_sends_a_tx_profile(
     reply = _says(conn, [2, "s1", "StartTransaction", start])
     pump.pump()
     invoked = router.route()
-    # THEN the rebalance rule ran and the station got a 1.6 TxProfile naming its transaction
-    assert invoked == 1
+    # THEN the rebalance rule ran (and the billing pre-authorisation's, which also listens to
+    # TransactionStarted) and the station got a 1.6 TxProfile naming its transaction
+    assert invoked == 2
     [payload] = _profiles(frames, conn)
     assert payload["connectorId"] == 1
     profile = payload["csChargingProfiles"]

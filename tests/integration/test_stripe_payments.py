@@ -446,3 +446,59 @@ def test_stripe_forbidden_key_fails_permanently(
     # THEN the failure is permanent: someone has to fix the key
     assert (result.status, result.failure_code) == (PaymentStatus.FAILED, "permission_error")
     assert not result.retryable
+
+
+def test_stripe_payments_carry_their_invoice_in_metadata_and_always_their_tenant(
+    fake: FakeStripe, provider: StripePaymentProvider
+) -> None:
+    # GIVEN a customer with a saved card, and metadata naming invoices (one also trying to
+    # name another tenant, and one with a value over Stripe's 500 characters)
+    customer = fake.add_customer(default_payment_method="pm_card_visa")
+    meta = {"invoice_id": "rcp-1", "session_id": "S1", "tenant_id": "someone-else"}
+    # WHEN a hold, a charge and a refund are made with metadata
+    held = provider.authorize(
+        TENANT,
+        customer=customer,
+        payment_method=None,
+        amount_minor=1000,
+        currency="EUR",
+        idempotency_key="hold",
+        description="hold",
+        metadata=meta,
+    )
+    charged = provider.charge(
+        TENANT,
+        customer=customer,
+        payment_method=None,
+        amount_minor=700,
+        currency="EUR",
+        idempotency_key="charge",
+        description="charge",
+        metadata={"invoice_id": "x" * 600},
+    )
+    assert charged.reference is not None
+    refunded = provider.refund(
+        TENANT,
+        reference=charged.reference,
+        amount_minor=100,
+        idempotency_key="refund",
+        reason="requested_by_customer",
+        metadata={"invoice_id": "cn-1"},
+    )
+    # THEN Stripe keeps each payment's invoice (cut to its limit) and the caller's tenant,
+    # which metadata cannot change; a refund also says why
+    assert held.reference is not None
+    assert fake.payment_intents[held.reference]["metadata"] == {
+        "tenant_id": TENANT,
+        "invoice_id": "rcp-1",
+        "session_id": "S1",
+    }
+    assert fake.payment_intents[charged.reference]["metadata"] == {
+        "tenant_id": TENANT,
+        "invoice_id": "x" * 500,
+    }
+    assert fake.refunds[str(refunded.reference)]["metadata"] == {
+        "tenant_id": TENANT,
+        "invoice_id": "cn-1",
+        "reason": "requested_by_customer",
+    }

@@ -14,19 +14,30 @@ in `body`:
   the transaction that writes it, conditional on the number read (no gaps, never twice);
 - `BILLLEDGER#{session id}`: a session's billing ledger, `version` beside it;
 - `BILLHOLD#{session id}`: the pre-authorisation made at the session's start (first write wins);
-- `BILLACCT#{account id}`: a billing account, with its provider customer and payment method.
+- `BILLACCT#{account id}`: a billing account, with its provider customer and payment method;
+  listed by querying the tenant's partition for that key prefix (ids sort as the keys do).
 
 Payment provider events are the operator's, not a tenant's: `PROVIDEREVENT#{event id}` /
 `EVENT`, with no tenant, deleted by TTL (`expires_at`) once the provider has long stopped
 redelivering it.
+
+The monthly close reads across tenants, so each statement leaves a marker in its month's own
+partition: `BILLMONTH#{YYYY-MM}` / `{tenant}#{statement id}`, carrying `tenant_id` and the
+account in `body`, put in the transaction that creates the statement (no statement without its
+marker). The marker is never updated: `statements_to_close` queries the month's partition (all
+pages) and reads the statements' headers by key in batches (eventually consistent: a statement
+only moves towards settled, so a stale header can list a settled one, which `finalize_month`
+then leaves alone, never hide one left to close). A month costs one small read per statement
+and no write beyond the marker, whereas marking it done would add a write to every settle.
 
 All indexes are keys only: a list queries the index, then reads the items by key.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
+from itertools import islice
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, TypeAdapter
@@ -47,10 +58,11 @@ from csms.adapters.dynamo import (
 from csms.adapters.dynamo_models import _Item
 from csms.adapters.outbox import OutboxEncoder
 from csms.domain.billing.cdr import Cdr
-from csms.domain.billing.invoice import BillingAccount, Invoice, InvoiceLine
+from csms.domain.billing.invoice import BillingAccount, Invoice, InvoiceKind, InvoiceLine
 from csms.domain.errors import ConcurrentModificationError
 from csms.domain.events import DomainEvent
 from csms.services.billing import EventsFor, Hold, SessionLedger
+from csms.services.billing_month import StatementRef, still_to_close
 from csms.services.billing_wiring import StoredAccount
 from csms.services.ports import Page
 
@@ -62,8 +74,11 @@ LEDGER = "BILLLEDGER#"
 HOLD = "BILLHOLD#"
 ACCOUNT = "BILLACCT#"
 PROVIDER_EVENT = "PROVIDEREVENT#"
+STATEMENT_MONTH = "BILLMONTH#"
 # Stripe redelivers an event for up to three days; a claim outlives that by far.
 PROVIDER_EVENT_TTL = timedelta(days=30)
+# Keys per BatchGetItem (DynamoDB's limit).
+_BATCH_GET = 100
 # Attempts at numbering an invoice while other invoices of the tenant take numbers.
 _NUMBER_ATTEMPTS = 8
 
@@ -248,6 +263,7 @@ class DynamoBillingRepository:
             number = self._next_number(tenant_id, invoice)
             stored = invoice.model_copy(update={"version": 1, **_number_update(number)})
             header = self._header(tenant_id, stored, events(stored))
+            marked = stored.kind is InvoiceKind.STATEMENT and stored.period is not None
             try:
                 with self._transaction() as tx:
                     tx.save(header, condition=BillingItem.PK.does_not_exist())
@@ -258,13 +274,18 @@ class DynamoBillingRepository:
                             self._line(tenant_id, invoice.id, line, position),
                             condition=BillingItem.PK.does_not_exist(),
                         )
+                    if marked:
+                        # With the header's condition: no marker for a statement not written.
+                        tx.save(_statement_marker(tenant_id, stored))
             except TransactWriteError as exc:
                 if not _is_conditional_failure(exc):
                     raise
                 existing = self.get_invoice(tenant_id, invoice.id)
                 if existing is not None:
                     return existing
-                if number is not None and _failed_at(exc, 1):
+                # pynamodb sends the puts (header, lines, marker) before the counter's update.
+                counter = 1 + len(lines) + (1 if marked else 0)
+                if number is not None and _failed_at(exc, counter):
                     continue  # another invoice took the number: draw again
                 raise
             return stored
@@ -386,6 +407,27 @@ class DynamoBillingRepository:
             body=_HOLD.dump_json(hold).decode(),
         )
         return self._put_new(item)
+
+    # -- the monthly close ---------------------------------------------------------------------
+
+    def statements_to_close(self, month: str) -> Iterator[StatementRef]:
+        """The month's markers, all pages, kept while their statement is `still_to_close`."""
+        markers: Iterator[BillingItem] = iter(BillingItem.query(f"{STATEMENT_MONTH}{month}"))
+        while chunk := list(islice(markers, _BATCH_GET)):
+            refs: dict[tuple[str, str], StatementRef] = {}
+            for marker in chunk:
+                tenant_id = marker.tenant_id or ""
+                statement = marker.SK[len(tenant_id) + 1 :]
+                refs[tenant_pk(tenant_id), f"{INVOICE}{statement}"] = StatementRef(
+                    tenant_id, marker.body or ""
+                )
+            headers = {
+                (item.PK, item.SK): _invoice(item) for item in BillingItem.batch_get(list(refs))
+            }
+            for key, ref in refs.items():
+                header = headers.get(key)
+                if header is not None and still_to_close(header):
+                    yield ref
 
     # -- provider events ----------------------------------------------------------------------
 
@@ -517,6 +559,15 @@ def _invoice(item: BillingItem) -> Invoice:
     return _load(Invoice, item, version=int(item.version or 0))
 
 
+def _statement_marker(tenant_id: str, statement: Invoice) -> BillingItem:
+    return BillingItem(
+        f"{STATEMENT_MONTH}{statement.period}",
+        f"{tenant_id}#{statement.id}",
+        tenant_id=tenant_id,
+        body=statement.account_id or "",
+    )
+
+
 def _number_update(number: int | None) -> dict[str, Any]:
     return {} if number is None else {"number": number}
 
@@ -546,3 +597,20 @@ class DynamoBillingAccountStore:
         return DynamoBillingRepository._put(
             item, DynamoBillingRepository._version_condition(expected_version)
         )
+
+    def list_accounts(
+        self, tenant_id: str, limit: int, cursor: str | None = None
+    ) -> Page[StoredAccount]:
+        """One query of the tenant's partition (`BILLACCT#` keys), by account id."""
+        partition = tenant_pk(tenant_id)
+        result = BillingItem.query(
+            partition,
+            BillingItem.SK.startswith(ACCOUNT),
+            limit=limit,
+            consistent_read=True,
+            last_evaluated_key=decode_cursor(cursor, partition, sort_prefix=ACCOUNT),
+        )
+        accounts = [
+            StoredAccount(_load(BillingAccount, item), int(item.version or 0)) for item in result
+        ]
+        return Page(items=accounts, next_cursor=encode_cursor(result.last_evaluated_key))

@@ -22,6 +22,7 @@ Key layout (every item also carries `tenant_id`):
 | tenant profile     | TENANT#{t}           | PROFILE                  |                      |
 | session            | SESSION#{sid}        | SESSION                  | see below            |
 | meter chunk        | SESSION#{sid}        | MV#{seqNo or time#digest}|                      |
+| 1.6 status chunk   | SESSION#{sid}        | MV#!status#{at}#{state}  | (sorts before meters)|
 | 1.6 start key      | STATION#{id}         | START#{digest}           |                      |
 | Authorize log      | STATION#{id}         | AUTH#{unique id}         |                      |
 | station readings   | STATION#{id}#METER   | {at}#{evse:05}#{conn:05} |                      |
@@ -309,6 +310,9 @@ class ChunkItem(_Item):
     readings = UnicodeAttribute(null=True)
     seq_no = NumberAttribute(null=True)
     event_type = UnicodeAttribute(null=True)
+    # The charging state the message reported and when (set only when it reported one).
+    charging_state = UnicodeAttribute(null=True)
+    state_at = UnicodeAttribute(null=True)
 
 
 class StartKeyItem(_Item):

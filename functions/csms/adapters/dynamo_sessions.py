@@ -44,7 +44,7 @@ from csms.domain.connector import EvseRef
 from csms.domain.errors import DuplicateChunkError, StaleSessionError
 from csms.domain.events import DomainEvent
 from csms.domain.meter import Measurand, Reading, Sample
-from csms.domain.sessions import EventType, MeterChunk, Session, SessionState
+from csms.domain.sessions import ChargingState, EventType, MeterChunk, Session, SessionState
 from csms.domain.tokens import IdToken, IdTokenType, TokenStatus, token_key
 from csms.services.ports import AuthorizationRecord, Page, SessionQuery, SessionSnapshot
 
@@ -115,6 +115,8 @@ def _chunk_item(tenant_id: str, chunk: MeterChunk) -> ChunkItem:
         readings=encode_readings(chunk.readings) if chunk.readings else None,
         seq_no=chunk.seq_no,
         event_type=chunk.event_type.value if chunk.event_type else None,
+        charging_state=chunk.charging_state.value if chunk.charging_state else None,
+        state_at=chunk.state_at.astimezone(UTC).isoformat() if chunk.state_at else None,
     )
 
 
@@ -125,6 +127,8 @@ def _chunk(item: ChunkItem) -> MeterChunk:
         readings=decode_readings(item.readings),
         seq_no=int(item.seq_no) if item.seq_no is not None else None,
         event_type=EventType(item.event_type) if item.event_type else None,
+        charging_state=ChargingState(item.charging_state) if item.charging_state else None,
+        state_at=datetime.fromisoformat(item.state_at) if item.state_at else None,
     )
 
 

@@ -9,10 +9,18 @@ Items under `TENANT#{t}`, each carrying `tenant_id`:
 - `TARIFFV#{id}#{version:08}`: every version, immutable (written once, with the head that makes
   it current); sorted by version, which is also the order of `valid_from`;
 - `TARIFFASSIGN#{assignment id}`: an assignment as JSON in `body`, its site beside it (a
-  restricted user's listing keeps only their sites').
+  restricted user's listing keeps only their sites') and, once it ended, `valid_until` (kept:
+  sessions that started under it still price with it). The id derives from the slot and
+  `valid_from` (csms.domain.billing.assignment), so a slot's history never reuses a key;
+- `TARIFFSLOT#{slot id}`: the claim of a slot by its assignment in force (its id in `body`).
+  Creating an assignment puts the claim conditional on its absence, deleting one removes it,
+  each in the transaction that writes the assignment and moves the tariff's `refs`: one
+  assignment in force per slot, whatever runs concurrently. Assignments stored before the
+  claims existed (no `valid_from`) sit at the slot's own id, `TARIFFASSIGN#{slot id}`: a create
+  also checks, in its transaction, that no such assignment is in force.
 
 Lists are queries on the partition by sort-key prefix, never scans; `TARIFF#` does not prefix
-`TARIFFV#` or `TARIFFASSIGN#`, so the heads list apart from the versions.
+`TARIFFV#`, `TARIFFASSIGN#` or `TARIFFSLOT#`, so the heads list apart from the rest.
 """
 
 from __future__ import annotations
@@ -32,7 +40,7 @@ from pynamodb.transactions import TransactWrite
 
 from csms.adapters.dynamo import _is_conditional_failure, decode_cursor, encode_cursor, tenant_pk
 from csms.adapters.dynamo_models import _Item
-from csms.domain.billing.assignment import TariffAssignment
+from csms.domain.billing.assignment import TariffAssignment, assignment_id
 from csms.domain.billing.tariff import Tariff
 from csms.domain.errors import InvalidReferenceError, ResourceInUseError
 from csms.services.ports import Page
@@ -41,6 +49,7 @@ from csms.services.tariffs import TariffVersion
 HEAD = "TARIFF#"
 VERSION = "TARIFFV#"
 ASSIGNMENT = "TARIFFASSIGN#"
+SLOT = "TARIFFSLOT#"
 
 T = TypeVar("T")
 
@@ -54,6 +63,7 @@ class TariffItem(_Item):
     deleted = BooleanAttribute(null=True)
     refs = NumberAttribute(null=True)
     site_id = UnicodeAttribute(null=True)
+    valid_until = UTCDateTimeAttribute(null=True)
 
 
 def _version_sk(tariff_id: str, version: int) -> str:
@@ -206,15 +216,10 @@ class DynamoTariffRepository:
     # -- assignments --------------------------------------------------------------------------
 
     def create_assignment(self, tenant_id: str, assignment: TariffAssignment) -> bool:
-        """The assignment put and its tariff's `refs` raised, in one transaction."""
+        """The assignment and its slot's claim put, its tariff's `refs` raised, in one write."""
         partition = tenant_pk(tenant_id)
-        item = TariffItem(
-            partition,
-            f"{ASSIGNMENT}{assignment.id}",
-            tenant_id=tenant_id,
-            body=assignment.model_dump_json(exclude={"id"}),
-            site_id=assignment.site_id,
-        )
+        item = self._assignment_item(tenant_id, assignment)
+        slot_id = assignment_id(assignment.slot)
         try:
             with self._transaction() as tx:
                 tx.save(item, condition=TariffItem.PK.does_not_exist())
@@ -223,10 +228,27 @@ class DynamoTariffRepository:
                     actions=[TariffItem.refs.add(1)],
                     condition=TariffItem.PK.exists() & TariffItem.deleted.does_not_exist(),
                 )
+                tx.save(
+                    TariffItem(
+                        partition, f"{SLOT}{slot_id}", tenant_id=tenant_id, body=assignment.id
+                    ),
+                    condition=TariffItem.PK.does_not_exist(),
+                )
+                if assignment.id != slot_id:
+                    # An assignment from before the claims, in force, holds the slot as well.
+                    tx.condition_check(
+                        TariffItem,
+                        partition,
+                        f"{ASSIGNMENT}{slot_id}",
+                        condition=TariffItem.PK.does_not_exist() | TariffItem.valid_until.exists(),
+                    )
         except TransactWriteError as exc:
             if not _is_conditional_failure(exc):
                 raise
-            if _failed(exc, 1):
+            # pynamodb sends condition checks, then deletes, puts and updates: the head's
+            # update comes after the check (if any) and the two puts.
+            head = 3 if assignment.id != slot_id else 2
+            if _failed(exc, head):
                 raise InvalidReferenceError("tariffId", "tariff", assignment.tariff_id) from None
             return False
         return True
@@ -236,20 +258,22 @@ class DynamoTariffRepository:
         item = self._get(tenant_id, f"{ASSIGNMENT}{assignment_id}")
         return _assignment(item) if item is not None else None
 
-    def delete_assignment(self, tenant_id: str, assignment: TariffAssignment) -> bool:
-        """The assignment deleted and its tariff's `refs` lowered, in one transaction."""
+    def end_assignment(self, tenant_id: str, ended: TariffAssignment) -> bool:
+        """The assignment ended, its slot's claim removed, its tariff's `refs` lowered, at once."""
         partition = tenant_pk(tenant_id)
         try:
             with self._transaction() as tx:
-                tx.delete(
-                    TariffItem(partition, f"{ASSIGNMENT}{assignment.id}"),
-                    condition=TariffItem.PK.exists(),
+                tx.save(
+                    self._assignment_item(tenant_id, ended),
+                    condition=TariffItem.PK.exists() & TariffItem.valid_until.does_not_exist(),
                 )
                 tx.update(
-                    TariffItem(partition, f"{HEAD}{assignment.tariff_id}"),
+                    TariffItem(partition, f"{HEAD}{ended.tariff_id}"),
                     actions=[TariffItem.refs.add(-1)],
                     condition=TariffItem.PK.exists(),
                 )
+                # Absent for an assignment from before the claims: deleting nothing is fine.
+                tx.delete(TariffItem(partition, f"{SLOT}{assignment_id(ended.slot)}"))
         except TransactWriteError as exc:
             if _is_conditional_failure(exc):
                 return False
@@ -262,9 +286,14 @@ class DynamoTariffRepository:
         limit: int,
         cursor: str | None = None,
         only: frozenset[str] | None = None,
+        include_ended: bool = False,
     ) -> Page[TariffAssignment]:
-        """By id; `only` filters as the partition is read."""
-        keep = (lambda item: item.site_id in only) if only is not None else None
+        """By id; `only` and `include_ended` filter as the partition is read."""
+
+        def keep(item: TariffItem) -> bool:
+            reached = only is None or item.site_id in only
+            return reached and (include_ended or item.valid_until is None)
+
         return self._page(tenant_id, ASSIGNMENT, limit, cursor, _assignment, keep=keep)
 
     def all_assignments(self, tenant_id: str) -> list[TariffAssignment]:
@@ -275,6 +304,17 @@ class DynamoTariffRepository:
         return [_assignment(item) for item in items]
 
     # -- helpers ------------------------------------------------------------------------------
+
+    @staticmethod
+    def _assignment_item(tenant_id: str, assignment: TariffAssignment) -> TariffItem:
+        return TariffItem(
+            tenant_pk(tenant_id),
+            f"{ASSIGNMENT}{assignment.id}",
+            tenant_id=tenant_id,
+            body=assignment.model_dump_json(exclude={"id"}),
+            site_id=assignment.site_id,
+            valid_until=assignment.valid_until,
+        )
 
     @staticmethod
     def _get(tenant_id: str, sort_key: str) -> TariffItem | None:

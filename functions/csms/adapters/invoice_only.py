@@ -2,6 +2,7 @@
 
 It moves no money and keeps no state: every amount is due on the account's invoice. Answers are
 derived from the idempotency key, so the same key always gets the same answer, as with Stripe.
+It sends no notifications, so the payments' `metadata` has nowhere to go and is not kept.
 A payment's reference carries its currency (`inv_EUR_<hash>`) because capture and refund are not
 told it again.
 """
@@ -10,8 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Mapping
 
-from csms.domain.billing.payments import PaymentResult, PaymentStatus
+from csms.domain.billing.payments import PaymentResult, PaymentSetup, PaymentStatus
 
 __all__ = ["InvoiceOnlyProvider"]
 
@@ -42,6 +44,7 @@ class InvoiceOnlyProvider:
         currency: str,
         idempotency_key: str,
         description: str,
+        metadata: Mapping[str, str] | None = None,
     ) -> PaymentResult:
         """Nothing to hold: the amount will be invoiced."""
         return _invoiced(tenant_id, idempotency_key, amount_minor, currency)
@@ -56,6 +59,7 @@ class InvoiceOnlyProvider:
         currency: str,
         idempotency_key: str,
         description: str,
+        metadata: Mapping[str, str] | None = None,
     ) -> PaymentResult:
         """Nothing to charge: the amount is due on the invoice."""
         return _invoiced(tenant_id, idempotency_key, amount_minor, currency)
@@ -93,6 +97,7 @@ class InvoiceOnlyProvider:
         amount_minor: int,
         idempotency_key: str,
         reason: str,
+        metadata: Mapping[str, str] | None = None,
     ) -> PaymentResult:
         """A credit on the account's invoice; its reference comes from the key."""
         currency = _currency_of(reference)
@@ -105,6 +110,26 @@ class InvoiceOnlyProvider:
             reference=_reference(tenant_id, f"refund:{idempotency_key}", currency),
             amount_minor=amount_minor,
             currency=currency,
+        )
+
+    def update_customer(
+        self,
+        tenant_id: str,
+        *,
+        customer: str,
+        email: str | None,
+        name: str | None,
+        idempotency_key: str,
+    ) -> None:
+        """Nothing to tell: the account (where billing keeps email and name) is the customer."""
+
+    def start_payment_method_setup(
+        self, tenant_id: str, *, account_id: str, customer: str, idempotency_key: str
+    ) -> PaymentSetup:
+        """Nothing to save: no card is ever charged; the reference comes from the key."""
+        digest = hashlib.sha256(f"{tenant_id}\x00setup:{idempotency_key}".encode()).hexdigest()
+        return PaymentSetup(
+            reference=f"setup_inv_{digest[:24]}", client_secret=None, provider=self.name
         )
 
 

@@ -15,23 +15,32 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
 import stripe
 
-from csms.domain.billing.payments import PaymentResult, PaymentStatus
+from csms.domain.billing.payments import PaymentResult, PaymentSetup, PaymentStatus
 from csms.domain.errors import PaymentProviderError
 
 if TYPE_CHECKING:
-    from stripe.params import CustomerCreateParams, RefundCreateParams
+    from stripe.params import (
+        CustomerCreateParams,
+        CustomerUpdateParams,
+        RefundCreateParams,
+        SetupIntentCreateParams,
+    )
 
 __all__ = ["StripePaymentProvider"]
 
 logger = logging.getLogger(__name__)
 
-# Stripe's limits: Idempotency-Key 255 characters, metadata values 500, descriptions 1000.
+# Stripe's limits: Idempotency-Key 255 characters, metadata values 500 (keys 40, 50 of them),
+# descriptions 1000.
 _MAX_KEY = 255
 _MAX_METADATA = 500
+_MAX_METADATA_KEY = 40
+_MAX_METADATA_KEYS = 50
 _MAX_DESCRIPTION = 1000
 # The refund reasons Stripe takes as `reason`; any other reason travels in metadata only.
 _REFUND_REASONS = frozenset({"duplicate", "fraudulent", "requested_by_customer"})
@@ -92,6 +101,51 @@ class StripePaymentProvider:
             raise PaymentProviderError(code, retryable=retryable) from exc
         return str(customer.id)
 
+    def update_customer(
+        self,
+        tenant_id: str,
+        *,
+        customer: str,
+        email: str | None,
+        name: str | None,
+        idempotency_key: str,
+    ) -> None:
+        """Set the Customer's email and name; an empty string is how Stripe clears a field."""
+        params: CustomerUpdateParams = {"email": email or "", "name": name or ""}
+        try:
+            self._client.v1.customers.update(
+                customer, params, {"idempotency_key": _key(tenant_id, idempotency_key)}
+            )
+        except stripe.StripeError as exc:
+            code, retryable = _classify(exc)
+            logger.warning("stripe customer not updated", extra={"code": code})
+            raise PaymentProviderError(code, retryable=retryable) from exc
+
+    def start_payment_method_setup(
+        self, tenant_id: str, *, account_id: str, customer: str, idempotency_key: str
+    ) -> PaymentSetup:
+        """A SetupIntent for off-session use; the payer's app confirms it with Stripe.js.
+
+        Its metadata names the tenant and account, so that `setup_intent.succeeded` can say
+        whose default payment method it is. The client secret is handed to the payer only.
+        """
+        params: SetupIntentCreateParams = {
+            "customer": customer,
+            "usage": "off_session",
+            "metadata": {"tenant_id": tenant_id, "account_id": account_id[:_MAX_METADATA]},
+        }
+        try:
+            intent = self._client.v1.setup_intents.create(
+                params, {"idempotency_key": _key(tenant_id, idempotency_key)}
+            )
+        except stripe.StripeError as exc:
+            code, retryable = _classify(exc)
+            logger.warning("stripe setup intent not created", extra={"code": code})
+            raise PaymentProviderError(code, retryable=retryable) from exc
+        return PaymentSetup(
+            reference=str(intent.id), client_secret=intent.client_secret, provider=self.name
+        )
+
     def authorize(
         self,
         tenant_id: str,
@@ -102,6 +156,7 @@ class StripePaymentProvider:
         currency: str,
         idempotency_key: str,
         description: str,
+        metadata: Mapping[str, str] | None = None,
     ) -> PaymentResult:
         """A PaymentIntent with manual capture, confirmed off session: AUTHORIZED when held."""
         return self._create_intent(
@@ -113,6 +168,7 @@ class StripePaymentProvider:
             idempotency_key=idempotency_key,
             description=description,
             capture_method="manual",
+            metadata=metadata,
         )
 
     def charge(
@@ -125,6 +181,7 @@ class StripePaymentProvider:
         currency: str,
         idempotency_key: str,
         description: str,
+        metadata: Mapping[str, str] | None = None,
     ) -> PaymentResult:
         """A PaymentIntent confirmed off session and captured at once: SUCCEEDED when paid."""
         return self._create_intent(
@@ -136,6 +193,7 @@ class StripePaymentProvider:
             idempotency_key=idempotency_key,
             description=description,
             capture_method="automatic",
+            metadata=metadata,
         )
 
     def capture(
@@ -173,6 +231,7 @@ class StripePaymentProvider:
         amount_minor: int,
         idempotency_key: str,
         reason: str,
+        metadata: Mapping[str, str] | None = None,
     ) -> PaymentResult:
         """A Refund of part or all of a captured PaymentIntent; its id is the reference."""
         if amount_minor < 1:
@@ -180,7 +239,7 @@ class StripePaymentProvider:
         params: RefundCreateParams = {
             "payment_intent": reference,
             "amount": amount_minor,
-            "metadata": {"tenant_id": tenant_id, "reason": reason[:_MAX_METADATA]},
+            "metadata": _metadata(tenant_id, metadata, reason=reason),
         }
         if reason in _REFUND_REASONS:
             params["reason"] = reason
@@ -203,6 +262,7 @@ class StripePaymentProvider:
         idempotency_key: str,
         description: str,
         capture_method: Literal["automatic", "manual"],
+        metadata: Mapping[str, str] | None,
     ) -> PaymentResult:
         operation = "authorize" if capture_method == "manual" else "charge"
         if amount_minor < 1:
@@ -233,7 +293,7 @@ class StripePaymentProvider:
                     "off_session": True,
                     "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
                     "description": description[:_MAX_DESCRIPTION],
-                    "metadata": {"tenant_id": tenant_id},
+                    "metadata": _metadata(tenant_id, metadata),
                 },
                 {"idempotency_key": _key(tenant_id, idempotency_key)},
             )
@@ -247,6 +307,19 @@ class StripePaymentProvider:
         method: Any = getattr(settings, "default_payment_method", None) if settings else None
         # Stripe gives an id, or the object when expanded.
         return str(getattr(method, "id", method)) if method else None
+
+
+def _metadata(tenant_id: str, given: Mapping[str, str] | None, **more: str) -> dict[str, str]:
+    """What a payment carries back in Stripe's notifications: always its tenant.
+
+    The caller's entries (the invoice and session, csms.services.provider_events reads them)
+    cannot override the tenant; keys and values are cut to Stripe's limits.
+    """
+    entries = {**(given or {}), **more}
+    entries.pop("tenant_id", None)
+    # The tenant first, so that the cut to Stripe's 50 keys never drops it.
+    chosen = [("tenant_id", tenant_id), *entries.items()][:_MAX_METADATA_KEYS]
+    return {key[:_MAX_METADATA_KEY]: value[:_MAX_METADATA] for key, value in chosen}
 
 
 def _key(tenant_id: str, key: str) -> str:

@@ -13,6 +13,9 @@ order give the same session as in-order delivery (`merge_event`):
 - the start is the earliest reading seen, the last register the newest one;
 - the state fields a 2.0.1 event carries (charging state, ...) follow the highest seqNo that
   set them, the driver's token the lowest seqNo that carried one;
+- the idle period's start is not merged into the session at all: each event's charging state
+  stays with its chunk, and `reported_idle` reads them in seqNo order (exact whatever the
+  arrival order; pricing reads every chunk anyway);
 - Ended is final whatever arrives after it; other missing facts (EVSE, remote start id) are
   filled in by any event that has them.
 """
@@ -21,14 +24,14 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict
 
-from csms.domain.connector import EvseRef
+from csms.domain.connector import ConnectorStatus, EvseRef, OccupancyDetail, StatusReport
 from csms.domain.meter import Anomaly, AnomalyKind, Measurand, RawReading, Reading
 from csms.domain.station import ProtocolVersion
 from csms.domain.tokens import Authorization, IdTokenType, token_key
@@ -135,6 +138,9 @@ class MeterChunk(BaseModel):
     readings: tuple[Reading, ...] = ()
     seq_no: int | None = None
     event_type: EventType | None = None
+    # The charging state the message reported and when (the idle period is read from these).
+    charging_state: ChargingState | None = None
+    state_at: datetime | None = None
 
     @property
     def register(self) -> MeterMark | None:
@@ -166,6 +172,77 @@ class MeterChunk(BaseModel):
     def last_at(self) -> datetime | None:
         """Time of the newest reading."""
         return self.readings[-1].timestamp if self.readings else None
+
+
+class ReportedIdle(BaseModel):
+    """What a session's charging states say about its idle period (idle fees).
+
+    `charged` is False when no Charging was ever reported (many 1.6 stations report no state,
+    and a missed report is possible): the register then has to tell. Else `charging_ended_at`
+    is when charging stopped and never resumed (None: it charges still) and `ev_left_at` when
+    the EV was disconnected (2.0.1 Idle, 1.6 Available) before the session ended.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    charged: bool = False
+    charging_ended_at: datetime | None = None
+    ev_left_at: datetime | None = None
+
+
+def reported_idle(chunks: Iterable[MeterChunk]) -> ReportedIdle:
+    """The idle period the charging states of a session's chunks report, in seqNo order.
+
+    Charging clears it; the first other state after the last Charging starts it (SuspendedEVSE
+    then SuspendedEV does not move it); Idle (no EV connected) ends it, a connected state
+    after that forgets the end. Ordered by seqNo (2.0.1), else by the report's time (1.6), so
+    a late event cannot undo a newer one whatever the arrival order.
+    """
+    reports: list[tuple[int, datetime, ChargingState]] = sorted(
+        (-1 if c.seq_no is None else c.seq_no, c.state_at, c.charging_state)
+        for c in chunks
+        if c.charging_state is not None and c.state_at is not None
+    )
+    charged = False
+    ended: datetime | None = None
+    left: datetime | None = None
+    for _, at, state in reports:
+        if state is ChargingState.CHARGING:
+            charged, ended, left = True, None, None
+            continue
+        ended = ended or at
+        left = (left or at) if state is ChargingState.IDLE else None
+    if not charged:
+        return ReportedIdle()
+    return ReportedIdle(charged=True, charging_ended_at=ended, ev_left_at=left)
+
+
+# What a 1.6 connector status says of the charging state of the session on it (1.6 has no
+# charging state of its own). Finishing: the transaction stopped, the EV still plugged in;
+# Available while a session is open: the EV left (StopTransactionOnEVSideDisconnect=false).
+_STATUS_16_STATES: dict[tuple[ConnectorStatus, OccupancyDetail | None], ChargingState] = {
+    (ConnectorStatus.OCCUPIED, OccupancyDetail.CHARGING): ChargingState.CHARGING,
+    (ConnectorStatus.OCCUPIED, OccupancyDetail.SUSPENDED_EV): ChargingState.SUSPENDED_EV,
+    (ConnectorStatus.OCCUPIED, OccupancyDetail.SUSPENDED_EVSE): ChargingState.SUSPENDED_EVSE,
+    (ConnectorStatus.OCCUPIED, OccupancyDetail.FINISHING): ChargingState.EV_CONNECTED,
+    (ConnectorStatus.AVAILABLE, None): ChargingState.IDLE,
+}
+
+
+def charging_state_of(report: StatusReport) -> ChargingState | None:
+    """The charging state a 1.6 StatusNotification tells (None: it tells none)."""
+    if report.evse.is_station:
+        return None
+    return _STATUS_16_STATES.get((report.status, report.detail))
+
+
+def chunk_key_status(at: datetime, state: ChargingState) -> str:
+    """Key of the chunk keeping a 1.6 status's charging state.
+
+    "!" sorts before every meter chunk key, so the newest chunk of a session (its live
+    figures) stays a meter reading; the time and state make a repeated report land on it.
+    """
+    return f"!status#{at.astimezone(UTC).isoformat()}#{state.value}"
 
 
 def chunk_key_16(raw: Sequence[RawReading], at: datetime, extra: str = "") -> str:

@@ -256,6 +256,8 @@ class Vehicle(_Record):
     id_tokens: Annotated[tuple[TokenValue, ...], Field(max_length=20)] = ()
     # Overrides its group's priority for load management (0-9); None: the group's.
     charging_priority: ChargingPriority | None = None
+    # The department or cost centre its charging is allocated to (billing reports).
+    department: Name | None = None
     created_at: AwareDatetime | None = None
 
     @model_validator(mode="after")

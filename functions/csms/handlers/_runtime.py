@@ -57,7 +57,10 @@ from csms.domain.meter import TimeWindow
 from csms.ocpp.dispatch import OcppCallEncoder, OcppDispatcher
 from csms.services.audit import AuditService
 from csms.services.billing import BillingService
-from csms.services.billing_month import MonthlyClose, StatementsToClose
+from csms.services.billing_accounts import BillingAccountService
+from csms.services.billing_month import MonthlyClose
+from csms.services.billing_queries import SessionSites
+from csms.services.billing_reports import BillingReports, InvoiceRenderer
 from csms.services.billing_wiring import GroupBillingAccounts, StoredSessionPricer
 from csms.services.commands import CommandService
 from csms.services.live import LiveService
@@ -66,6 +69,7 @@ from csms.services.message_log import MessageLogService, TracingFrameSender
 from csms.services.notifications import NotificationService
 from csms.services.payments import PaymentProvider, PaymentWebhookVerifier
 from csms.services.ports import LoadRepository, ManagedSite
+from csms.services.preauth import PreauthService
 from csms.services.rebalance import RebalancePolicy, RebalanceService
 from csms.services.seeding import SeedService
 from csms.services.session_price import SessionPriceService
@@ -435,9 +439,20 @@ def build_rebalancer(
 
 
 @cache
+def payment_settings() -> PaymentSettings:
+    """This function's payment settings, Stripe's keys read from their secret when it is set."""
+    settings = load_settings(PaymentSettings)
+    if settings.stripe_secret_arn is None:
+        return settings
+    from csms.adapters.stripe_keys import with_stripe_keys
+
+    return with_stripe_keys(settings, lambda: _client("secretsmanager", settings))
+
+
+@cache
 def payment_provider() -> PaymentProvider:
     """The payment provider of this function (Stripe with a key, else invoice only)."""
-    return build_payment_provider(load_settings(PaymentSettings))
+    return build_payment_provider(payment_settings())
 
 
 def build_payment_provider(settings: PaymentSettings) -> PaymentProvider:
@@ -460,7 +475,7 @@ def build_payment_provider(settings: PaymentSettings) -> PaymentProvider:
 @cache
 def payment_webhooks() -> PaymentWebhookVerifier | None:
     """The Stripe webhook check of this function; None when no signing secret is set."""
-    return build_payment_webhooks(load_settings(PaymentSettings))
+    return build_payment_webhooks(payment_settings())
 
 
 def build_payment_webhooks(settings: PaymentSettings) -> PaymentWebhookVerifier | None:
@@ -513,6 +528,7 @@ class Billing:
     repository: DynamoBillingRepository
     accounts: GroupBillingAccounts
     service: BillingService
+    tariffs: TariffService
 
 
 @cache
@@ -541,7 +557,7 @@ def billing() -> Billing:
     service = BillingService(
         repository=repository, pricer=pricer, accounts=accounts, payments=payments
     )
-    return Billing(repository=repository, accounts=accounts, service=service)
+    return Billing(repository=repository, accounts=accounts, service=service, tariffs=tariffs)
 
 
 def billing_service() -> BillingService:
@@ -550,21 +566,72 @@ def billing_service() -> BillingService:
 
 
 @cache
+def billing_accounts() -> BillingAccountService:
+    """Billing accounts as the API manages them (on the table `billing()` configured)."""
+    billing()
+    return BillingAccountService(
+        store=DynamoBillingAccountStore(), payments=payment_provider(), clock=SystemClock()
+    )
+
+
+@cache
+def preauth() -> PreauthService:
+    """Pre-authorisation at a session's start (csms.handlers.evt_preauth)."""
+    built = billing()
+    return PreauthService(
+        holds=built.repository,
+        accounts=built.accounts,
+        groups=DynamoGroupRepository(),
+        tariffs=built.tariffs,
+        payments=payment_provider(),
+        hold_amount=payment_settings().billing_hold_amount,
+    )
+
+
+@cache
 def billing_month() -> MonthlyClose:
     """The monthly close (csms.handlers.sfn_billing.close_month_handler)."""
-    repository = billing().repository
-    if not isinstance(repository, StatementsToClose):
-        raise NotImplementedError("the billing repository cannot list statements to close")
-    return MonthlyClose(billing=billing_service(), statements=repository)
+    built = billing()
+    return MonthlyClose(billing=built.service, statements=built.repository)
+
+
+@cache
+def invoice_renderer() -> InvoiceRenderer:
+    """Invoices as PDF documents (fpdf2 loads on the first one rendered, not at cold start)."""
+    from csms.adapters.statement_pdf import FpdfInvoiceRenderer
+
+    return FpdfInvoiceRenderer()
+
+
+@cache
+def _report_stores() -> tuple[DynamoVehicleRepository, DynamoTenantProfileRepository]:
+    billing()  # configures the table first
+    return DynamoVehicleRepository(), DynamoTenantProfileRepository()
+
+
+def billing_reports(sites: SessionSites) -> BillingReports:
+    """Cost reports and invoice documents over billing's repository (adapters built once)."""
+    vehicles, profiles = _report_stores()
+    return BillingReports(
+        repository=billing().repository,
+        sites=sites,
+        vehicles=vehicles,
+        profiles=profiles,
+        renderer=invoice_renderer,
+    )
 
 
 def reset() -> None:
     """Forget the built runtimes (after the environment changed)."""
+    _report_stores.cache_clear()
     billing_month.cache_clear()
+    billing_accounts.cache_clear()
     billing.cache_clear()
     _step_functions_starter.cache_clear()
+    preauth.cache_clear()
     payment_provider.cache_clear()
     payment_webhooks.cache_clear()
+    payment_settings.cache_clear()
     gateway.cache_clear()
     api.cache_clear()
     relay.cache_clear()

@@ -27,6 +27,8 @@ from csms.domain.errors import DomainError
 from csms.handlers import (
     api_audit,
     api_billing,
+    api_billing_accounts,
+    api_billing_reports,
     api_commands,
     api_export,
     api_live,
@@ -84,9 +86,16 @@ for _module in (
     api_load,
     api_tariffs,
     api_billing,
+    api_billing_accounts,
+    api_billing_reports,
 ):
     app.include_router(_module.router)
 ROUTE_PERMISSIONS[("GET", OPENAPI_PATH)] = None  # public: the document describes, holds no data
+# (METHOD, path) that need no bearer token: the gateways let exactly these through unsigned in
+# (the API Gateway routes without the JWT authorizer in infra, the local gateway).
+PUBLIC_ROUTES: frozenset[tuple[str, str]] = frozenset(
+    key for key, permission in ROUTE_PERMISSIONS.items() if permission is None
+)
 
 
 @app.get(OPENAPI_PATH, include_in_schema=False)

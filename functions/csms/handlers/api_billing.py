@@ -30,6 +30,7 @@ from csms.domain.billing.money import round_money
 from csms.domain.errors import InvalidWebhookSignatureError
 from csms.handlers import _runtime
 from csms.handlers.api_access import current_principal, operation
+from csms.handlers.api_billing_reports import PDF_TYPE, accepted, invoice_pdf
 from csms.handlers.api_common import (
     BAD_REQUEST,
     FORBIDDEN,
@@ -121,10 +122,18 @@ class InvoiceFormat(StrEnum):
 
     JSON = "json"
     CSV = "csv"
+    PDF = "pdf"
 
 
 _INVOICE_OK: Any = versioned("The invoice with its lines", InvoiceDetail, BAD_REQUEST, _NO_INVOICE)
 _INVOICE_OK[200]["content"][CSV_TYPE] = {"schema": {"type": "string"}}
+_INVOICE_OK[200]["content"][PDF_TYPE] = {"schema": {"type": "string", "format": "binary"}}
+# Without `format`, the one of these the `Accept` header prefers (JSON when it names none).
+_FORMATS = {
+    "application/json": InvoiceFormat.JSON,
+    CSV_TYPE: InvoiceFormat.CSV,
+    PDF_TYPE: InvoiceFormat.PDF,
+}
 
 
 @operation(
@@ -132,18 +141,30 @@ _INVOICE_OK[200]["content"][CSV_TYPE] = {"schema": {"type": "string"}}
     "GET",
     "/v1/invoices/<invoice_id>",
     Permission.READ_BILLING,
-    summary="Get an invoice (JSON, or CSV to download)",
+    summary="Get an invoice (JSON, or CSV or PDF to download)",
     tags=_TAGS,
     responses=_INVOICE_OK,
 )
 def get_invoice(
     invoice_id: BillingId,
     format_: Annotated[
-        InvoiceFormat,
-        Query(alias="format", description="json (default), or csv: one row per line"),
-    ] = InvoiceFormat.JSON,
+        InvoiceFormat | None,
+        Query(
+            alias="format",
+            description="json (default), csv: one row per line, or pdf: the printable "
+            "invoice; without it, `Accept` decides",
+        ),
+    ] = None,
 ) -> Response[str]:
-    """The header, its lines with their priced breakdown, and the payments; `ETag` its version."""
+    """The header, its lines with their priced breakdown, and the payments; `ETag` its version.
+
+    As PDF: the document a customer keeps (operator, account, number, dates, lines, taxes,
+    totals, payment status; for a note, the invoice it corrects).
+    """
+    if format_ is None:
+        format_ = _FORMATS[accepted(router, tuple(_FORMATS)) or "application/json"]
+    if format_ is InvoiceFormat.PDF:
+        return invoice_pdf(invoice_id)
     document = _queries().invoice_document(current_principal(), invoice_id)
     if format_ is InvoiceFormat.CSV:
         name = document.invoice.display_number or document.invoice.id

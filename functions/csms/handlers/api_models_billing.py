@@ -133,6 +133,10 @@ class CdrView(ApiModel):
     total_parking_cost: CdrPrice
     credit: bool = Field(description="A credit CDR cancels the CDR it names")
     credit_reference_id: str | None = None
+    group_id: str | None = Field(
+        default=None,
+        description="The driver group the session was charged under (not in OCPI's CDR)",
+    )
     last_updated: datetime
 
     @classmethod

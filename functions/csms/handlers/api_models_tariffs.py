@@ -151,7 +151,7 @@ class AssignmentCreate(_Body):
 
 
 class AssignmentView(ApiModel):
-    """A tariff assignment; its id derives from its place and drivers."""
+    """A tariff assignment; its id derives from its place, drivers and when it took effect."""
 
     id: str
     tariff_id: str
@@ -165,6 +165,14 @@ class AssignmentView(ApiModel):
     level: str = Field(description="tenant, site, station or evse")
     audience: str = Field(description="anyone, group or token")
     created_at: datetime | None = None
+    valid_from: datetime | None = Field(
+        default=None,
+        description="In force for sessions starting from then (absent: since always)",
+    )
+    valid_until: datetime | None = Field(
+        default=None,
+        description="Deleted: in force for sessions starting before then (absent: in force)",
+    )
 
     @classmethod
     def of(cls, assignment: TariffAssignment) -> AssignmentView:

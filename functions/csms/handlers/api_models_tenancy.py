@@ -238,6 +238,9 @@ class GroupUpdate(_Patch):
 # -- vehicles ---------------------------------------------------------------------------------
 
 
+_DEPARTMENT = "The department or cost centre its charging is allocated to in billing reports"
+
+
 class VehicleView(_Stamped):
     """A fleet vehicle."""
 
@@ -251,6 +254,7 @@ class VehicleView(_Stamped):
     departure: Departure | None = None
     id_tokens: list[str] = []
     charging_priority: int | None = None
+    department: str | None = Field(default=None, description=_DEPARTMENT)
     created_at: datetime | None = None
 
     @classmethod
@@ -288,6 +292,7 @@ class VehicleCreate(_Body):
         default=[], description="Id tokens used with this vehicle"
     )
     charging_priority: VehiclePriority | None = None
+    department: Name | None = Field(default=None, description=_DEPARTMENT)
 
     def vehicle(self) -> Vehicle:
         """The domain vehicle."""
@@ -308,6 +313,7 @@ class VehicleUpdate(_Patch):
     departure: Departure | None = Field(default=None, description=_DEPARTURE)
     id_tokens: Annotated[list[TokenValue], Field(max_length=20)] | None = None
     charging_priority: VehiclePriority | None = None
+    department: Name | None = Field(default=None, description=_DEPARTMENT)
 
 
 # -- users ------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 from aws_lambda_powertools.event_handler.openapi.models import Example
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
-from pydantic import ValidationError
+from pydantic import AwareDatetime, ValidationError
 
 from csms.domain.access import Permission
 from csms.handlers.api_access import current_principal, expected_version, if_match_header, operation
@@ -75,6 +75,13 @@ TokenQuery = Annotated[
     Query(alias="idToken", min_length=1, max_length=255, description="The driver's id token"),
 ]
 VersionPath = Annotated[int, Path(ge=1, le=99_999_999)]
+EndedQuery = Annotated[
+    bool, Query(alias="includeEnded", description="Also list deleted (ended) assignments")
+]
+AtQuery = Annotated[
+    AwareDatetime | None,
+    Query(description="A session's start (RFC 3339) to resolve for; absent: now"),
+]
 
 
 def _created(description: str, model: type[Any], *described: tuple[HTTPStatus, str]) -> Any:
@@ -347,10 +354,18 @@ _ASSIGNMENT_EXAMPLES = {
     tags=_TAGS,
     responses={200: {"description": "A page of assignments, by id"}, **problems(BAD_REQUEST)},
 )
-def list_assignments(limit: Limit = 50, cursor: Cursor = None) -> AssignmentPage:
-    """The assignments the caller may reach (a restricted user: those at their sites)."""
+def list_assignments(
+    limit: Limit = 50, cursor: Cursor = None, include_ended: EndedQuery = False
+) -> AssignmentPage:
+    """The assignments the caller may reach (a restricted user: those at their sites).
+
+    Deleted assignments are kept, ended (`validUntil`): sessions that started under them keep
+    their tariff. `includeEnded=true` lists them too.
+    """
     with _service() as tariffs:
-        page = tariffs.list_assignments(current_principal(), limit, cursor)
+        page = tariffs.list_assignments(
+            current_principal(), limit, cursor, include_ended=include_ended
+        )
     return AssignmentPage(
         items=[AssignmentView.of(a) for a in page.items], next_cursor=page.next_cursor
     )
@@ -384,7 +399,8 @@ def create_assignment(
 ) -> Response[str]:
     """Precedence: token > group > anyone, then EVSE > station > site > tenant.
 
-    One assignment per place and drivers; its id derives from them.
+    One assignment in force per place and drivers; after it was deleted, a new one may take
+    its place (its id derives from them and the moment it took effect).
     """
     with _service() as tariffs:
         created = tariffs.create_assignment(current_principal(), body.assignment())
@@ -403,7 +419,7 @@ def create_assignment(
     summary="Which tariff would apply now",
     tags=_TAGS,
     responses={
-        200: {"description": "The assignment that applies and its tariff's current version"},
+        200: {"description": "The assignment that applies and its tariff's version then"},
         **problems(
             BAD_REQUEST,
             (HTTPStatus.NOT_FOUND, "No such station, or no assignment applies there"),
@@ -411,11 +427,17 @@ def create_assignment(
     },
 )
 def resolve_assignment(
-    station_id: StationQuery, evse_id: EvseQuery = None, id_token: TokenQuery = None
+    station_id: StationQuery,
+    evse_id: EvseQuery = None,
+    id_token: TokenQuery = None,
+    at: AtQuery = None,
 ) -> ResolvedView:
-    """For a session starting now at the station (and EVSE) with this token (and its group)."""
+    """For a session starting now (or `at`) at the station (and EVSE) with this token.
+
+    The token's driver group counts; among the assignments in force at that moment.
+    """
     with _service() as tariffs:
-        found = tariffs.resolve_now(current_principal(), station_id, evse_id, id_token)
+        found = tariffs.resolve_now(current_principal(), station_id, evse_id, id_token, at)
     return ResolvedView.of(found)
 
 
@@ -444,7 +466,7 @@ def get_assignment(assignment_id: ResourceId) -> AssignmentView:
     responses=_deleted(FORBIDDEN, _NO_ASSIGNMENT),
 )
 def delete_assignment(assignment_id: ResourceId) -> Response[str]:
-    """Sessions starting from now no longer get its tariff."""
+    """Sessions starting from now no longer get its tariff; it is kept, ended (`validUntil`)."""
     with _service() as tariffs:
         gone = tariffs.delete_assignment(current_principal(), assignment_id)
     audit_change("tariff-assignment", assignment_id, "delete", AssignmentView.of(gone), None)

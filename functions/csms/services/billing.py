@@ -25,8 +25,9 @@ state. A crash between two steps publishes nothing twice and loses nothing.
 
 By billing mode (the account the session's token or group bills to, `BillingAccounts`):
 - ad hoc: a receipt; the pre-authorisation made at start is captured (the rest charged when
-  the price is above the hold), else the saved payment method is charged; a session that cost
-  nothing releases its hold and has no receipt;
+  the price is above the hold), else the saved payment method is charged; a hold that cannot
+  be captured (it lapsed) falls back to charging the saved method, and one in another currency
+  is released; a session that cost nothing releases its hold and has no receipt;
 - monthly: a line on the account's statement of the month the session ended in (the site's
   timezone); when that statement is closed already, on the current month's;
 - free: the CDR only; nothing is collected.
@@ -34,7 +35,9 @@ By billing mode (the account the session's token or group bills to, `BillingAcco
 A provider FAILED answer raises PaymentProviderError(retryable=True) and records nothing: the
 workflow retries with the same keys. A decline (or a payer who must act, or no payment method)
 is recorded for good: the invoice PAYMENT_FAILED with the reason and a PaymentFailed event;
-it is never retried blindly.
+it is never retried blindly. A payment accepted with its outcome to come (`processing`: a bank
+debit, a pending refund) is recorded as such and the invoice stays FINALIZED, no event: the
+provider's webhook settles it (csms.services.provider_events).
 
 Corrections (a session revision above the billed one, e.g. a StopTransaction replayed late):
 a credit CDR for the old CDR and a new CDR; the money difference as ONE note (credit or debit,
@@ -45,6 +48,7 @@ lines on a statement. A correction is billed exactly once like the end itself.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -77,6 +81,7 @@ from csms.domain.billing.payments import (
     PaymentStatus,
     ProviderEvent,
     from_minor,
+    payment_metadata,
     to_minor,
 )
 from csms.domain.billing.pricing import PricedSession
@@ -100,16 +105,23 @@ from csms.services.ports import Page
 from csms.services.provider_events import (
     PaymentUpdate,
     ProviderEventOutcome,
+    SavedPaymentMethod,
     handled,
     payment_updates,
+    saved_payment_methods,
     with_update,
 )
+
+logger = logging.getLogger(__name__)
 
 INVOICE = "invoice"
 LEDGER = "session-billing"
 _ZERO = Decimal(0)
 _COLLECTED = {PaymentStatus.SUCCEEDED, PaymentStatus.INVOICED}
 _REFUNDED = {PaymentStatus.REFUNDED, PaymentStatus.SUCCEEDED, PaymentStatus.INVOICED}
+# Accepted with the outcome to come by the provider's webhook (a bank debit, a pending refund):
+# not a failure, and not paid yet.
+_PENDING = {PaymentStatus.PROCESSING}
 
 EventsFor = Callable[[Invoice], Sequence[DomainEvent]]
 """The events to publish with an invoice write, made from the invoice as stored (numbered)."""
@@ -154,6 +166,20 @@ class BillingAccounts(Protocol):
 
     def get_account(self, tenant_id: str, account_id: str) -> BillingAccount | None:
         """The account as it stands now (its current payment method)."""
+        ...
+
+    def set_payment_method(
+        self,
+        tenant_id: str,
+        account_id: str,
+        payment_method: str | None,
+        *,
+        at: datetime | None = None,
+    ) -> BillingAccount | None:
+        """Save the account's default payment method (None: forget it); None when no account.
+
+        With `at`, only when no newer choice is stored (the stored account is answered).
+        """
         ...
 
 
@@ -547,7 +573,14 @@ class BillingService:
         tenant_id, currency = invoice.tenant_id, invoice.currency
         amount = to_minor(invoice.total_incl_tax, currency)
         results: list[tuple[str, PaymentResult]] = []
-        if hold is not None and hold.currency == currency and hold.amount_minor > 0:
+        if hold is not None and (hold.currency != currency or hold.amount_minor <= 0):
+            # A hold that cannot pay this invoice (the tariff's currency changed): released
+            # now rather than left on the driver's card until the provider lets it lapse.
+            released = self._payments.cancel(
+                tenant_id, reference=hold.reference, idempotency_key=f"{key}:cancel"
+            )
+            _raise_if_retryable(released)
+        elif hold is not None:
             captured = min(amount, hold.amount_minor)
             result = self._payments.capture(
                 tenant_id,
@@ -556,10 +589,23 @@ class BillingService:
                 idempotency_key=f"{key}:capture",
             )
             _raise_if_retryable(result)
-            results.append(("capture", result))
-            amount -= captured
-            if amount == 0 or result.status not in _COLLECTED:
-                return results
+            if result.status in _COLLECTED | _PENDING:
+                results.append(("capture", result))
+                amount -= captured
+                if amount == 0 or result.status not in _COLLECTED:
+                    return results
+            else:
+                # The hold is gone (it lapsed: card holds last about 7 days, or it was
+                # cancelled): the saved method is charged the whole price instead. Its outcome
+                # decides the invoice's state; the failed capture moved no money.
+                logger.warning(
+                    "pre-authorisation could not be captured; charging the saved method",
+                    extra={
+                        "tenant_id": tenant_id,
+                        "invoice_id": invoice.id,
+                        "code": result.failure_code,
+                    },
+                )
         results.append(("charge", self._charge(account, invoice, amount, f"{key}:charge")))
         return results
 
@@ -582,6 +628,7 @@ class BillingService:
             currency=invoice.currency,
             idempotency_key=key,
             description=_invoice_description(invoice),
+            metadata=payment_metadata(invoice.id, invoice.session_id),
         )
         _raise_if_retryable(result)
         return result
@@ -599,8 +646,9 @@ class BillingService:
             )
             for kind, r in results
         )
-        failed = next((r for _, r in results if r.status not in _COLLECTED), None)
+        failed = next((r for _, r in results if r.status not in _COLLECTED | _PENDING), None)
         invoiced = all(r.status is PaymentStatus.INVOICED for _, r in results)
+        pending = any(r.status in _PENDING for _, r in results)
         if failed is not None:
             update = {
                 "state": InvoiceState.PAYMENT_FAILED,
@@ -608,8 +656,10 @@ class BillingService:
                 "failure_message": failed.failure_message or f"payment {failed.status.value}",
             }
         else:
-            # Due on an invoice (the invoice-only provider) stays FINALIZED, with the record.
-            update = {"state": InvoiceState.FINALIZED if invoiced else InvoiceState.PAID}
+            # Due on an invoice (the invoice-only provider), or pending at the provider (its
+            # webhook tells the outcome): stays FINALIZED, with the record.
+            due = invoiced or pending
+            update = {"state": InvoiceState.FINALIZED if due else InvoiceState.PAID}
         return self._update(invoice, {**update, "payments": payments, "updated_at": now})
 
     def _update(
@@ -646,8 +696,14 @@ class BillingService:
         if receipt is None or receipt.payment_reference is None:
             # Nothing was collected by card: the credit stands on the note (FINALIZED).
             return
-        receipt = self._reserve_refund(receipt, note.id, amount, now)
-        self._refund(receipt, note, amount, "corrected session", now)
+        claimed = next((c.amount for c in receipt.refunds if c.note_id == note.id), None)
+        # An operator may have refunded the receipt meanwhile: give back at most what is left,
+        # and nothing when it was refunded in full (the note still records the correction).
+        give = claimed if claimed is not None else min(amount, receipt.paid - receipt.refunded)
+        if give <= 0:
+            return
+        receipt = self._reserve_refund(receipt, note.id, give, now)
+        self._refund(receipt, note, give, "corrected session", now)
 
     # -- monthly statements ------------------------------------------------------------------
 
@@ -819,6 +875,8 @@ class BillingService:
             amount_minor=to_minor(amount, paid.currency),
             idempotency_key=f"csms:{paid.tenant_id}:{note.id}:refund",
             reason=reason,
+            # The refund is recorded on the note: its outcome, told later, goes there.
+            metadata=payment_metadata(note.id, note.session_id),
         )
         _raise_if_retryable(result)
         ok = result.status in _REFUNDED
@@ -831,7 +889,7 @@ class BillingService:
         update: dict[str, object] = {"payments": (refund,), "updated_at": now}
         if ok:
             update["state"] = InvoiceState.PAID
-        else:
+        elif result.status not in _PENDING:  # pending: FINALIZED until its webhook tells
             update |= {
                 "state": InvoiceState.PAYMENT_FAILED,
                 "failure_code": result.failure_code or result.status.value,
@@ -856,9 +914,24 @@ class BillingService:
         applied = False
         for update in payment_updates(event):
             applied = self._apply_payment_update(update, now) or applied
+        for saved in saved_payment_methods(event):
+            applied = self._save_payment_method(saved) or applied
         if not self._repo.claim_provider_event(event.id, now):
             return ProviderEventOutcome.REPLAY
         return ProviderEventOutcome.APPLIED if applied else ProviderEventOutcome.IGNORED
+
+    def _save_payment_method(self, saved: SavedPaymentMethod) -> bool:
+        # Only for the customer the setup was made for: a method of another customer could
+        # not be charged for this account anyway.
+        account = self._accounts.get_account(saved.tenant_id, saved.account_id)
+        if account is None or (saved.customer is not None and saved.customer != account.customer):
+            return False
+        if account.payment_method == saved.payment_method:
+            return False
+        changed = self._accounts.set_payment_method(
+            saved.tenant_id, saved.account_id, saved.payment_method, at=saved.at
+        )
+        return changed is not None and changed.payment_method_since == saved.at
 
     def _apply_payment_update(self, update: PaymentUpdate, now: datetime) -> bool:
         for _ in range(self._attempts):

@@ -3,6 +3,13 @@
 The schedule runs it on the 1st of each month, when the previous month has ended in every
 timezone; `BillingService.finalize_month` makes each statement's close safe to repeat, so a
 retried run closes only what is left.
+
+Which statements a month has, across tenants, is the `StatementsToClose` port's: the storage
+notes each statement of a month where the close can find it (the DynamoDB adapter: a marker in
+the month's own partition, written with the statement) and hands out those `still_to_close`
+says are left. Exactly once does not rest on that list: a statement listed twice, or listed
+after another run settled it, is closed by `finalize_month`, which re-reads it and does nothing
+more; the list only keeps a second run from reading and charging what is done.
 """
 
 from __future__ import annotations
@@ -10,8 +17,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Protocol, runtime_checkable
+from typing import Protocol
 
+from csms.domain.billing.invoice import Invoice, InvoiceState
 from csms.domain.errors import (
     ConcurrentModificationError,
     DomainError,
@@ -28,13 +36,27 @@ class StatementRef:
     account_id: str
 
 
-@runtime_checkable
 class StatementsToClose(Protocol):
     """Monthly statements of a month that still need closing, across tenants."""
 
     def statements_to_close(self, month: str) -> Iterable[StatementRef]:
         """Statements of `month` (YYYY-MM) still open, or finalized with nothing collected yet."""
         ...
+
+
+def still_to_close(statement: Invoice) -> bool:
+    """Whether the close has work left on a statement: it is open, or due with nothing tried.
+
+    A finalized statement of nothing or of a credit has nothing to collect, and one with a
+    payment outcome (collected, invoiced, declined) or voided is settled: both are done.
+    """
+    if statement.state is InvoiceState.OPEN:
+        return True
+    return (
+        statement.state is InvoiceState.FINALIZED
+        and not statement.payments
+        and statement.total_incl_tax > 0
+    )
 
 
 @dataclass(frozen=True)

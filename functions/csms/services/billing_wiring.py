@@ -44,6 +44,7 @@ from csms.domain.tenancy import DriverGroup, GroupKind
 from csms.domain.tokens import token_key
 from csms.services.billing import EndedSession
 from csms.services.payments import PaymentProvider
+from csms.services.ports import Page
 from csms.services.session_price import SessionSource, stored_usage
 from csms.services.tariffs import GroupLookup, SiteLookup, TariffService
 
@@ -159,6 +160,15 @@ class BillingAccountStore(Protocol):
         """Store as version `expected_version + 1` while the stored one is at it (0: none)."""
         ...
 
+    def list_accounts(
+        self, tenant_id: str, limit: int, cursor: str | None = None
+    ) -> Page[StoredAccount]:
+        """The tenant's accounts by id, a page at a time.
+
+        Raises InvalidCursorError for a cursor this list did not hand out.
+        """
+        ...
+
 
 def token_account_id(id_token: str) -> str:
     """A driver's account: by the token's case-insensitive value, hashed if not URL-safe."""
@@ -229,14 +239,29 @@ class GroupBillingAccounts:
         return stored.account if stored is not None else None
 
     def set_payment_method(
-        self, tenant_id: str, account_id: str, payment_method: str | None
+        self,
+        tenant_id: str,
+        account_id: str,
+        payment_method: str | None,
+        *,
+        at: datetime | None = None,
     ) -> BillingAccount | None:
-        """Save the account's default payment method (None: forget it); None when no account."""
+        """Save the account's default payment method (None: forget it); None when no account.
+
+        With `at` (when the choice was made), only a choice newer than the stored one's wins:
+        a provider's notification redelivered after the method was changed changes nothing.
+        """
         for _ in range(self._attempts):
             stored = self._store.get_account(tenant_id, account_id)
             if stored is None:
                 return None
-            changed = stored.account.model_copy(update={"payment_method": payment_method})
+            since = stored.account.payment_method_since
+            if at is not None and since is not None and at <= since:
+                return stored.account
+            update: dict[str, object] = {"payment_method": payment_method}
+            if at is not None:
+                update["payment_method_since"] = at
+            changed = stored.account.model_copy(update=update)
             if changed == stored.account or self._store.save_account(
                 tenant_id, changed, stored.version
             ):

@@ -4,13 +4,19 @@ Every method takes an idempotency key: the same key with the same arguments retu
 first answer and moves no money twice (Stripe keeps keys for 24 hours; callers derive keys
 from the session or invoice, never random). Declines come back as results, not exceptions;
 an exception means the provider could not be asked at all (the caller retries).
+
+Payments that move money carry `metadata`: the invoice they are for (`invoice_id`) and the
+session (`session_id`) where there is one. The provider keeps it on the payment and sends it
+back in its notifications, which is how a late outcome finds its invoice
+(csms.services.provider_events); the tenant is added by the adapter, always.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Protocol
 
-from csms.domain.billing.payments import PaymentResult, ProviderEvent
+from csms.domain.billing.payments import PaymentResult, PaymentSetup, ProviderEvent
 
 
 class PaymentProvider(Protocol):
@@ -37,6 +43,7 @@ class PaymentProvider(Protocol):
         currency: str,
         idempotency_key: str,
         description: str,
+        metadata: Mapping[str, str] | None = None,
     ) -> PaymentResult:
         """Hold an amount on the customer's saved payment method (capture later)."""
         ...
@@ -61,6 +68,7 @@ class PaymentProvider(Protocol):
         currency: str,
         idempotency_key: str,
         description: str,
+        metadata: Mapping[str, str] | None = None,
     ) -> PaymentResult:
         """Charge now, off session (a monthly invoice, a debit note)."""
         ...
@@ -73,8 +81,35 @@ class PaymentProvider(Protocol):
         amount_minor: int,
         idempotency_key: str,
         reason: str,
+        metadata: Mapping[str, str] | None = None,
     ) -> PaymentResult:
         """Refund part or all of a captured payment."""
+        ...
+
+    def update_customer(
+        self,
+        tenant_id: str,
+        *,
+        customer: str,
+        email: str | None,
+        name: str | None,
+        idempotency_key: str,
+    ) -> None:
+        """Set the customer's email and name (None: clear it) at the provider.
+
+        Raises PaymentProviderError when the provider could not be asked or refused.
+        """
+        ...
+
+    def start_payment_method_setup(
+        self, tenant_id: str, *, account_id: str, customer: str, idempotency_key: str
+    ) -> PaymentSetup:
+        """Start saving a payment method for off-session use (the payer's app confirms it).
+
+        The provider tells the method saved later, naming the tenant and `account_id`
+        (csms.services.provider_events). Raises PaymentProviderError when the provider could
+        not be asked or refused.
+        """
         ...
 
 

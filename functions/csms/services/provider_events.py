@@ -11,7 +11,13 @@ notification delivered late (a failure after the success) changes nothing.
 
 Handled (Stripe event types): `payment_intent.succeeded`, `payment_intent.payment_failed`,
 `charge.refunded` (each refund listed on the charge), `refund.updated`, `refund.failed`.
-Anything else is not billing's business.
+
+One notification changes a billing account instead: `setup_intent.succeeded`, a payment
+method the driver saved for off-session use (a SetupIntent billing started, its metadata naming
+`tenant_id` and `account_id`) becomes the account's default. It applies only when no newer
+choice of payment method is stored (the event's `created` against the account's
+`payment_method_since`), so a redelivery after the driver or an operator changed the method
+changes nothing. Anything else is not billing's business.
 """
 
 from __future__ import annotations
@@ -183,6 +189,56 @@ def _charge_refunded(obj: dict[str, object]) -> list[PaymentUpdate]:
     return updates
 
 
+class _SetupMetadata(_Loose):
+    tenant_id: _Text
+    account_id: _Text
+
+
+class _SetupIntent(_Loose):
+    id: _Text
+    status: str | None = None
+    customer: _Text | None = None
+    payment_method: _Text | None = None
+    metadata: _SetupMetadata
+
+
+@dataclass(frozen=True)
+class SavedPaymentMethod:
+    """A payment method the payer saved for an account (a setup that succeeded)."""
+
+    tenant_id: str
+    account_id: str
+    payment_method: str
+    # The provider's customer the setup was made for (None: not told).
+    customer: str | None
+    # When the provider saved it (the event's time): a newer stored choice wins.
+    at: datetime
+
+
+SETUP_SUCCEEDED = "setup_intent.succeeded"
+
+
+def saved_payment_methods(event: ProviderEvent) -> list[SavedPaymentMethod]:
+    """The payment method a succeeded setup saved (none for one billing did not start)."""
+    if event.type != SETUP_SUCCEEDED:
+        return []
+    try:
+        intent = _SetupIntent.model_validate(dict(event.object))
+    except ValidationError:
+        return []  # no tenant and account in its metadata: a setup made outside billing
+    if intent.payment_method is None or intent.status not in (None, "succeeded"):
+        return []
+    return [
+        SavedPaymentMethod(
+            tenant_id=intent.metadata.tenant_id,
+            account_id=intent.metadata.account_id,
+            payment_method=intent.payment_method,
+            customer=intent.customer,
+            at=event.created,
+        )
+    ]
+
+
 _READERS: dict[str, Callable[[dict[str, object]], list[PaymentUpdate]]] = {
     "payment_intent.succeeded": _intent_succeeded,
     "payment_intent.payment_failed": _intent_failed,
@@ -194,7 +250,7 @@ _READERS: dict[str, Callable[[dict[str, object]], list[PaymentUpdate]]] = {
 
 def handled(event: ProviderEvent) -> bool:
     """Whether billing acts on events of this type."""
-    return event.type in _READERS
+    return event.type in _READERS or event.type == SETUP_SUCCEEDED
 
 
 def payment_updates(event: ProviderEvent) -> list[PaymentUpdate]:

@@ -5,8 +5,11 @@ An estimate: billing prices the ended session itself.
 The tariff is the one the assignments give the session (its station, EVSE, token and the
 token's group at start), at the version in force when the session started. The usage comes from
 the stored session: its start, the energy register at start, every register reading kept since,
-the register at stop, and its stop (now while it is still charging). The session's idle period
-is not recorded yet, so no idle fee is estimated.
+the register at stop, and its stop (now while it is still charging). The idle period (idle fees)
+starts when charging ended for good, as the charging states kept with the chunks say
+(`reported_idle`) or, when Charging was never reported, at the register's last increase
+(`last_increase`); it ends when the EV left or the session stopped (now while it goes on, so
+the estimate shows the idle fee accruing). Both come from the chunks read anyway: no extra read.
 """
 
 from __future__ import annotations
@@ -21,10 +24,16 @@ from pydantic import ValidationError
 
 from csms.domain.access import Principal
 from csms.domain.billing.pricing import PricedSession, price
-from csms.domain.billing.usage import EnergySample, SessionUsage
+from csms.domain.billing.usage import EnergySample, IdlePeriod, SessionUsage
 from csms.domain.errors import ResourceNotFoundError, SessionNotFoundError, SessionNotPriceableError
 from csms.domain.meter import Measurand
-from csms.domain.sessions import MeterChunk, Session, SessionState
+from csms.domain.sessions import (
+    MeterChunk,
+    ReportedIdle,
+    Session,
+    SessionState,
+    reported_idle,
+)
 from csms.services.ports import Clock, Page
 from csms.services.tariffs import ASSIGNMENT, Resolved, SiteLookup, TariffService
 
@@ -120,12 +129,21 @@ def stored_usage(
     # A session priced the instant it started (or with a station clock ahead) lasts 1 s.
     stop = max(stop, started + timedelta(seconds=1))
     site = sites.get_site(session.tenant_id, session.site_id or "")
+    # One pass over the chunks: the register readings and the charging states they reported.
+    readings: list[tuple[datetime, Decimal]] = []
+    states: list[MeterChunk] = []
+    for chunk in stored_chunks(sessions, session.id):
+        readings.extend(chunk_energy(chunk))
+        if chunk.charging_state is not None:
+            states.append(chunk)
     try:
+        samples = usage_samples(session, readings, started, stop)
         return SessionUsage(
             session_id=session.id,
             start=started,
             stop=stop,
-            samples=usage_samples(session, energy_readings(sessions, session.id), started, stop),
+            samples=samples,
+            idle=idle_period(reported_idle(states), samples, started, stop),
             timezone=site.timezone if site is not None else "UTC",
             id_token=session.id_token,
             token_group=session.group_id,
@@ -135,19 +153,23 @@ def stored_usage(
         raise SessionNotPriceableError(session.id, reason) from None
 
 
-def energy_readings(sessions: SessionSource, session_id: str) -> Iterator[tuple[datetime, Decimal]]:
-    """The session's energy register readings, in the order stored, page by page."""
+def stored_chunks(sessions: SessionSource, session_id: str) -> Iterator[MeterChunk]:
+    """The session's chunks, oldest first, page by page."""
     cursor: str | None = None
     while True:
         page = sessions.chunks(session_id, _CHUNK_PAGE, cursor)
-        for chunk in page.items:
-            for reading in chunk.readings:
-                wh = reading.total(Measurand.ENERGY)
-                if wh is not None:
-                    yield reading.timestamp, wh
+        yield from page.items
         cursor = page.next_cursor
         if cursor is None:
             return
+
+
+def chunk_energy(chunk: MeterChunk) -> Iterator[tuple[datetime, Decimal]]:
+    """A chunk's energy register readings."""
+    for reading in chunk.readings:
+        wh = reading.total(Measurand.ENERGY)
+        if wh is not None:
+            yield reading.timestamp, wh
 
 
 def usage_samples(
@@ -173,3 +195,42 @@ def usage_samples(
             samples.append(EnergySample(at=at, wh=wh))
     # No register at all: nothing measured, so no energy (time and fees still count).
     return tuple(samples) or (EnergySample(at=start, wh=Decimal(0)),)
+
+
+def idle_period(
+    reported: ReportedIdle, samples: tuple[EnergySample, ...], start: datetime, stop: datetime
+) -> IdlePeriod | None:
+    """Plugged in after charging ended, within start-stop; None when there is no such time.
+
+    The station's own word first: once it reported Charging, its end of charging (or its
+    silence about one) stands. Else the register's last increase.
+    """
+    if reported.charged:
+        if reported.charging_ended_at is None:
+            return None
+        begin = reported.charging_ended_at
+        left = reported.ev_left_at
+        end = min(left, stop) if left is not None else stop
+    else:
+        found = last_increase(samples)
+        if found is None:
+            return None
+        begin, end = found, stop
+    begin = max(begin, start)
+    return IdlePeriod(start=begin, end=end) if begin < end else None
+
+
+def last_increase(samples: tuple[EnergySample, ...]) -> datetime | None:
+    """When energy stopped flowing for good, read from the register alone.
+
+    The first sample at the final register value: energy never rose after it. Charging really
+    ended between the sample before it and it, so the idle period found is short by at most one
+    sample interval (never long). None, rather than a guess, when no energy was delivered or
+    when the final value was seen only once (no flat interval: the EV may still be charging).
+    A register that keeps creeping up (an EV drawing a trickle when full) shows no idle time.
+    """
+    final = samples[-1].wh
+    if final <= samples[0].wh:
+        return None
+    first = next(sample for sample in samples if sample.wh == final)
+    return first.at if first is not samples[-1] else None

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from csms.domain.connection import ConnectionBinding
-from csms.domain.connector import EvseRef
+from csms.domain.connector import EvseRef, StatusReport
 from csms.domain.errors import DuplicateChunkError, SessionNotFoundError, StaleSessionError
 from csms.domain.events import (
     DomainEvent,
@@ -40,8 +40,10 @@ from csms.domain.sessions import (
     StopReason,
     TransactionFacts,
     abandon,
+    charging_state_of,
     chunk_key_16,
     chunk_key_seq,
+    chunk_key_status,
     consistency_anomalies,
     decreasing,
     merge,
@@ -375,9 +377,40 @@ class SessionService:
             readings=tuple(readings),
             seq_no=request.seq_no,
             event_type=request.event_type,
+            charging_state=request.charging_state,
+            state_at=timestamp if request.charging_state is not None else None,
         )
         self._apply(binding, request.transaction_id, facts, chunk, anomalies)
         return authorization
+
+    # -- 1.6 StatusNotification -------------------------------------------------------------
+    def connector_status(self, binding: ConnectionBinding, report: StatusReport) -> None:
+        """Keep the charging state a 1.6 status change tells with the session on the connector.
+
+        Only a change of status comes here (a few per session, never a Heartbeat or
+        MeterValues): one index query for the station's open sessions and, when one is on the
+        connector, one chunk (no session write). 2.0.1 says it in TransactionEvent instead.
+        """
+        state = charging_state_of(report)
+        if binding.protocol is not ProtocolVersion.OCPP16 or state is None:
+            return
+        at = report.timestamp or self._clock.now()
+        query = SessionQuery(
+            station_id=binding.station_id,
+            state=SessionState.ACTIVE,
+            started_from=at - self._abandon_after,
+        )
+        page = self._sessions.list(binding.tenant_id, query, limit=10)
+        session = next((s for s in page.items if s.evse == report.evse), None)
+        if session is None:
+            return
+        chunk = MeterChunk(
+            session_id=session.id,
+            key=chunk_key_status(at, state),
+            charging_state=state,
+            state_at=at,
+        )
+        self._sessions.add_chunk(session.tenant_id, chunk)
 
     # -- the one write path of transaction messages -------------------------------------------
     def _apply(

@@ -320,11 +320,14 @@ class StationService:
         del binding
         return self._clock.now()
 
-    def report_status(self, binding: ConnectionBinding, report: StatusReport) -> None:
+    def report_status(
+        self, binding: ConnectionBinding, report: StatusReport
+    ) -> StatusReport | None:
         """Fold the report into the connector's state; keep transitions for uptime.
 
         A repeated status is not history (nothing changed); a late report is, since it may be
-        a real transition that a station queued while offline.
+        a real transition that a station queued while offline. Returns the report, with its
+        time, when it changed the connector's status (the session on it may care).
         """
         at = report.timestamp or self._clock.now()
         report = report.model_copy(update={"timestamp": at})
@@ -342,3 +345,4 @@ class StationService:
         )
         if applied.outcome is StatusOutcome.STALE:
             self._statuses.append_history(binding.station_id, binding.tenant_id, report)
+        return report if applied.outcome is StatusOutcome.CHANGED else None

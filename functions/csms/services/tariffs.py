@@ -11,8 +11,11 @@ VersionMismatchError (412); without, the change is read and applied again a few 
 ConcurrentModificationError (409).
 
 Assignments (csms.domain.billing.assignment) name a tariff for a place and, optionally, a driver
-group or an id token; one per slot. Users restricted to some sites see and manage only the
-assignments at their sites; the tenant-wide ones are beyond them.
+group or an id token; one in force per slot. An assignment takes effect when created
+(`valid_from`); deleting it ends it (`valid_until`) and keeps it, so that a session is priced
+under the assignments in force at its start (`tariff_for(started_at=...)`) whatever changed
+while it charged. Listing leaves ended ones out unless asked. Users restricted to some sites see
+and manage only the assignments at their sites; the tenant-wide ones are beyond them.
 """
 
 from __future__ import annotations
@@ -110,7 +113,9 @@ class TariffRepository(Protocol):
         ...
 
     def create_assignment(self, tenant_id: str, assignment: TariffAssignment) -> bool:
-        """Store a new assignment; False, with nothing written, when its slot is taken.
+        """Store a new assignment; False, with nothing written, when its slot or id is taken.
+
+        A slot is taken while an assignment in force holds it.
 
         Raises InvalidReferenceError("tariffId", ...), with nothing written, when its tariff is
         absent or deleted at the moment of the write (checked in the same write).
@@ -118,11 +123,14 @@ class TariffRepository(Protocol):
         ...
 
     def get_assignment(self, tenant_id: str, assignment_id: str) -> TariffAssignment | None:
-        """The assignment, strongly consistent."""
+        """The assignment (ended ones too), strongly consistent."""
         ...
 
-    def delete_assignment(self, tenant_id: str, assignment: TariffAssignment) -> bool:
-        """Delete the assignment; False when it is not stored (any more)."""
+    def end_assignment(self, tenant_id: str, ended: TariffAssignment) -> bool:
+        """Store `ended` (an assignment in force, now with `valid_until`) and free its slot.
+
+        False, with nothing written, when it is not stored or ended already.
+        """
         ...
 
     def list_assignments(
@@ -131,12 +139,13 @@ class TariffRepository(Protocol):
         limit: int,
         cursor: str | None = None,
         only: frozenset[str] | None = None,
+        include_ended: bool = False,
     ) -> Page[TariffAssignment]:
         """By id, a page at a time; `only`: just those at these sites (a restricted user)."""
         ...
 
     def all_assignments(self, tenant_id: str) -> list[TariffAssignment]:
-        """Every assignment of the tenant (what `resolve` chooses from)."""
+        """Every assignment of the tenant, ended ones too (what `resolve` chooses from)."""
         ...
 
 
@@ -296,11 +305,17 @@ class TariffService:
         """
         tenant = principal.tenant_id
         placed = assignment.model_copy(
-            update={"site_id": self._site_of(principal, assignment), "created_at": None}
+            update={
+                "site_id": self._site_of(principal, assignment),
+                "created_at": None,
+                "valid_from": None,
+                "valid_until": None,
+            }
         )
         if placed.group_id is not None and self._groups.get_group(tenant, placed.group_id) is None:
             raise InvalidReferenceError("groupId", "group", placed.group_id)
-        created = placed.model_copy(update={"created_at": self._clock.now()})
+        now = self._clock.now()
+        created = placed.model_copy(update={"created_at": now, "valid_from": now})
         if not self._tariffs.create_assignment(tenant, created):
             raise ResourceExistsError(ASSIGNMENT, created.id)
         return created
@@ -333,19 +348,35 @@ class TariffService:
         return found
 
     def list_assignments(
-        self, principal: Principal, limit: int, cursor: str | None = None
+        self,
+        principal: Principal,
+        limit: int,
+        cursor: str | None = None,
+        *,
+        include_ended: bool = False,
     ) -> Page[TariffAssignment]:
-        """The assignments the caller may reach, by id."""
+        """The assignments the caller may reach, by id; the ended ones only when asked."""
         return self._tariffs.list_assignments(
-            principal.tenant_id, limit, cursor, only=principal.sites
+            principal.tenant_id, limit, cursor, only=principal.sites, include_ended=include_ended
         )
 
     def delete_assignment(self, principal: Principal, assignment_id: str) -> TariffAssignment:
-        """Delete the assignment (the tariff it named may then be deleted)."""
+        """End the assignment now (the tariff it named may then be deleted); the ended one.
+
+        Sessions that started while it was in force keep its tariff. An assignment ended
+        already is as absent as one not there.
+        """
         found = self.get_assignment(principal, assignment_id)
-        if not self._tariffs.delete_assignment(principal.tenant_id, found):
+        if found.ended:
             raise ResourceNotFoundError(ASSIGNMENT, assignment_id)
-        return found
+        # Never before it took effect, even if this clock runs behind its creator's.
+        until = self._clock.now()
+        if found.valid_from is not None:
+            until = max(until, found.valid_from)
+        ended = found.model_copy(update={"valid_until": until})
+        if not self._tariffs.end_assignment(principal.tenant_id, ended):
+            raise ResourceNotFoundError(ASSIGNMENT, assignment_id)
+        return ended
 
     def resolve_now(
         self,
@@ -353,8 +384,9 @@ class TariffService:
         station_id: str,
         evse_id: int | None = None,
         id_token: str | None = None,
+        at: datetime | None = None,
     ) -> Resolved:
-        """What would apply to a session starting now at this station for this token.
+        """What would apply to a session starting now (or `at`) at this station for this token.
 
         The token's driver group counts as the session's; an unknown token has none.
         """
@@ -370,7 +402,7 @@ class TariffService:
             evse_id=evse_id,
             group_id=token.group_id if token is not None else None,
             id_token=id_token,
-            started_at=self._clock.now(),
+            started_at=at if at is not None else self._clock.now(),
         )
         if found is None:
             raise ResourceNotFoundError(ASSIGNMENT, f"{station_id}/{evse_id or '*'}")
@@ -387,7 +419,7 @@ class TariffService:
         id_token: str | None,
         started_at: datetime,
     ) -> Resolved | None:
-        """The assignment that applies to a session and its tariff's version at its start.
+        """The assignment in force at the session's start that applies, and its tariff then.
 
         None when no assignment applies, or its tariff had no version yet at `started_at`.
         """
@@ -398,6 +430,7 @@ class TariffService:
             evse_id=evse_id,
             group_id=group_id,
             id_token=id_token,
+            at=started_at,
         )
         if assignment is None:
             return None

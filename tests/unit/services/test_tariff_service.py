@@ -152,7 +152,9 @@ def test_assignments_take_the_stations_site_and_check_every_reference(w: World) 
     with pytest.raises(ResourceExistsError):
         w.service.create_assignment(OWNER, TariffAssignment(tariff_id="public", station_id="CP-1"))
     assert w.service.get_assignment(OWNER, made.id) == made
-    assert w.service.delete_assignment(OWNER, made.id) == made
+    assert w.service.delete_assignment(OWNER, made.id) == made.model_copy(
+        update={"valid_until": T0}
+    )
     with pytest.raises(ResourceNotFoundError):
         w.service.delete_assignment(OWNER, made.id)
 
@@ -211,3 +213,85 @@ def test_resolve_uses_the_tokens_group_and_the_version_at_the_start(w: World) ->
     assert early is not None
     assert early.tariff.version == 1
     assert w.service.tariff_for(T, **common, started_at=T0 - timedelta(days=1)) is None
+
+
+def test_assignment_history_prices_a_session_under_the_assignment_at_its_start(w: World) -> None:
+    # GIVEN a public tariff at CP-1 from T0, ended an hour later and replaced by a dearer one
+    w.service.create_tariff(OWNER, a_tariff())
+    w.service.create_tariff(OWNER, a_tariff("dear"))
+    first = w.service.create_assignment(
+        OWNER, TariffAssignment(tariff_id="public", station_id="CP-1")
+    )
+    w.clock.advance(3600)
+    ended = w.service.delete_assignment(OWNER, first.id)
+    second = w.service.create_assignment(
+        OWNER, TariffAssignment(tariff_id="dear", station_id="CP-1")
+    )
+    common: dict[str, Any] = {
+        "site_id": "s1",
+        "station_id": "CP-1",
+        "evse_id": 1,
+        "group_id": None,
+        "id_token": None,
+    }
+
+    # WHEN sessions that started before, at and after the change are resolved, and now
+    before = w.service.tariff_for(T, **common, started_at=T0 + timedelta(minutes=30))
+    at_change = w.service.tariff_for(T, **common, started_at=T0 + timedelta(hours=1))
+    after = w.service.tariff_for(T, **common, started_at=T0 + timedelta(hours=2))
+    then = w.service.resolve_now(OWNER, "CP-1", at=T0 + timedelta(minutes=1))
+    now = w.service.resolve_now(OWNER, "CP-1")
+
+    # THEN each gets the assignment in force at its start; both stay, with distinct ids
+    assert (ended.valid_from, ended.valid_until) == (T0, T0 + timedelta(hours=1))
+    assert second.valid_from == T0 + timedelta(hours=1)
+    assert second.id != first.id
+    assert before is not None
+    assert before.assignment == ended
+    assert at_change is not None
+    assert at_change.assignment == second
+    assert after is not None
+    assert after.assignment.tariff_id == "dear"
+    assert then.assignment.id == first.id
+    assert now.assignment == second
+    assert [a.id for a in w.service.list_assignments(OWNER, 10).items] == [second.id]
+    listed = w.service.list_assignments(OWNER, 10, include_ended=True).items
+    assert sorted(a.id for a in listed) == sorted([first.id, second.id])
+    # AND reading the ended one still works; ending it again is as if it were not there
+    assert w.service.get_assignment(OWNER, first.id) == ended
+    with pytest.raises(ResourceNotFoundError):
+        w.service.delete_assignment(OWNER, first.id)
+
+
+def test_assignment_ended_with_a_clock_behind_ends_when_it_began(w: World) -> None:
+    # GIVEN an assignment made at T0 WHEN deleted by a writer whose clock is a minute behind
+    w.service.create_tariff(OWNER, a_tariff())
+    made = w.service.create_assignment(OWNER, TariffAssignment(tariff_id="public"))
+    w.clock.at = T0 - timedelta(minutes=1)
+    ended = w.service.delete_assignment(OWNER, made.id)
+    # THEN it ends when it began (in force for no session), never before
+    assert ended.valid_until == T0
+
+
+def test_assignment_stored_without_history_ends_like_any_other(w: World) -> None:
+    # GIVEN an assignment stored before assignments had a history (no `valid_from`)
+    w.service.create_tariff(OWNER, a_tariff())
+    legacy = TariffAssignment(tariff_id="public", site_id="s1", created_at=T0)
+    assert w.repo.create_assignment(T, legacy)
+    w.clock.advance(60)
+    # WHEN it is deleted, and a session that started while it was in force is resolved
+    ended = w.service.delete_assignment(OWNER, legacy.id)
+    later = w.service.tariff_for(
+        T,
+        site_id="s1",
+        station_id="CP-1",
+        evse_id=None,
+        group_id=None,
+        id_token=None,
+        started_at=T0 + timedelta(seconds=30),
+    )
+    # THEN it ends now, keeps its id, and still applies to that session
+    assert later is not None
+    assert later.assignment.id == legacy.id
+    assert ended.valid_until == T0 + timedelta(seconds=60)
+    assert ended.id == legacy.id

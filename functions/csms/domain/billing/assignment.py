@@ -11,20 +11,30 @@ Precedence, applied by `resolve` to the assignments that match a session:
    site, the site beats the tenant.
 So a resident's group tariff at the tenant level still beats the public tariff of one EVSE.
 
-Two assignments of equal precedence that could match the same session cannot exist: each
-assignment has a `slot` (its WHERE and WHO with their ids), its id derives from the slot, and
-storage refuses a second assignment in a slot (409). Matching assignments of equal precedence
-always share their slot, so `resolve` never has to choose between equals.
+Assignments keep their history, so that the tariff in force at a session's start applies to
+the whole session even when the assignment is deleted or replaced while it charges: an
+assignment takes effect when it is created (`valid_from`) and a deletion only ends it
+(`valid_until`, exclusive); ended assignments stay stored. `resolve(..., at=started_at)` chooses
+among the assignments in force at that moment. Assignments stored before this history existed
+have no `valid_from`: they count as in force since always.
+
+Two assignments of equal precedence that could match the same session cannot be in force at
+once: each assignment has a `slot` (its WHERE and WHO with their ids) and storage refuses a
+second assignment in a slot while one is in force there (409). After it ended, a new assignment
+may take the slot; its id derives from the slot and its `valid_from`, so ids stay unique across
+the slot's history (an assignment without `valid_from` keeps the id of the slot alone). Matching
+assignments of equal precedence share their slot; should two writers' clocks disagree so that
+a slot's old and new assignment overlap by a moment, the newer (`valid_from`) wins.
 """
 
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import IntEnum
 from typing import Annotated, Self
 
-from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, computed_field, model_validator
 
 from csms.domain.tenancy import ResourceId
 from csms.domain.tokens import GroupId, TokenValue, token_key
@@ -66,6 +76,9 @@ class TariffAssignment(BaseModel):
     group_id: GroupId | None = None
     id_token: TokenValue | None = None
     created_at: datetime | None = None
+    # In force from (inclusive) until (exclusive); None: since always, until further notice.
+    valid_from: AwareDatetime | None = None
+    valid_until: AwareDatetime | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -73,13 +86,31 @@ class TariffAssignment(BaseModel):
             raise ValueError("an EVSE is named with its station")
         if self.group_id is not None and self.id_token is not None:
             raise ValueError("an assignment is for a driver group or for one id token, not both")
+        if (
+            self.valid_from is not None
+            and self.valid_until is not None
+            and self.valid_until < self.valid_from
+        ):
+            raise ValueError("an assignment cannot end before it takes effect")
         return self
 
     @computed_field  # type: ignore[prop-decorator]
     @property
     def id(self) -> str:
-        """Derived from the slot: a retried create collides instead of making a twin."""
-        return assignment_id(self.slot)
+        """Derived from the slot and `valid_from`: unique across the slot's history."""
+        if self.valid_from is None:
+            return assignment_id(self.slot)
+        return assignment_id(f"{self.slot}|{self.valid_from.astimezone(UTC).isoformat()}")
+
+    @property
+    def ended(self) -> bool:
+        """Whether it was deleted (it stays stored for the sessions that started under it)."""
+        return self.valid_until is not None
+
+    def in_force_at(self, moment: datetime) -> bool:
+        """Whether a session starting at `moment` comes under it."""
+        started = self.valid_from is None or self.valid_from <= moment
+        return started and (self.valid_until is None or moment < self.valid_until)
 
     @property
     def where(self) -> Where:
@@ -164,12 +195,17 @@ def resolve(
     evse_id: int | None,
     group_id: str | None,
     id_token: str | None,
+    at: datetime | None = None,
 ) -> TariffAssignment | None:
-    """The assignment that applies to a session here, by precedence; None when none matches."""
+    """The assignment that applies to a session here, by precedence; None when none matches.
+
+    Among the assignments in force `at` the session's start (None: those not ended).
+    """
     matching = [
         a
         for a in assignments
-        if a.matches(
+        if (a.in_force_at(at) if at is not None else not a.ended)
+        and a.matches(
             site_id=site_id,
             station_id=station_id,
             evse_id=evse_id,
@@ -177,5 +213,13 @@ def resolve(
             id_token=id_token,
         )
     ]
-    # Equal precedence means the same slot (module docstring); `id` only makes ties impossible.
-    return max(matching, key=lambda a: (a.precedence, a.id), default=None)
+    # Equal precedence means the same slot (module docstring): the newer wins; `id` only makes
+    # ties impossible.
+    return max(matching, key=lambda a: (a.precedence, _since(a), a.id), default=None)
+
+
+_ALWAYS = datetime.min.replace(tzinfo=UTC)
+
+
+def _since(assignment: TariffAssignment) -> datetime:
+    return assignment.valid_from if assignment.valid_from is not None else _ALWAYS

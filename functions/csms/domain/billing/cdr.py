@@ -36,6 +36,9 @@ Mapping onto the OCPI 2.2.1 CDR object (fields not listed are not kept):
 | credit, credit_reference_id  | `credit`, `credit_reference_id`                               |
 | last_updated                 | `last_updated`                                                |
 
+Kept beyond OCPI, for cost allocation (reports): `group_id`, the driver group of the session's
+token at its start (None on CDRs written before it was kept, and for a token of no group).
+
 Component costs: the lines of each component (energy, time, parking, fixed) in the tariff's
 basis; a MINIMUM_PRICE or MAXIMUM_PRICE line, which OCPI has no component for, is shared out
 over the components in proportion to their amounts (to the fixed cost when they are all zero).
@@ -207,6 +210,7 @@ class Cdr(_Model):
     credit: bool = False
     credit_reference_id: str | None = None
     last_updated: datetime
+    group_id: str | None = None
 
 
 def cdr_id(tenant_id: str, session_id: str, revision: int) -> str:
@@ -255,6 +259,7 @@ def build_cdr(
         total_parking_time=_hours(priced.idle_minutes),
         total_parking_cost=parking,
         last_updated=now.astimezone(UTC),
+        group_id=facts.group_id,
     )
 
 

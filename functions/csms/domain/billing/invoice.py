@@ -66,6 +66,12 @@ class BillingAccount(_Model):
     # The payment provider's customer and saved payment method, when there are any.
     customer: str | None = None
     payment_method: str | None = None
+    # When the payment method was last chosen (a newer choice wins over an older one that
+    # is told late, e.g. a provider's notification redelivered).
+    payment_method_since: datetime | None = None
+    # Who the provider's customer is (receipts and Stripe's emails go there), when known.
+    email: str | None = None
+    name: str | None = None
 
 
 class InvoiceKind(StrEnum):

@@ -74,6 +74,36 @@ class ProviderEvent(BaseModel):
     object: dict[str, JsonValue]
 
 
+class PaymentSetup(BaseModel):
+    """A started saving of a payment method (Stripe: a SetupIntent, confirmed by the payer).
+
+    The driver's app completes it with the provider (Stripe.js takes `client_secret`); the
+    provider's notification then names the payment method saved (`setup_intent.succeeded`).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # The provider's id of the setup (Stripe's SetupIntent id).
+    reference: str
+    # What the payer's app needs to confirm it; None when there is nothing to confirm
+    # (the invoice-only provider saves no payment method).
+    client_secret: str | None
+    provider: str
+
+
+def payment_metadata(invoice_id: str, session_id: str | None = None) -> dict[str, str]:
+    """What a payment carries for its provider to send back: the invoice it is for.
+
+    The provider's notifications (a payment settled or failed later) find the invoice by it
+    (csms.services.provider_events); the session is there for an operator reading the
+    provider's dashboard. The adapter adds the tenant.
+    """
+    metadata = {"invoice_id": invoice_id}
+    if session_id is not None:
+        metadata["session_id"] = session_id
+    return metadata
+
+
 def to_minor(amount: Decimal, currency: str) -> int:
     """An amount in the currency's minor unit (12.34 EUR -> 1234), rounded half up first."""
     return int(round_money(amount, currency).scaleb(minor_units(currency)))

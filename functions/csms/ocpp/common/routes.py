@@ -34,7 +34,10 @@ def status_notification(decode: Callable[[Payload], StatusReport]) -> Route:
     """StatusNotification: the response is empty in both versions."""
 
     def route(ctx: OcppContext, payload: Payload) -> Payload:
-        ctx.stations.report_status(ctx.binding, decode(payload))
+        changed = ctx.stations.report_status(ctx.binding, decode(payload))
+        if changed is not None:
+            # 1.6 tells the charging state through the connector's status (idle fees).
+            ctx.sessions.connector_status(ctx.binding, changed)
         return {}
 
     return route

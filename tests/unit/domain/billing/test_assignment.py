@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -126,6 +127,11 @@ def test_assignment_id_derives_from_the_slot_only() -> None:
         ({"group_id": "g", "id_token": "x"}, "not both"),
         ({"evse_id": 0, "station_id": "CP"}, "greater than or equal to 1"),
         ({"station_id": "bad/id"}, "should match pattern"),
+        (
+            {"valid_from": "2026-11-23T10:00:00Z", "valid_until": "2026-11-23T09:00:00Z"},
+            "cannot end before it takes effect",
+        ),
+        ({"valid_from": "2026-11-23T10:00:00"}, "timezone"),
     ],
 )
 def test_assignment_refuses_inconsistent_places_and_drivers(
@@ -136,3 +142,66 @@ def test_assignment_refuses_inconsistent_places_and_drivers(
     # THEN it is refused, saying why
     with pytest.raises(ValidationError, match=message):
         an_assignment(**fields)
+
+
+T0 = datetime(2026, 11, 23, 8, tzinfo=UTC)
+HOUR = timedelta(hours=1)
+
+
+def test_assignment_in_force_from_its_start_until_its_end_exclusive() -> None:
+    # GIVEN an assignment from T0 until T0 + 1 h, an open-ended one, and one from before history
+    bounded = an_assignment(valid_from=T0, valid_until=T0 + HOUR)
+    open_ended = an_assignment(valid_from=T0)
+    legacy = an_assignment()
+    # WHEN asked about moments around them
+    # THEN in force from the start (inclusive) to the end (exclusive); legacy since always
+    assert [bounded.in_force_at(T0 + d) for d in (-HOUR / 60, 0 * HOUR, HOUR / 2, HOUR)] == [
+        False,
+        True,
+        True,
+        False,
+    ]
+    assert open_ended.in_force_at(T0 + 1000 * HOUR)
+    assert not open_ended.in_force_at(T0 - HOUR)
+    assert legacy.in_force_at(datetime(2000, 1, 1, tzinfo=UTC))
+    assert (bounded.ended, open_ended.ended, legacy.ended) == (True, False, False)
+
+
+def test_resolve_at_a_moment_keeps_precedence_among_those_in_force() -> None:
+    # GIVEN an EVSE assignment that ended at T0 + 1 h, a station one from then on, and the site's
+    # assignment for anyone (from before history)
+    old_evse = an_assignment("old-evse", station_id="CP-1", evse_id=2, valid_from=T0).model_copy(
+        update={"valid_until": T0 + HOUR}
+    )
+    station = an_assignment("station", station_id="CP-1", valid_from=T0 + HOUR)
+    every = (old_evse, station, SITE)
+    # WHEN resolved for sessions starting before T0, during the EVSE's, after, and with no moment
+    # THEN the most specific in force wins each time; with no moment, those not ended
+    assert _winner(*every, at=T0 - HOUR) == "site"
+    assert _winner(*every, at=T0 + HOUR / 2) == "old-evse"
+    assert _winner(*every, at=T0 + HOUR) == "station"
+    assert _winner(*every) == "station"
+
+
+def test_resolve_prefers_the_newer_of_a_slot_when_clocks_overlap_them() -> None:
+    # GIVEN a slot's old assignment that ended a moment after its successor began (clock skew)
+    old = an_assignment("old", site_id="s1", valid_from=T0, valid_until=T0 + HOUR)
+    new = an_assignment("new", site_id="s1", valid_from=T0 + HOUR / 2)
+    # WHEN a session starting in the overlap is resolved, in either order
+    # THEN the newer one applies
+    assert _winner(old, new, at=T0 + HOUR * 3 / 4) == "new"
+    assert _winner(new, old, at=T0 + HOUR * 3 / 4) == "new"
+
+
+def test_assignment_id_derives_from_slot_and_start_unique_across_history() -> None:
+    # GIVEN assignments of one slot that took effect at different moments (one at T0 in
+    # another timezone's notation)
+    first = an_assignment("a", site_id="s1", valid_from=T0)
+    same = an_assignment("b", site_id="s1", valid_from="2026-11-23T09:00:00+01:00")
+    later = an_assignment("a", site_id="s1", valid_from=T0 + HOUR)
+    # WHEN their ids are compared
+    # THEN the moment is part of the id, whatever its notation; the end is not
+    assert first.id == same.id
+    assert first.id != later.id
+    assert first.id != SITE.id
+    assert first.model_copy(update={"valid_until": T0 + HOUR}).id == first.id
