@@ -193,10 +193,13 @@ class ReportedIdle(BaseModel):
 def reported_idle(chunks: Iterable[MeterChunk]) -> ReportedIdle:
     """The idle period the charging states of a session's chunks report, in seqNo order.
 
-    Charging clears it; the first other state after the last Charging starts it (SuspendedEVSE
-    then SuspendedEV does not move it); Idle (no EV connected) ends it, a connected state
-    after that forgets the end. Ordered by seqNo (2.0.1), else by the report's time (1.6), so
-    a late event cannot undo a newer one whatever the arrival order.
+    Charging clears it; the first state after the last Charging in which the EV could charge
+    but does not (SuspendedEV, EVConnected, Idle) starts it; SuspendedEVSE neither starts nor
+    clears it: the station paused the session (a charging profile, load management), which is
+    not the driver's doing, so a session held at zero owes no idle fee for it. Idle (no EV
+    connected) ends it, a connected state after that forgets the end. Ordered by seqNo
+    (2.0.1), else by the report's time (1.6), so a late event cannot undo a newer one whatever
+    the arrival order.
     """
     reports: list[tuple[int, datetime, ChargingState]] = sorted(
         (-1 if c.seq_no is None else c.seq_no, c.state_at, c.charging_state)
@@ -209,6 +212,9 @@ def reported_idle(chunks: Iterable[MeterChunk]) -> ReportedIdle:
     for _, at, state in reports:
         if state is ChargingState.CHARGING:
             charged, ended, left = True, None, None
+            continue
+        if state is ChargingState.SUSPENDED_EVSE:
+            left = None
             continue
         ended = ended or at
         left = (left or at) if state is ChargingState.IDLE else None

@@ -47,6 +47,17 @@ def test_reported_idle_starts_when_charging_leaves_charging_for_good() -> None:
     assert idle == ReportedIdle(charged=True, charging_ended_at=at(50))
 
 
+def test_reported_idle_a_pause_by_the_station_is_not_idle() -> None:
+    # GIVEN a session load management held at zero (SuspendedEVSE) until it ended, and one
+    # whose EV filled up while the station had paused it
+    held = [event(1, 0, CHARGING), event(2, 20, SUSPENDED_EVSE)]
+    full_later = [*held, event(3, 45, SUSPENDED_EV)]
+    # WHEN read
+    # THEN the station's pause owes nothing; the EV's own stop starts the idle period
+    assert reported_idle(held) == ReportedIdle(charged=True)
+    assert reported_idle(full_later).charging_ended_at == at(45)
+
+
 def test_reported_idle_back_to_charging_clears_it() -> None:
     # GIVEN a suspension that ended with charging again, and one that did not
     resumed = [event(1, 0, CHARGING), event(2, 20, SUSPENDED_EVSE), event(3, 30, CHARGING)]
@@ -123,11 +134,16 @@ def test_reported_idle_any_arrival_order_gives_the_in_order_idle(data: st.DataOb
     shuffled = data.draw(st.permutations(events))
     # WHEN read
     in_order, any_order = reported_idle(events), reported_idle(shuffled)
-    # THEN the same idle period, starting at the first state after the last Charging
+    # THEN the same idle period, starting at the first state after the last Charging that is
+    # not the station's own pause (SuspendedEVSE)
     assert any_order == in_order
     reported = [(seq, s) for seq, s in enumerate(states) if s is not None]
     last_charging = max((seq for seq, s in reported if s is CHARGING), default=None)
-    after = [seq for seq, s in reported if last_charging is not None and seq > last_charging]
+    after = [
+        seq
+        for seq, s in reported
+        if last_charging is not None and seq > last_charging and s is not SUSPENDED_EVSE
+    ]
     expected = at(after[0] * 5) if after else None
     assert in_order.charging_ended_at == expected
     assert in_order.charged == (last_charging is not None)
