@@ -69,8 +69,9 @@ def _billing(local: LocalCsms, sid: str) -> dict[str, Any]:
     while True:
         status, body = local.api("GET", f"/v1/sessions/{sid}/billing")
         assert status == 200, body
-        if body["done"] or time.monotonic() > deadline:
-            return body
+        billing: dict[str, Any] = body
+        if billing["done"] or time.monotonic() > deadline:
+            return billing
         time.sleep(0.5)
 
 
