@@ -56,6 +56,30 @@ def event_schemas() -> dict[str, str]:
     return files
 
 
+def webhook_schemas() -> dict[str, str]:
+    """One JSON schema per webhook event type (v1): `{type, metadata, data}`."""
+    from csms.domain.webhooks import DETAIL_TYPE_OF, WebhookEventType
+
+    by_detail_type = {event_type.detail_type: event_type for event_type in EVENT_TYPES}
+    files = {}
+    for webhook_type in WebhookEventType:
+        event_type = by_detail_type[DETAIL_TYPE_OF[webhook_type]]
+        schema = EventEnvelope[event_type].model_json_schema()  # type: ignore[valid-type]
+        schema["properties"] = {
+            "type": {"const": webhook_type.value, "title": "Type", "type": "string"},
+            **schema["properties"],
+        }
+        schema["required"] = ["type", *schema["required"]]
+        schema["title"] = webhook_type.value
+        schema["description"] = (
+            f"Body of the `{webhook_type.value}` webhook (version 1): the "
+            f"`{event_type.detail_type}` event in its envelope, signed per Standard Webhooks."
+        )
+        schema["$id"] = f"csms/webhooks/v1/{webhook_type.value}.json"
+        files[f"webhooks/v1/{webhook_type.value}.json"] = _json(schema)
+    return files
+
+
 def ocpp_schemas() -> dict[str, str]:
     """Copies of the official schemas of every action we route or send, per version."""
     root = Path(ocpp.__file__).parent
@@ -95,6 +119,7 @@ def generate() -> dict[str, str]:
     files["smart-charging-scenario.schema.json"] = scenario_schema()
     files.update(billing_schemas())
     files.update(event_schemas())
+    files.update(webhook_schemas())
     files.update(ocpp_schemas())
     return files
 

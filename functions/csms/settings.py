@@ -32,6 +32,7 @@ __all__ = [
     "SessionSettings",
     "SettingsError",
     "StationGatewaySettings",
+    "WebhookSettings",
     "load_settings",
 ]
 
@@ -81,7 +82,9 @@ class StationGatewaySettings(SessionSettings):
     # API Gateway closes a WebSocket idle for 10 minutes, so the interval stays below 600 s.
     heartbeat_interval_s: Annotated[int, Field(ge=10, le=590)] = 300
     call_timeout_s: Annotated[int, Field(ge=1, le=600)] = 30
-    connection_log_retention_days: Annotated[int, Field(ge=1, le=3650)] = 90
+    # Uptime (csms.domain.uptime) reads the log back over the trailing 12 months and a
+    # quarter's report after it: a shorter retention would drop outages from the figures.
+    connection_log_retention_days: Annotated[int, Field(ge=1, le=3650)] = 400
     # Frames of traced stations (the message log) are kept this many hours.
     frame_log_ttl_h: Annotated[int, Field(ge=1, le=168)] = 24
 
@@ -103,6 +106,13 @@ class ApiSettings(StationGatewaySettings):
     # The Cognito user pool that operators sign in to: the users endpoints keep it in step.
     # Unset (the local runtime), users are records only and `csms token` mints identities.
     user_pool_id: Annotated[str, Field(pattern=r"^[\w-]+_[0-9a-zA-Z]+$")] | None = None
+    # A station that reconnects within this many seconds of a disconnect (API Gateway closes
+    # every WebSocket after 2 hours) was not down for uptime (csms.domain.uptime).
+    uptime_reconnect_grace_s: Annotated[int, Field(ge=0, le=3600)] = 120
+    # Partner webhooks (csms.services.webhooks): the queue that replays go to, and whether
+    # endpoints on private or loopback addresses are allowed (only the local runtime sets it).
+    webhook_queue_url: Annotated[str, Field(pattern=r"^https?://\S+$")] | None = None
+    webhooks_allow_private: bool = False
 
 
 class RebalanceSettings(StationGatewaySettings):
@@ -186,6 +196,31 @@ class BillingWorkflowSettings(BaseCsmsSettings):
     ]
 
 
+class AlertSettings(BaseCsmsSettings):
+    """Fault detection (csms.services.alerts): hold-down, offline grace, reboot loops."""
+
+    # A fault must last this long before its alert opens: transients notify no one.
+    alert_hold_down_s: Annotated[int, Field(ge=0, le=86_400)] = 60
+    # Offline this long before an alert opens; the same grace as uptime's (API Gateway's
+    # 2-hour cut and the reconnect that follows are not an outage).
+    alert_offline_grace_s: Annotated[int, Field(ge=0, le=86_400)] = 120
+    # This many boots within the window is a reboot loop; the loop ends after a quiet window.
+    alert_reboot_loop_boots: Annotated[int, Field(ge=2, le=100)] = 3
+    alert_reboot_loop_window_s: Annotated[int, Field(ge=60, le=7 * 86_400)] = 1800
+
+
+class WebhookSettings(BaseCsmsSettings):
+    """Partner webhooks: the delivery queue, the endpoint rules, timeouts and retention."""
+
+    webhook_queue_url: Annotated[str, Field(pattern=r"^https?://\S+$")]
+    # Only the local runtime sets this: endpoints on 127.0.0.1 (http) or private addresses.
+    webhooks_allow_private: bool = False
+    # Per request; a receiver that takes longer is retried later like one that failed.
+    webhook_timeout_s: Annotated[float, Field(gt=0, le=20)] = 10.0
+    # Event copies and the delivery log are kept this long (replay reaches this far back).
+    webhook_retention_days: Annotated[int, Field(ge=4, le=90)] = 30
+
+
 S = TypeVar("S", bound=BaseCsmsSettings)
 
 # Handler string (as used by CDK) -> the settings model that function validates at cold start.
@@ -205,6 +240,14 @@ HANDLER_SETTINGS: dict[str, type[BaseCsmsSettings]] = {
     "csms.handlers.sfn_billing.close_month_handler": PaymentSettings,
     # Pre-authorisation on TransactionStarted (csms.handlers.evt_preauth).
     "csms.handlers.evt_preauth.lambda_handler": PaymentSettings,
+    # Fault detection (csms.handlers.evt_alerts, csms.handlers.sched_alerts).
+    "csms.handlers.evt_alerts.lambda_handler": AlertSettings,
+    "csms.handlers.sched_alerts.lambda_handler": AlertSettings,
+    # Partner webhooks: the fan-out from the bus and the delivery from the queue.
+    "csms.handlers.evt_webhooks.lambda_handler": WebhookSettings,
+    "csms.handlers.sqs_webhooks.lambda_handler": WebhookSettings,
+    # The daily run of preventive maintenance plans (csms.handlers.sched_maintenance).
+    "csms.handlers.sched_maintenance.lambda_handler": BaseCsmsSettings,
 }
 
 

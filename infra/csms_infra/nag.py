@@ -10,6 +10,7 @@ from cdk_nag import AwsSolutionsChecks
 from constructs import IConstruct
 
 from csms_infra.layer import RUNTIME
+from csms_infra.stack import API as API_HANDLER
 from csms_infra.stack import WS_STAGE, CsmsStack
 
 
@@ -118,6 +119,16 @@ def acknowledge(stack: CsmsStack) -> None:
         },
     )
     _ack(
+        stack.operations.detector_dead_letters,
+        {
+            "AwsSolutions-SQS3": (
+                "This queue is itself the dead-letter queue of the alert detector's rule target "
+                "and of its asynchronous invocations (an alarm watches its depth)."
+            ),
+        },
+    )
+    _acknowledge_webhooks(stack)
+    _ack(
         stack.openapi_route,
         {
             "AwsSolutions-APIG4": (
@@ -171,3 +182,32 @@ def acknowledge(stack: CsmsStack) -> None:
             ),
         },
     )
+
+
+def _acknowledge_webhooks(stack: CsmsStack) -> None:
+    """Partner webhooks (csms_infra.webhooks): the dead-letter queues and the secrets' path."""
+    webhooks = stack.webhooks
+    for queue, what in (
+        (webhooks.dead_letters, "of the webhook delivery queue's redrive policy"),
+        (webhooks.fan_out_dead_letters, "of the fan-out's rule target and async invocations"),
+    ):
+        _ack(
+            queue,
+            {
+                "AwsSolutions-SQS3": (
+                    f"This queue is itself the dead-letter queue {what} (an alarm watches its "
+                    "depth)."
+                ),
+            },
+        )
+    secrets = (
+        "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:"
+        "<AWS::AccountId>:secret:csms/webhooks/*]"
+    )
+    reason = (
+        "One signing secret per webhook subscription, created at run time by the API under "
+        "csms/webhooks/{tenant}/{id}: their names are not known at deploy time; the wildcard "
+        "covers that path only."
+    )
+    for function in (stack.handlers[API_HANDLER].role, webhooks.delivery.role):
+        _ack(function, {secrets: reason})

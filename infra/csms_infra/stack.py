@@ -27,7 +27,10 @@ from constructs import Construct
 
 from csms_infra.billing import BillingWorkflow
 from csms_infra.layer import ARCHITECTURE, RUNTIME, dependencies_layer
+from csms_infra.maintenance import MaintenanceJobs
+from csms_infra.operations import Operations
 from csms_infra.paths import EDGE_DIR, FUNCTIONS_DIR
+from csms_infra.webhooks import PartnerWebhooks
 
 STACK_ID = "CsmsStack"
 WS_STAGE = "prod"
@@ -237,6 +240,9 @@ class CsmsStack(Stack):
         self.billing = self._billing(code, layer, stripe_secret_arn)
         # Refunds and Stripe's webhooks are answered by the API function.
         self.billing.grant_payments(self.handlers[API].function)
+        self.operations = self._operations(code, layer)
+        self.webhooks = self._webhooks(code, layer)
+        self.maintenance = self._maintenance(code, layer)
 
         def ws_route(name: str, handler: str, *, return_response: bool = False) -> None:
             self.ws_api.add_route(
@@ -306,6 +312,96 @@ class CsmsStack(Stack):
             make_function=make_function,
             stripe_secret_arn=stripe_secret_arn,
             log_retention=LOG_RETENTION,
+        )
+
+    def _operations(self, code: lambda_.Code, layer: lambda_.ILayerVersion) -> Operations:
+        """Operations (csms_infra.operations): its functions join `self.handlers`."""
+
+        def make_function(
+            construct_id: str, handler: str, environment: Mapping[str, str], timeout: int
+        ) -> HandlerFunction:
+            fn = HandlerFunction(
+                self,
+                construct_id,
+                handler=handler,
+                code=code,
+                layer=layer,
+                environment=environment,
+                timeout=Duration.seconds(timeout),
+            )
+            self.handlers[handler] = fn
+            return fn
+
+        return Operations(
+            self,
+            "Operations",
+            table=self.table,
+            bus=self.bus,
+            environment={
+                "CSMS_TABLE_NAME": self.table.table_name,
+                "CSMS_EVENT_BUS_NAME": self.bus.event_bus_name,
+            },
+            make_function=make_function,
+        )
+
+    def _webhooks(self, code: lambda_.Code, layer: lambda_.ILayerVersion) -> PartnerWebhooks:
+        """Partner webhooks (csms_infra.webhooks): its functions join `self.handlers`."""
+
+        def make_function(
+            construct_id: str, handler: str, environment: Mapping[str, str], timeout: int
+        ) -> HandlerFunction:
+            fn = HandlerFunction(
+                self,
+                construct_id,
+                handler=handler,
+                code=code,
+                layer=layer,
+                environment=environment,
+                timeout=Duration.seconds(timeout),
+            )
+            self.handlers[handler] = fn
+            return fn
+
+        return PartnerWebhooks(
+            self,
+            "Webhooks",
+            table=self.table,
+            bus=self.bus,
+            environment={
+                "CSMS_TABLE_NAME": self.table.table_name,
+                "CSMS_EVENT_BUS_NAME": self.bus.event_bus_name,
+            },
+            make_function=make_function,
+            api_function=self.handlers[API].function,
+        )
+
+    def _maintenance(self, code: lambda_.Code, layer: lambda_.ILayerVersion) -> MaintenanceJobs:
+        """Maintenance (csms_infra.maintenance): its function joins `self.handlers`."""
+
+        def make_function(
+            construct_id: str, handler: str, environment: Mapping[str, str], timeout: int
+        ) -> HandlerFunction:
+            fn = HandlerFunction(
+                self,
+                construct_id,
+                handler=handler,
+                code=code,
+                layer=layer,
+                environment=environment,
+                timeout=Duration.seconds(timeout),
+            )
+            self.handlers[handler] = fn
+            return fn
+
+        return MaintenanceJobs(
+            self,
+            "Maintenance",
+            table=self.table,
+            environment={
+                "CSMS_TABLE_NAME": self.table.table_name,
+                "CSMS_EVENT_BUS_NAME": self.bus.event_bus_name,
+            },
+            make_function=make_function,
         )
 
     def _session_cleanup(self, code: lambda_.Code, layer: lambda_.ILayerVersion) -> HandlerFunction:

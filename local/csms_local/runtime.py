@@ -18,7 +18,7 @@ from aiohttp import web
 
 from csms.handlers import _runtime
 from csms.handlers import seed as seed_handler
-from csms_local import emulation, tokens
+from csms_local import emulation, queues, tokens
 from csms_local.errors import LocalError
 from csms_local.gateway import GatewayLimits, LambdaContextStub, LocalGateway
 from csms_local.seed_file import read_seed
@@ -59,6 +59,9 @@ def configure_environment(options: LocalOptions, resources: emulation.EmulatedRe
             "CSMS_HEARTBEAT_INTERVAL_S": str(options.heartbeat_interval_s),
             "CSMS_CALL_TIMEOUT_S": str(options.call_timeout_s),
             "CSMS_TENANT_DEFAULT": options.tenant_id,
+            # Webhook receivers under test run on this machine (http://127.0.0.1:...); in AWS
+            # private and loopback endpoints are refused (SSRF).
+            "CSMS_WEBHOOKS_ALLOW_PRIVATE": "1",
             "POWERTOOLS_SERVICE_NAME": "csms",
             "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING"),
         }
@@ -126,6 +129,7 @@ class LocalRuntime:
         self._snapshot_task: asyncio.Task[None] | None = None
         self._outbox_task: asyncio.Task[None] | None = None
         self._job_tasks: list[asyncio.Task[None]] = []
+        self._queue_task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         """Create the emulated resources, load data and open the ports (mock_aws must be on)."""
@@ -133,6 +137,9 @@ class LocalRuntime:
         seed_document = read_seed(options.seed_file) if options.seed_file else None
         template = emulation.load_template(options.template_file)
         self.resources = emulation.create_resources(template)
+        # The template's queues (webhook deliveries) and the variables that name them.
+        queue_urls, queue_environment = queues.create_queues(template)
+        os.environ.update(queue_environment)
         configure_environment(options, self.resources)
         _runtime.run_billing_workflow_with(self.billing)
         if options.data_dir is not None:
@@ -146,6 +153,9 @@ class LocalRuntime:
         self._job_tasks = [
             asyncio.create_task(self._run_every(job)) for job in emulation.scheduled_jobs(template)
         ]
+        self._queue_task = asyncio.create_task(
+            self._poll_queues(queues.queue_pollers(template, queue_urls))
+        )
         if seed_document is not None:
             self.seed_result = load_seed(seed_document, options.tenant_id)
         key = tokens.signing_key(options.key_file)
@@ -181,6 +191,17 @@ class LocalRuntime:
             await asyncio.sleep(OUTBOX_EVERY_S)
 
     @staticmethod
+    async def _poll_queues(pollers: list[queues.QueuePoller]) -> None:
+        # Lambda's SQS event sources (webhook delivery) poll continuously in AWS.
+        while pollers:
+            for poller in pollers:
+                try:
+                    await asyncio.to_thread(poller.poll)
+                except Exception:
+                    logger.exception("queue polling failed", extra={"handler": poller.handler})
+            await asyncio.sleep(OUTBOX_EVERY_S)
+
+    @staticmethod
     async def _run_every(job: emulation.ScheduledJob) -> None:
         # Like EventBridge: the first run one period after the rule exists.
         while True:
@@ -210,7 +231,7 @@ class LocalRuntime:
         for runner in reversed(self._runners):
             await runner.cleanup()
         self._runners.clear()
-        for task in [*self._job_tasks, self._outbox_task]:
+        for task in [*self._job_tasks, self._outbox_task, self._queue_task]:
             if task is not None:
                 task.cancel()
                 with suppress(asyncio.CancelledError):

@@ -17,6 +17,8 @@ from csms_infra.billing import (
     BILLING_PREAUTH,
     BILLING_START,
 )
+from csms_infra.maintenance import SCHED_MAINTENANCE
+from csms_infra.operations import EVT_ALERTS, SCHED_ALERTS
 from csms_infra.stack import (
     API,
     EVT_REBALANCE,
@@ -29,6 +31,7 @@ from csms_infra.stack import (
     WS_DISCONNECT,
     WS_MESSAGE,
 )
+from csms_infra.webhooks import EVT_WEBHOOKS, SQS_WEBHOOKS
 
 ROOT = Path(__file__).resolve().parents[2]
 # The billing workflow's functions have their own test (test_billing_stack.py).
@@ -39,6 +42,12 @@ BILLING_HANDLERS = (
     BILLING_CLOSE_MONTH,
     BILLING_PREAUTH,
 )
+# Operations' functions have their own tests (test_operations_stack.py).
+OPERATIONS_HANDLERS = (EVT_ALERTS, SCHED_ALERTS)
+# Partner webhooks' functions have their own tests (test_webhooks_stack.py).
+WEBHOOK_HANDLERS = (EVT_WEBHOOKS, SQS_WEBHOOKS)
+# The maintenance plan run has its own tests (test_maintenance_stack.py).
+MAINTENANCE_HANDLERS = (SCHED_MAINTENANCE,)
 HANDLERS = {
     WS_CONNECT,
     WS_MESSAGE,
@@ -49,6 +58,9 @@ HANDLERS = {
     EVT_REBALANCE,
     SCHED_REBALANCE,
     *BILLING_HANDLERS,
+    *OPERATIONS_HANDLERS,
+    *WEBHOOK_HANDLERS,
+    *MAINTENANCE_HANDLERS,
 }
 Resources = dict[str, dict[str, Any]]
 
@@ -222,6 +234,9 @@ def test_functions_get_least_privilege_grants(template: dict[str, Any]) -> None:
     # The load management functions have their own test (test_rebalance_stack.py).
     own_tests = {role_of(EVT_REBALANCE), role_of(SCHED_REBALANCE)} | state_machine_roles
     own_tests |= {role_of(handler) for handler in BILLING_HANDLERS}
+    own_tests |= {role_of(handler) for handler in OPERATIONS_HANDLERS}
+    own_tests |= {role_of(handler) for handler in WEBHOOK_HANDLERS}
+    own_tests |= {role_of(handler) for handler in MAINTENANCE_HANDLERS}
     for role, allowed in actions.items():
         if role in own_tests:
             continue

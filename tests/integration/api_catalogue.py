@@ -27,6 +27,11 @@ import pytest
 from tests.integration.billing_world import WEBHOOK_SECRET, signed, store_paid_receipt
 from tests.integration.conftest import Ctx, connect_event, http_event, invoke_api, message_event
 
+from csms.adapters.dynamo_alerts import DynamoAlertRepository
+from csms.adapters.outbox import OutboxEncoder
+from csms.adapters.system import new_uuid
+from csms.domain.alerts import Alert, AlertKey, AlertKind, Severity, Watch, WatchState
+from csms.domain.connector import EvseRef
 from csms.domain.seed import Seed
 from csms.domain.sessions import session_id
 from csms.handlers import _runtime, ws_connect, ws_message
@@ -284,6 +289,10 @@ SAMPLES: dict[tuple[str, str], Callable[[World], Sample]] = {
     ("GET", "/v1/sessions/<session_id>/billing"): lambda w: Sample({"session_id": w.session}),
     # The receipt's session ended today (UTC): a report of the days around it holds it.
     ("GET", "/v1/reports/billing"): lambda w: Sample(query=_report_days("site")),
+    # The world's session started today (UTC): a report of the days around it holds it.
+    ("GET", "/v1/reports/usage"): lambda w: Sample(
+        query={**_report_days("station"), "period": "day"}
+    ),
     # -- billing accounts (the station's token's, made in build_world as billing would)
     ("GET", "/v1/billing-accounts"): lambda w: Sample(query={"limit": "10"}),
     ("GET", "/v1/billing-accounts/<account_id>"): lambda w: Sample(
@@ -296,9 +305,93 @@ SAMPLES: dict[tuple[str, str], Callable[[World], Sample]] = {
     ("POST", "/v1/billing-accounts/<account_id>/payment-method-setup"): lambda w: Sample(
         {"account_id": w.extra["account"]}, body={"requestId": "acme-setup-1"}
     ),
+    # -- alerts
+    ("GET", "/v1/alerts"): lambda w: Sample(query={"state": "open", "limit": "10"}),
+    ("GET", "/v1/alerts/<alert_id>"): lambda w: Sample({"alert_id": w.extra["alert"]}),
+    # -- uptime
+    ("GET", "/v1/uptime"): lambda w: Sample(query={"siteId": w.site}),
+    ("GET", "/v1/uptime/report"): lambda w: Sample(query={"quarter": "2026-Q3"}),
+    ("GET", "/v1/uptime/exclusions"): lambda w: Sample(query={"stationId": w.station}),
+    ("GET", "/v1/uptime/exclusions/<exclusion_id>"): lambda w: Sample(
+        {"exclusion_id": w.extra["exclusion"]}
+    ),
+    ("POST", "/v1/uptime/exclusions"): lambda w: Sample(body=_exclusion(w)),
+    ("DELETE", "/v1/uptime/exclusions/<exclusion_id>"): lambda w: Sample(
+        {"exclusion_id": w.extra["spare_exclusion"]}
+    ),
+    # -- maintenance
+    ("GET", "/v1/tickets"): lambda w: Sample(query={"state": "open", "stationId": w.station}),
+    ("POST", "/v1/tickets"): lambda w: Sample(body=_ticket(w)),
+    ("GET", "/v1/tickets/<ticket_id>"): lambda w: Sample({"ticket_id": w.extra["ticket"]}),
+    ("PATCH", "/v1/tickets/<ticket_id>"): lambda w: Sample(
+        {"ticket_id": w.extra["ticket"]}, body={"priority": "urgent"}
+    ),
+    ("POST", "/v1/tickets/<ticket_id>/transitions"): lambda w: Sample(
+        {"ticket_id": w.extra["ticket"]}, body={"to": "assigned", "assignee": w.user}
+    ),
+    ("GET", "/v1/stations/<station_id>/service-history"): lambda w: Sample(
+        {"station_id": w.station}
+    ),
+    ("GET", "/v1/maintenance-plans"): lambda w: Sample(query={"limit": "10"}),
+    ("POST", "/v1/maintenance-plans"): lambda w: Sample(body=_plan(w)),
+    ("GET", "/v1/maintenance-plans/<plan_id>"): lambda w: Sample({"plan_id": w.extra["plan"]}),
+    ("DELETE", "/v1/maintenance-plans/<plan_id>"): lambda w: Sample(
+        {"plan_id": w.extra["spare_plan"]}
+    ),
+    ("POST", "/v1/maintenance-plans/<plan_id>/services"): lambda w: Sample(
+        {"plan_id": w.extra["plan"]}, body={"note": "acme filters cleaned"}
+    ),
+    # -- partner webhooks (the endpoint is a public address literal: no DNS in tests)
+    ("GET", "/v1/webhooks"): lambda w: Sample(query={"limit": "10"}),
+    ("POST", "/v1/webhooks"): lambda w: Sample(body=_webhook(w)),
+    ("GET", "/v1/webhooks/<webhook_id>"): lambda w: Sample({"webhook_id": w.extra["webhook"]}),
+    ("PATCH", "/v1/webhooks/<webhook_id>"): lambda w: Sample(
+        {"webhook_id": w.extra["webhook"]}, body={"description": "acme ERP v2"}
+    ),
+    ("DELETE", "/v1/webhooks/<webhook_id>"): lambda w: Sample(
+        {"webhook_id": w.extra["spare_webhook"]}
+    ),
+    ("POST", "/v1/webhooks/<webhook_id>/rotate-secret"): lambda w: Sample(
+        {"webhook_id": w.extra["webhook"]}
+    ),
+    ("GET", "/v1/webhooks/<webhook_id>/deliveries"): lambda w: Sample(
+        {"webhook_id": w.extra["webhook"]}, query={"limit": "10"}
+    ),
+    # A range before anything happened: answered 202 with nothing queued.
+    ("POST", "/v1/webhooks/<webhook_id>/replay"): lambda w: Sample(
+        {"webhook_id": w.extra["webhook"]},
+        body={"from": "2020-01-01T00:00:00Z", "to": "2020-01-02T00:00:00Z"},
+    ),
     # Public (Stripe calls it): signed, of a type billing does not act on, so it changes nothing.
     ("POST", "/v1/payments/stripe/webhook"): lambda w: _webhook_sample(),
 }
+
+
+def _exclusion(w: World) -> dict[str, Any]:
+    return {
+        "stationId": w.station,
+        "category": "electric-utility-interruption",
+        "reason": "acme utility feeder fault",
+        "start": "2026-07-14T13:05:00Z",
+        "end": "2026-07-14T16:40:00Z",
+    }
+
+
+def _ticket(w: World) -> dict[str, Any]:
+    return {"stationId": w.station, "evseId": 1, "title": "acme cable cracked"}
+
+
+def _plan(w: World) -> dict[str, Any]:
+    return {"stationId": w.station, "title": "acme inspection", "everyDays": 90}
+
+
+def _webhook(w: World) -> dict[str, Any]:
+    del w
+    return {
+        "url": "https://93.184.216.34/acme-hooks",
+        "eventTypes": ["session.ended", "invoice.finalized"],
+        "description": "acme ERP",
+    }
 
 
 def _webhook_sample() -> Sample:
@@ -545,8 +638,48 @@ def build_world() -> World:
     )
     assert pending.status == 202, pending
     world.pending_command = str(pending.json()["id"])
+    world.extra["alert"] = _open_alert(world)
+    for name in ("exclusion", "spare_exclusion"):
+        made = call("POST", "/v1/uptime/exclusions", Sample(body=_exclusion(world)), claims())
+        assert made.status == 201, made
+        world.extra[name] = str(made.json()["id"])
+    made = call("POST", "/v1/tickets", Sample(body=_ticket(world)), claims())
+    assert made.status == 201, made
+    world.extra["ticket"] = str(made.json()["id"])
+    for name in ("plan", "spare_plan"):
+        made = call("POST", "/v1/maintenance-plans", Sample(body=_plan(world)), claims())
+        assert made.status == 201, made
+        world.extra[name] = str(made.json()["id"])
+    for name in ("webhook", "spare_webhook"):
+        made = call("POST", "/v1/webhooks", Sample(body=_webhook(world)), claims())
+        assert made.status == 201, made
+        world.extra[name] = str(made.json()["id"])
     _runtime.reset()
     return world
+
+
+def _open_alert(world: World) -> str:
+    """An open fault alert on acme's connector (as the sweep would have opened it)."""
+    _runtime.alerts()  # configures the table
+    since = datetime.now(UTC) - timedelta(minutes=5)
+    key = AlertKey(
+        tenant_id=TENANT,
+        station_id=world.station,
+        evse=EvseRef(evse_id=1, connector_id=1),
+        kind=AlertKind.FAULTED,
+    )
+    watch = Watch(key=key, state=WatchState.PENDING, since=since, due_at=since)
+    alert = Alert(
+        alert_id=f"acme-alert-{since:%H%M%S}",
+        key=key,
+        site_id=world.site,
+        severity=Severity.MAJOR,
+        opened_at=since,
+    )
+    repository = DynamoAlertRepository(OutboxEncoder(new_uuid))
+    assert repository.watch(watch)
+    assert repository.open(watch, alert, [])
+    return alert.alert_id
 
 
 # -- acme's stored data ------------------------------------------------------------------------

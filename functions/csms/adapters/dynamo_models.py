@@ -49,10 +49,22 @@ Key layout (every item also carries `tenant_id`):
 | payment hold       | TENANT#{t}           | BILLHOLD#{sid}           | (dynamo_billing)     |
 | billing account    | TENANT#{t}           | BILLACCT#{account id}    | (dynamo_billing)     |
 | provider event     | PROVIDEREVENT#{id}   | EVENT (TTL 30 days)      | (dynamo_billing)     |
+| alert marker       | TENANT#{t}#ALERTMARK | {station}#{port}#{kind}  | (dynamo_alerts)      |
+| alert due entry    | ALERTDUE#{0-9}       | {due}#{t}#{marker SK}    | (dynamo_alerts)      |
+| alert              | TENANT#{t}#ALERT     | {alert id}               | (dynamo_alerts)      |
+| boot times         | STATION#{id}         | ALERTBOOTS (TTL 1 day)   | (dynamo_alerts)      |
+| ticket             | TENANT#{t}#TICKET    | {ticket id}              | (dynamo_maintenance) |
+| ticket origin      | TENANT#{t}#TICKETORIGIN | {alert#id, plan#id#n} | (dynamo_maintenance) |
+| service record     | TENANT#{t}#SERVICE   | {record id}              | (dynamo_maintenance) |
+| maintenance plan   | MAINTPLAN#{0-9}      | {t}#{plan id}            | (dynamo_maintenance) |
 
 CDRs and invoices are listed through the keys-only indexes (dynamo_billing): GSI1
 `TENANT#{t}#CDR` / `{end}#{cdr id}` and `TENANT#{t}#INVOICE` / `{created}#{invoice id}`, GSI2
 `TENANT#{t}#BILLACCOUNT#{account}` / `{created}#{invoice id}` (an account's invoices).
+
+Tickets and service records are listed per station through GSI1
+`TENANT#{t}#STATION#{s}#MAINT` / `{id}` (ids start with their time), plans per tenant through
+GSI1 `TENANT#{t}#MAINTPLAN` / `{plan id}` (dynamo_maintenance).
 
 Stations are listed by tenant through GSI1 and by site through GSI2 (keys-only):
 `GSI2PK = TENANT#{t}#SITE#{site}`, `GSI2SK = STATION#{id}`.

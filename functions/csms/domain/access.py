@@ -49,10 +49,17 @@ class Permission(StrEnum):
     ASSIGN_TARIFFS = "assign-tariffs"  # tariff assignments, at the caller's sites
     READ_BILLING = "read-billing"  # invoices, CDRs, a session's billing and payment status
     MANAGE_BILLING = "manage-billing"  # refunds (money leaves the tenant: tenant-wide)
+    READ_MAINTENANCE = "read-maintenance"  # tickets, service history, maintenance plans
+    MANAGE_MAINTENANCE = "manage-maintenance"  # open, assign, work, resolve tickets; plans
 
 
-_VIEWER = frozenset({Permission.READ, Permission.READ_TARIFFS})
-_TECHNICIAN = _VIEWER | {Permission.MAINTAIN_STATIONS, Permission.TRACE_STATIONS}
+_VIEWER = frozenset({Permission.READ, Permission.READ_TARIFFS, Permission.READ_MAINTENANCE})
+# Technicians do the maintenance work, so they take and resolve its tickets (at their sites).
+_TECHNICIAN = _VIEWER | {
+    Permission.MAINTAIN_STATIONS,
+    Permission.TRACE_STATIONS,
+    Permission.MANAGE_MAINTENANCE,
+}
 # Operators answer drivers' questions about what they paid; technicians and viewers see no money.
 _OPERATOR = _TECHNICIAN | {
     Permission.CONTROL_CHARGING,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 
 class DomainError(Exception):
     """Base of every error the domain and services raise on purpose."""
@@ -275,3 +277,43 @@ class BillingConflictError(DomainError):
         self.kind = kind
         self.resource_id = resource_id
         self.reason = reason
+
+
+# --- maintenance ---
+
+
+class InvalidTransitionError(DomainError):
+    """A state change the resource's state machine does not allow from its current state."""
+
+    def __init__(
+        self, kind: str, resource_id: str, current: str, wanted: str, allowed: Sequence[str]
+    ) -> None:
+        super().__init__(
+            f"{kind} {resource_id!r} is {current}; it cannot go to {wanted} "
+            f"(allowed from {current}: {', '.join(allowed) or 'none'})"
+        )
+        self.kind = kind
+        self.resource_id = resource_id
+        self.current = current
+        self.wanted = wanted
+        self.allowed = tuple(allowed)
+
+
+# --- partner webhooks ---
+
+
+class InvalidWebhookUrlError(DomainError):
+    """An endpoint URL that is malformed, not https, or reaches a private address (SSRF)."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+class WebhookLimitError(DomainError):
+    """The tenant has as many webhook subscriptions as it may."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"a tenant may have at most {limit} webhook subscriptions")
+        self.limit = limit

@@ -8,6 +8,7 @@ from typing import ClassVar, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
+from csms.domain.alerts import AlertDetails, AlertKind, Severity
 from csms.domain.connection import RefusalReason
 from csms.domain.connector import ConnectorStatus, EvseRef, OccupancyDetail
 from csms.domain.meter import AnomalyKind
@@ -82,6 +83,10 @@ class ConnectorStatusChanged(DomainEvent):
     status: ConnectorStatus
     detail: OccupancyDetail | None = None
     error_code: str | None = None
+    # What the station added about a fault (free text, the vendor's own code).
+    info: str | None = None
+    vendor_id: str | None = None
+    vendor_error_code: str | None = None
 
 
 class SessionEvent(DomainEvent):
@@ -249,6 +254,37 @@ class PaymentFailed(BillingEvent):
     reason: str
 
 
+# --- alerts ---
+
+
+class AlertEvent(DomainEvent):
+    """Base of the events of alerts (csms.domain.alerts)."""
+
+    source: ClassVar[str] = "csms.alerts"
+
+    alert_id: str
+    kind: AlertKind
+    severity: Severity
+    # None: the station as a whole.
+    evse: EvseRef | None = None
+    site_id: str | None = None
+    details: AlertDetails = AlertDetails()
+
+
+class AlertOpened(AlertEvent):
+    """A condition lasted its hold-down: an alert opened (`occurred_at` is when it began)."""
+
+    detail_type: ClassVar[str] = "AlertOpened"
+
+
+class AlertClosed(AlertEvent):
+    """An alert's condition cleared (`occurred_at` is when it cleared)."""
+
+    detail_type: ClassVar[str] = "AlertClosed"
+
+    opened_at: datetime
+
+
 EVENT_TYPES: tuple[type[DomainEvent], ...] = (
     StationConnected,
     StationDisconnected,
@@ -264,6 +300,8 @@ EVENT_TYPES: tuple[type[DomainEvent], ...] = (
     InvoiceFinalized,
     InvoicePaid,
     PaymentFailed,
+    AlertOpened,
+    AlertClosed,
 )
 
 

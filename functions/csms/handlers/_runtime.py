@@ -24,11 +24,13 @@ from csms.adapters.dynamo import (
     DynamoSeedRepository,
     DynamoStationRepository,
 )
+from csms.adapters.dynamo_alerts import DynamoAlertRepository
 from csms.adapters.dynamo_audit import DynamoAuditRepository
 from csms.adapters.dynamo_billing import DynamoBillingAccountStore, DynamoBillingRepository
 from csms.adapters.dynamo_commands import DynamoCallRepository, new_command_id
 from csms.adapters.dynamo_frames import DynamoFrameLog
 from csms.adapters.dynamo_load import DynamoLoadRepository
+from csms.adapters.dynamo_maintenance import DynamoPlanRepository, DynamoTicketRepository
 from csms.adapters.dynamo_models import configure_table
 from csms.adapters.dynamo_notifications import (
     DynamoChargingNeedsRepository,
@@ -44,6 +46,7 @@ from csms.adapters.dynamo_tenancy import (
     DynamoUserRepository,
     DynamoVehicleRepository,
 )
+from csms.adapters.dynamo_uptime import DynamoExclusionRepository, DynamoUptimeHistory
 from csms.adapters.events import EventBridgePublisher
 from csms.adapters.outbox import OutboxEncoder
 from csms.adapters.stepfunctions import StepFunctionsStarter
@@ -53,8 +56,12 @@ from csms.adapters.system import (
     new_station_password,
     new_uuid,
 )
+from csms.adapters.webhook_aws import SqsDeliveryQueue
 from csms.domain.meter import TimeWindow
+from csms.domain.webhooks import attempts_to_cover
 from csms.ocpp.dispatch import OcppCallEncoder, OcppDispatcher
+from csms.services.alerts import AlertPolicy, AlertService
+from csms.services.analytics import UsageReports
 from csms.services.audit import AuditService
 from csms.services.billing import BillingService
 from csms.services.billing_accounts import BillingAccountService
@@ -65,6 +72,7 @@ from csms.services.billing_wiring import GroupBillingAccounts, StoredSessionPric
 from csms.services.commands import CommandService
 from csms.services.live import LiveService
 from csms.services.load import LoadService
+from csms.services.maintenance import MaintenanceService
 from csms.services.message_log import MessageLogService, TracingFrameSender
 from csms.services.notifications import NotificationService
 from csms.services.payments import PaymentProvider, PaymentWebhookVerifier
@@ -79,7 +87,10 @@ from csms.services.stations import StationService
 from csms.services.tariffs import TariffService
 from csms.services.tenancy import TenancyService, UserDirectory
 from csms.services.tokens import TokenService
+from csms.services.uptime import UptimeService
+from csms.services.webhooks import DeliveryQueue, NoDeliveryQueue, WebhookService
 from csms.settings import (
+    AlertSettings,
     ApiSettings,
     BaseCsmsSettings,
     BillingWorkflowSettings,
@@ -87,6 +98,7 @@ from csms.settings import (
     RebalanceSettings,
     SessionSettings,
     StationGatewaySettings,
+    WebhookSettings,
     load_settings,
 )
 
@@ -621,8 +633,148 @@ def billing_reports(sites: SessionSites) -> BillingReports:
     )
 
 
+@cache
+def usage_reports() -> UsageReports:
+    """Usage reports (csms.handlers.api_reports): sessions, their CDRs, the keys' ports."""
+    runtime = api()  # configures the table first
+    return UsageReports(
+        sessions=DynamoSessionRepository(OutboxEncoder(new_uuid)),
+        cdrs=billing().repository,
+        stations=runtime.station_repository,
+        connectors=runtime.statuses,
+        sites=DynamoSiteDirectory(),
+        clock=SystemClock(),
+    )
+
+
+@cache
+def alerts() -> AlertService:
+    """Fault detection and the alerts the API reads (csms.handlers.*_alerts, api_alerts)."""
+    settings = load_settings(AlertSettings)
+    configure_table(settings.table_name, settings.aws_region, settings.aws_endpoint_url)
+    outbox = OutboxEncoder(new_uuid)
+    return AlertService(
+        alerts=DynamoAlertRepository(outbox),
+        stations=DynamoStationRepository(outbox),
+        statuses=DynamoConnectorStatusRepository(outbox),
+        clock=SystemClock(),
+        policy=AlertPolicy(
+            hold_down=timedelta(seconds=settings.alert_hold_down_s),
+            offline_grace=timedelta(seconds=settings.alert_offline_grace_s),
+            reboot_loop_boots=settings.alert_reboot_loop_boots,
+            reboot_loop_window=timedelta(seconds=settings.alert_reboot_loop_window_s),
+        ),
+    )
+
+
+@cache
+def uptime() -> UptimeService:
+    """Uptime per port and the outage exclusions (csms.handlers.api_uptime)."""
+    runtime = api()  # configures the table first
+    return UptimeService(
+        history=DynamoUptimeHistory(),
+        exclusions=DynamoExclusionRepository(),
+        stations=runtime.station_repository,
+        sites=DynamoSiteDirectory(),
+        clock=SystemClock(),
+        new_id=new_uuid,
+        grace=timedelta(seconds=load_settings(ApiSettings).uptime_reconnect_grace_s),
+    )
+
+
+@cache
+def maintenance() -> MaintenanceService:
+    """Tickets, service history and plans (csms.handlers.api_maintenance, sched_maintenance)."""
+    settings = load_settings(BaseCsmsSettings)
+    configure_table(settings.table_name, settings.aws_region, settings.aws_endpoint_url)
+    outbox = OutboxEncoder(new_uuid)
+    return MaintenanceService(
+        tickets=DynamoTicketRepository(),
+        plans=DynamoPlanRepository(),
+        stations=DynamoStationRepository(outbox),
+        users=DynamoUserRepository(),
+        sessions=DynamoSessionRepository(outbox),
+        clock=SystemClock(),
+        new_id=new_uuid,
+    )
+
+
+@cache
+def webhooks() -> WebhookService:
+    """Partner webhooks' fan-out and delivery (csms.handlers.evt_webhooks, sqs_webhooks)."""
+    settings = load_settings(WebhookSettings)
+    return build_webhooks(
+        settings,
+        queue_url=settings.webhook_queue_url,
+        allow_private=settings.webhooks_allow_private,
+        timeout_s=settings.webhook_timeout_s,
+        retention=timedelta(days=settings.webhook_retention_days),
+    )
+
+
+@cache
+def webhook_queue() -> SqsDeliveryQueue:
+    """The delivery queue, for the delivery function to set a message's next attempt."""
+    settings = load_settings(WebhookSettings)
+    return SqsDeliveryQueue(settings.webhook_queue_url, lambda: _client("sqs", settings))
+
+
+@cache
+def api_webhooks() -> WebhookService:
+    """Partner webhooks as the API manages them (csms.handlers.api_webhooks)."""
+    settings = load_settings(ApiSettings)
+    return build_webhooks(
+        settings,
+        queue_url=settings.webhook_queue_url,
+        allow_private=settings.webhooks_allow_private,
+    )
+
+
+def build_webhooks(
+    settings: BaseCsmsSettings,
+    *,
+    queue_url: str | None,
+    allow_private: bool,
+    timeout_s: float = 10.0,
+    retention: timedelta = timedelta(days=30),
+) -> WebhookService:
+    """Wire the webhook service: the table, Secrets Manager, SQS, HTTP and DNS."""
+    import secrets
+
+    from csms.adapters.dynamo_webhooks import DynamoWebhookRepository
+    from csms.adapters.webhook_aws import SecretsManagerWebhookSecrets
+    from csms.adapters.webhook_http import SocketHostResolver, UrllibWebhookSender
+
+    configure_table(settings.table_name, settings.aws_region, settings.aws_endpoint_url)
+    queue: DeliveryQueue = (
+        SqsDeliveryQueue(queue_url, lambda: _client("sqs", settings))
+        if queue_url is not None
+        else NoDeliveryQueue()
+    )
+    return WebhookService(
+        repository=DynamoWebhookRepository(retention),
+        secrets=SecretsManagerWebhookSecrets(lambda: _client("secretsmanager", settings)),
+        queue=queue,
+        resolver=SocketHostResolver(),
+        sender=UrllibWebhookSender(timeout_s),
+        clock=SystemClock(),
+        new_id=new_uuid,
+        random_bytes=secrets.token_bytes,
+        allow_private=allow_private,
+        retention=retention,
+        max_attempts=attempts_to_cover(),
+    )
+
+
 def reset() -> None:
     """Forget the built runtimes (after the environment changed)."""
+    webhooks.cache_clear()
+    webhook_queue.cache_clear()
+    api_webhooks.cache_clear()
+    maintenance.cache_clear()
+    usage_reports.cache_clear()
+    uptime.cache_clear()
+    alerts.cache_clear()
     _report_stores.cache_clear()
     billing_month.cache_clear()
     billing_accounts.cache_clear()

@@ -25,6 +25,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from csms.domain.errors import DomainError
 from csms.handlers import (
+    api_alerts,
     api_audit,
     api_billing,
     api_billing_accounts,
@@ -33,12 +34,16 @@ from csms.handlers import (
     api_export,
     api_live,
     api_load,
+    api_maintenance,
     api_messages,
+    api_reports,
     api_sessions,
     api_stations,
     api_tariffs,
     api_tenancy,
     api_tokens,
+    api_uptime,
+    api_webhooks,
 )
 from csms.handlers._runtime import logger
 from csms.handlers.api_access import ROUTE_PERMISSIONS, GuardedRequestValidation, begin_request
@@ -88,6 +93,11 @@ for _module in (
     api_billing,
     api_billing_accounts,
     api_billing_reports,
+    api_reports,
+    api_alerts,
+    api_uptime,
+    api_maintenance,
+    api_webhooks,
 ):
     app.include_router(_module.router)
 ROUTE_PERMISSIONS[("GET", OPENAPI_PATH)] = None  # public: the document describes, holds no data

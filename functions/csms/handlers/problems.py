@@ -18,7 +18,9 @@ from csms.domain.errors import (
     InvalidCursorError,
     InvalidLoadInputError,
     InvalidReferenceError,
+    InvalidTransitionError,
     InvalidWebhookSignatureError,
+    InvalidWebhookUrlError,
     LastOwnerError,
     PaymentProviderError,
     ResourceExistsError,
@@ -34,6 +36,7 @@ from csms.domain.errors import (
     TokenNotFoundError,
     UserDirectoryError,
     VersionMismatchError,
+    WebhookLimitError,
 )
 from csms.handlers.api_models import Problem
 
@@ -67,6 +70,9 @@ _DOMAIN: dict[type[DomainError], tuple[HTTPStatus, str]] = {
     BillingConflictError: (HTTPStatus.CONFLICT, "{kind}-conflict"),
     InvalidWebhookSignatureError: (HTTPStatus.BAD_REQUEST, "invalid-webhook-signature"),
     PaymentProviderError: (HTTPStatus.BAD_GATEWAY, "payment-provider-failed"),
+    InvalidTransitionError: (HTTPStatus.CONFLICT, "invalid-transition"),
+    InvalidWebhookUrlError: (HTTPStatus.BAD_REQUEST, "invalid-webhook-url"),
+    WebhookLimitError: (HTTPStatus.CONFLICT, "webhook-limit-reached"),
 }
 
 

@@ -339,6 +339,9 @@ class StationService:
             status=report.status,
             detail=report.detail,
             error_code=report.error_code,
+            info=report.info,
+            vendor_id=report.vendor_id,
+            vendor_error_code=report.vendor_error_code,
         )
         applied = self._statuses.apply(
             binding.station_id, binding.tenant_id, report, on_change=[changed]

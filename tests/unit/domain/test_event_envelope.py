@@ -58,8 +58,8 @@ def test_event_envelope_json_keeps_every_field_of_the_subclass() -> None:
 
 def test_event_types_have_distinct_detail_types_and_known_sources() -> None:
     # GIVEN every published event type
-    # WHEN / THEN each has its own detail type, under csms.stations, csms.sessions, csms.load
-    # or csms.billing
+    # WHEN / THEN each has its own detail type, under csms.stations, csms.sessions, csms.load,
+    # csms.billing or csms.alerts
     detail_types = [t.detail_type for t in EVENT_TYPES]
     assert len(set(detail_types)) == len(detail_types)
     assert {t.source for t in EVENT_TYPES} == {
@@ -67,5 +67,6 @@ def test_event_types_have_distinct_detail_types_and_known_sources() -> None:
         "csms.sessions",
         "csms.load",
         "csms.billing",
+        "csms.alerts",
     }
     assert detail_types == [t.__name__ for t in EVENT_TYPES]
