@@ -27,6 +27,7 @@ __all__ = [
     "ApiSettings",
     "BaseCsmsSettings",
     "BillingWorkflowSettings",
+    "EscalationSettings",
     "PaymentSettings",
     "RebalanceSettings",
     "SessionSettings",
@@ -209,6 +210,32 @@ class AlertSettings(BaseCsmsSettings):
     alert_reboot_loop_window_s: Annotated[int, Field(ge=60, le=7 * 86_400)] = 1800
 
 
+class EscalationSettings(StationGatewaySettings):
+    """Fault escalation (csms.services.escalation): its state machine, waits and e-mail.
+
+    A station gateway's settings besides: the steps send Reset commands to stations.
+    """
+
+    # The state machine the starter runs (unset in `csms local`, which runs it in process).
+    escalation_state_machine_arn: (
+        Annotated[str, Field(pattern=r"^arn:[\w-]+:states:[\w-]+:\d{12}:stateMachine:[\w-]{1,80}$")]
+        | None
+    ) = None
+    # Between the alert and the soft reset, the soft and the hard reset, and the hard reset and
+    # the ticket: long enough for a station to boot and report again.
+    escalation_wait_s: Annotated[int, Field(ge=0, le=86_400)] = 300
+    # A reset waits this long in the command queue for a station that is offline.
+    escalation_reset_ttl_s: Annotated[int, Field(ge=60, le=86_400)] = 600
+    # The verified SES identity escalation e-mails come from; unset: no e-mail (noted on the
+    # alert).
+    notify_from: (
+        Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)] | None
+    ) = None
+
+    # Only the local runtime sets this: e-mails are written there as .eml files instead.
+    notify_outbox_dir: str | None = None
+
+
 class WebhookSettings(BaseCsmsSettings):
     """Partner webhooks: the delivery queue, the endpoint rules, timeouts and retention."""
 
@@ -248,6 +275,9 @@ HANDLER_SETTINGS: dict[str, type[BaseCsmsSettings]] = {
     "csms.handlers.sqs_webhooks.lambda_handler": WebhookSettings,
     # The daily run of preventive maintenance plans (csms.handlers.sched_maintenance).
     "csms.handlers.sched_maintenance.lambda_handler": BaseCsmsSettings,
+    # Fault escalation: the starter on AlertOpened and the state machine's step task.
+    "csms.handlers.sfn_escalation.start_handler": EscalationSettings,
+    "csms.handlers.sfn_escalation.step_handler": EscalationSettings,
 }
 
 

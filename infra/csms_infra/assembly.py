@@ -22,6 +22,12 @@ REBALANCE_MINUTES = "csms:rebalanceMinutes"
 # The complete ARN of a Secrets Manager secret holding Stripe's keys (docs/billing.md); unset,
 # payments go to the built-in "invoice only" provider.
 STRIPE_SECRET_ARN = "csms:stripeSecretArn"  # noqa: S105 - a context key, not a secret
+# The verified SES identity (an address) that fault escalation e-mails come from; unset, none are
+# sent (the alert says so) and the step function gets no SES permission.
+NOTIFY_FROM = "csms:notifyFrom"
+# Minutes the fault escalation waits before each step (soft reset, hard reset, people).
+ESCALATION_WAIT_MINUTES = "csms:escalationWaitMinutes"
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _SECRET_ARN = re.compile(
     r"^arn:[\w-]+:secretsmanager:[\w-]+:\d{12}:secret:[\w/+=.@-]+-[A-Za-z0-9]{6}$"
 )
@@ -52,14 +58,26 @@ def _as_bool(value: object, default: bool) -> bool:
     return bool(value)
 
 
-def _as_minutes(value: object, default: int) -> int:
+def _as_minutes(value: object, default: int, key: str = REBALANCE_MINUTES) -> int:
     """Whole minutes from 1 to 60 (context from the CLI arrives as a string)."""
     if value is None:
         return default
-    minutes = int(str(value).strip())
-    if not 1 <= minutes <= 60:
-        raise ValueError(f"{REBALANCE_MINUTES} must be 1 to 60 minutes, got {minutes}")
-    return minutes
+    text = str(value).strip()
+    if not text.isdigit() or not 1 <= int(text) <= 60:
+        raise ValueError(f"{key} must be 1 to 60 whole minutes, got {text!r}")
+    return int(text)
+
+
+def _as_email(value: object) -> str | None:
+    """An e-mail address, or None."""
+    if value is None or not str(value).strip():
+        return None
+    address = str(value).strip()
+    if not _EMAIL.match(address):
+        raise ValueError(
+            f"{NOTIFY_FROM} must be an e-mail address (an SES identity), got {address!r}"
+        )
+    return address
 
 
 def _as_secret_arn(value: object) -> str | None:
@@ -99,6 +117,14 @@ def build_app(
             _as_minutes(app.node.try_get_context(REBALANCE_MINUTES), default=1)
         ),
         stripe_secret_arn=_as_secret_arn(app.node.try_get_context(STRIPE_SECRET_ARN)),
+        escalation_wait=Duration.minutes(
+            _as_minutes(
+                app.node.try_get_context(ESCALATION_WAIT_MINUTES),
+                default=5,
+                key=ESCALATION_WAIT_MINUTES,
+            )
+        ),
+        notify_from=_as_email(app.node.try_get_context(NOTIFY_FROM)),
     )
     acknowledge(stack)
     if nag:

@@ -127,6 +127,30 @@ def acknowledge(stack: CsmsStack) -> None:
             ),
         },
     )
+    operations = stack.operations
+    step = _ref(stack, operations.escalation_step.function)
+    _ack(
+        operations.escalation.role,
+        {
+            f"AwsSolutions-IAM5[Resource::<{step}.Arn>:*]": (
+                "CDK's Lambda task grant: invoking the function's versions and aliases; "
+                "the wildcard covers qualifiers of this one function only."
+            ),
+            "AwsSolutions-IAM5[Resource::*]": (
+                "X-Ray tracing and CloudWatch Logs delivery of the state machine "
+                "(logs:CreateLogDelivery and friends) support no resource-level permissions."
+            ),
+        },
+    )
+    _ack(
+        operations.escalation_dead_letters,
+        {
+            "AwsSolutions-SQS3": (
+                "This queue is itself the dead-letter queue of the escalation rule's target and "
+                "of the starter's asynchronous invocations (an alarm watches its depth)."
+            ),
+        },
+    )
     _acknowledge_webhooks(stack)
     _ack(
         stack.openapi_route,

@@ -28,7 +28,7 @@ from constructs import Construct
 from csms_infra.billing import BillingWorkflow
 from csms_infra.layer import ARCHITECTURE, RUNTIME, dependencies_layer
 from csms_infra.maintenance import MaintenanceJobs
-from csms_infra.operations import Operations
+from csms_infra.operations import ESCALATION_WAIT, Operations
 from csms_infra.paths import EDGE_DIR, FUNCTIONS_DIR
 from csms_infra.webhooks import PartnerWebhooks
 
@@ -158,6 +158,8 @@ class CsmsStack(Stack):
         create_api_gateway_log_role: bool = True,
         rebalance_every: Duration = REBALANCE_EVERY,
         stripe_secret_arn: str | None = None,
+        escalation_wait: Duration = ESCALATION_WAIT,
+        notify_from: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -240,7 +242,7 @@ class CsmsStack(Stack):
         self.billing = self._billing(code, layer, stripe_secret_arn)
         # Refunds and Stripe's webhooks are answered by the API function.
         self.billing.grant_payments(self.handlers[API].function)
-        self.operations = self._operations(code, layer)
+        self.operations = self._operations(code, layer, escalation_wait, notify_from)
         self.webhooks = self._webhooks(code, layer)
         self.maintenance = self._maintenance(code, layer)
 
@@ -314,7 +316,13 @@ class CsmsStack(Stack):
             log_retention=LOG_RETENTION,
         )
 
-    def _operations(self, code: lambda_.Code, layer: lambda_.ILayerVersion) -> Operations:
+    def _operations(
+        self,
+        code: lambda_.Code,
+        layer: lambda_.ILayerVersion,
+        escalation_wait: Duration,
+        notify_from: str | None,
+    ) -> Operations:
         """Operations (csms_infra.operations): its functions join `self.handlers`."""
 
         def make_function(
@@ -342,6 +350,10 @@ class CsmsStack(Stack):
                 "CSMS_EVENT_BUS_NAME": self.bus.event_bus_name,
             },
             make_function=make_function,
+            ws_stage=self.ws_stage,
+            log_retention=LOG_RETENTION,
+            escalation_wait=escalation_wait,
+            notify_from=notify_from,
         )
 
     def _webhooks(self, code: lambda_.Code, layer: lambda_.ILayerVersion) -> PartnerWebhooks:

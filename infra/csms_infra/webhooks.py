@@ -41,6 +41,7 @@ WEBHOOK_DETAIL_TYPES = (
     "StationDisconnected",
     "AlertOpened",
     "AlertClosed",
+    "AlertEscalated",
 )
 # csms.domain.webhooks.attempts_to_cover(): attempts with exponential backoff (30 s doubling,
 # at most 12 h apart) until 3 days after the first. A test keeps the two equal.

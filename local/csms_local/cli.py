@@ -185,6 +185,7 @@ def run_local(args: argparse.Namespace) -> int:
         print(f"  HTTP API             http://{options.host}:{options.http_port}/v1")
         print(f"  OpenAPI document     http://{options.host}:{options.http_port}/v1/openapi.json")
         print(f"  a bearer token:      csms token --role admin --key-file {options.key_file}")
+        print(f"  e-mails (outbox)     {options.outbox_dir}")
         if runtime.restored:
             print(f"  restored {runtime.restored} items from {options.data_dir}")
         if seed_document is not None:

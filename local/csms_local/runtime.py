@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import signal
+import tempfile
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
@@ -18,10 +19,11 @@ from aiohttp import web
 
 from csms.handlers import _runtime
 from csms.handlers import seed as seed_handler
-from csms_local import emulation, queues, tokens
+from csms_local import emulation, queues, states, tokens
 from csms_local.errors import LocalError
 from csms_local.gateway import GatewayLimits, LambdaContextStub, LocalGateway
 from csms_local.seed_file import read_seed
+from csms_local.states import LocalStateMachine
 from csms_local.workflows import InProcessBillingWorkflow
 
 logger = logging.getLogger(__name__)
@@ -30,6 +32,8 @@ SNAPSHOT_FILE = "table.json"
 SNAPSHOT_EVERY_S = 30.0
 # How often the table stream is handed to the outbox relay (AWS polls about 4 times a second).
 OUTBOX_EVERY_S = 0.25
+# The logical id's start of the fault escalation state machine (infra: Operations/Escalation).
+ESCALATION_MACHINE = "OperationsEscalation"
 
 
 @dataclass
@@ -48,6 +52,13 @@ class LocalOptions:
     call_timeout_s: int = 30
     limits: GatewayLimits = field(default_factory=GatewayLimits)
 
+    @property
+    def outbox_dir(self) -> Path:
+        """Where e-mails go (fault escalations): the data dir's outbox, else a temp folder."""
+        if self.data_dir is not None:
+            return self.data_dir / "outbox"
+        return Path(tempfile.gettempdir()) / f"csms-outbox-{self.http_port}"
+
 
 def configure_environment(options: LocalOptions, resources: emulation.EmulatedResources) -> None:
     """The handlers' settings, exactly as the CDK stack sets them in AWS."""
@@ -62,6 +73,8 @@ def configure_environment(options: LocalOptions, resources: emulation.EmulatedRe
             # Webhook receivers under test run on this machine (http://127.0.0.1:...); in AWS
             # private and loopback endpoints are refused (SSRF).
             "CSMS_WEBHOOKS_ALLOW_PRIVATE": "1",
+            # E-mails (fault escalations) are written there instead of sent through SES.
+            "CSMS_NOTIFY_OUTBOX_DIR": str(options.outbox_dir),
             "POWERTOOLS_SERVICE_NAME": "csms",
             "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING"),
         }
@@ -125,6 +138,7 @@ class LocalRuntime:
         self.restored = 0
         self.router: emulation.EventRouter | None = None
         self.billing = InProcessBillingWorkflow()
+        self.escalation: LocalStateMachine | None = None
         self._runners: list[web.AppRunner] = []
         self._snapshot_task: asyncio.Task[None] | None = None
         self._outbox_task: asyncio.Task[None] | None = None
@@ -142,6 +156,9 @@ class LocalRuntime:
         os.environ.update(queue_environment)
         configure_environment(options, self.resources)
         _runtime.run_billing_workflow_with(self.billing)
+        # The template's own escalation state machine, run here (csms_local.states).
+        self.escalation = LocalStateMachine(states.state_machine(template, ESCALATION_MACHINE))
+        _runtime.run_escalation_workflow_with(self.escalation)
         if options.data_dir is not None:
             self.restored = restore_snapshot(self.resources.table_name, options.data_dir)
         self.router = emulation.EventRouter(
@@ -224,6 +241,8 @@ class LocalRuntime:
 
     async def stop(self) -> None:
         """Close every connection (each gets its $disconnect), save, and close the ports."""
+        if self.escalation is not None:
+            self.escalation.stop()
         if self._snapshot_task is not None:
             self._snapshot_task.cancel()
             with suppress(asyncio.CancelledError):

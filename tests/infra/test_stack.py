@@ -18,7 +18,7 @@ from csms_infra.billing import (
     BILLING_START,
 )
 from csms_infra.maintenance import SCHED_MAINTENANCE
-from csms_infra.operations import EVT_ALERTS, SCHED_ALERTS
+from csms_infra.operations import ESCALATION_START, ESCALATION_STEP, EVT_ALERTS, SCHED_ALERTS
 from csms_infra.stack import (
     API,
     EVT_REBALANCE,
@@ -43,7 +43,7 @@ BILLING_HANDLERS = (
     BILLING_PREAUTH,
 )
 # Operations' functions have their own tests (test_operations_stack.py).
-OPERATIONS_HANDLERS = (EVT_ALERTS, SCHED_ALERTS)
+OPERATIONS_HANDLERS = (EVT_ALERTS, SCHED_ALERTS, ESCALATION_START, ESCALATION_STEP)
 # Partner webhooks' functions have their own tests (test_webhooks_stack.py).
 WEBHOOK_HANDLERS = (EVT_WEBHOOKS, SQS_WEBHOOKS)
 # The maintenance plan run has its own tests (test_maintenance_stack.py).

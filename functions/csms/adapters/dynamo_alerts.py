@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
-from pynamodb.exceptions import TransactWriteError
+from pynamodb.exceptions import PutError, TransactWriteError
 from pynamodb.expressions.condition import Condition
 from pynamodb.transactions import TransactWrite
 
@@ -221,6 +221,16 @@ class DynamoAlertRepository:
         for name, value in _outbox_values(self._outbox, events).items():
             setattr(item, name, value)
         return item
+
+    def update(self, alert: Alert, events: Sequence[DomainEvent]) -> bool:
+        """Replace the alert (its steps grew) if it is still at the version before `alert`'s."""
+        try:
+            self._alert_item(alert, events).save(condition=AlertItem.version == alert.version - 1)
+        except PutError as exc:
+            if _is_conditional_failure(exc):
+                return False
+            raise
+        return True
 
     def get(self, tenant_id: str, alert_id: str) -> Alert | None:
         """By key: the tenant is in the partition."""

@@ -90,6 +90,8 @@ from pynamodb.attributes import (
 from pynamodb.indexes import GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
+from csms.adapters.botocore_cache import share_with_pynamodb
+
 
 class Gsi1(GlobalSecondaryIndex[Any]):  # type: ignore[no-untyped-call]
     """Listing by tenant."""
@@ -421,6 +423,7 @@ def _subclasses(model: type[_Item], known: tuple[type[_Item], ...]) -> list[type
 
 def configure_table(table_name: str, region: str, host: str | None = None) -> None:
     """Point every model at the table named by settings (once per cold start)."""
+    share_with_pynamodb()
     # Models declared in other adapter modules (dynamo_commands, ...) are subclasses too.
     models: tuple[type[_Item], ...] = (_Item, *MODELS, *_subclasses(_Item, MODELS))
     for model in models:

@@ -49,18 +49,31 @@ class SecretsManagerWebhookSecrets:
         return self._client
 
     def create(self, tenant_id: str, subscription_id: str, secret: str) -> str:
-        """Keep a new secret; its ARN."""
-        response = self._secrets().create_secret(
-            Name=f"{self._prefix}/{tenant_id}/{subscription_id}",
+        """Keep a new secret; its name, the reference kept on the subscription.
+
+        The name rather than the ARN: the ARN carries a random suffix that a secret made again
+        (see `replace`) would not share.
+        """
+        name = f"{self._prefix}/{tenant_id}/{subscription_id}"
+        self._create(name, tenant_id, secret)
+        return name
+
+    def _create(self, name: str, tenant_id: str, secret: str) -> None:
+        self._secrets().create_secret(
+            Name=name,
             SecretString=secret,
             Description="Signing secret of a partner webhook subscription",
             Tags=[{"Key": "csms:tenant", "Value": tenant_id}],
         )
-        return str(response["ARN"])
 
     def replace(self, ref: str, secret: str) -> None:
-        """A new current value."""
-        self._secrets().put_secret_value(SecretId=ref, SecretString=secret)
+        """A new current value; a secret that is gone (deleted by hand) is made again."""
+        client = self._secrets()
+        try:
+            client.put_secret_value(SecretId=ref, SecretString=secret)
+        except client.exceptions.ResourceNotFoundException:
+            tenant_id = ref.removeprefix(f"{self._prefix}/").split("/", 1)[0]
+            self._create(ref, tenant_id, secret)
         self._cache.pop(ref, None)
 
     def get(self, ref: str) -> str:

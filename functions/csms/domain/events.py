@@ -285,6 +285,18 @@ class AlertClosed(AlertEvent):
     opened_at: datetime
 
 
+class AlertEscalated(AlertEvent):
+    """The cheap fixes (soft, then hard reset) left a fault in place: people are needed now.
+
+    `occurred_at` is when it was escalated; `ticket_id` names the maintenance ticket opened.
+    """
+
+    detail_type: ClassVar[str] = "AlertEscalated"
+
+    opened_at: datetime
+    ticket_id: str | None = None
+
+
 EVENT_TYPES: tuple[type[DomainEvent], ...] = (
     StationConnected,
     StationDisconnected,
@@ -302,6 +314,7 @@ EVENT_TYPES: tuple[type[DomainEvent], ...] = (
     PaymentFailed,
     AlertOpened,
     AlertClosed,
+    AlertEscalated,
 )
 
 

@@ -41,6 +41,7 @@ class WebhookEventType(StrEnum):
     STATION_RECOVERED = "station.recovered"
     ALERT_OPENED = "alert.opened"
     ALERT_CLOSED = "alert.closed"
+    ALERT_ESCALATED = "alert.escalated"
 
 
 # Domain event (EventBridge detail-type) -> the webhook event types it is delivered as.
@@ -54,6 +55,7 @@ _DIRECT: dict[str, WebhookEventType] = {
     "StationDisconnected": WebhookEventType.STATION_DISCONNECTED,
     "AlertOpened": WebhookEventType.ALERT_OPENED,
     "AlertClosed": WebhookEventType.ALERT_CLOSED,
+    "AlertEscalated": WebhookEventType.ALERT_ESCALATED,
 }
 # The detail-types the fan-out rule delivers (infra lists the same; a test compares them).
 SOURCE_DETAIL_TYPES: tuple[str, ...] = tuple(_DIRECT)
@@ -116,7 +118,7 @@ class Subscription(BaseModel):
     description: str | None = None
     status: SubscriptionStatus = SubscriptionStatus.ACTIVE
     disabled_reason: str | None = None
-    # Where the signing secret is kept (a Secrets Manager ARN in AWS).
+    # Where the signing secret is kept (a Secrets Manager secret's name in AWS).
     secret_ref: str
     created_at: datetime
     updated_at: datetime

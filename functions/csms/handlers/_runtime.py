@@ -11,12 +11,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import cache
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 
 from csms.adapters.apigw import ApiGwConnectionSender
+from csms.adapters.botocore_cache import new_session
 from csms.adapters.cognito import CognitoUserDirectory, NoUserDirectory
 from csms.adapters.dynamo import (
     DynamoConnectionLog,
@@ -70,6 +72,7 @@ from csms.services.billing_queries import SessionSites
 from csms.services.billing_reports import BillingReports, InvoiceRenderer
 from csms.services.billing_wiring import GroupBillingAccounts, StoredSessionPricer
 from csms.services.commands import CommandService
+from csms.services.escalation import CommandResets, EscalationPolicy, EscalationService, Mailer
 from csms.services.live import LiveService
 from csms.services.load import LoadService
 from csms.services.maintenance import MaintenanceService
@@ -94,9 +97,11 @@ from csms.settings import (
     ApiSettings,
     BaseCsmsSettings,
     BillingWorkflowSettings,
+    EscalationSettings,
     PaymentSettings,
     RebalanceSettings,
     SessionSettings,
+    SettingsError,
     StationGatewaySettings,
     WebhookSettings,
     load_settings,
@@ -151,7 +156,7 @@ def _client(service: str, settings: BaseCsmsSettings, **kwargs: Any) -> Any:
         read_timeout=5,
         retries={"mode": "standard", "max_attempts": 3},
     )
-    return boto3.session.Session().client(
+    return boto3.session.Session(botocore_session=new_session()).client(
         service,  # type: ignore[call-overload]
         region_name=settings.aws_region,
         endpoint_url=endpoint,
@@ -766,8 +771,58 @@ def build_webhooks(
     )
 
 
+_escalation_override: WorkflowStarter | None = None
+
+
+def run_escalation_workflow_with(starter: WorkflowStarter | None) -> None:
+    """Run escalation executions with `starter` instead of Step Functions (the local runtime)."""
+    global _escalation_override  # noqa: PLW0603 - one process-wide override, set at start-up
+    _escalation_override = starter
+    escalation.cache_clear()
+
+
+@cache
+def escalation() -> EscalationService:
+    """Fault escalation: its starter and its steps (csms.handlers.sfn_escalation)."""
+    from csms.adapters.mail import NoMailer, OutboxMailer, SesMailer
+
+    settings = load_settings(EscalationSettings)
+    runtime = build(settings)
+    starter: WorkflowStarter
+    if _escalation_override is not None:
+        starter = _escalation_override
+    elif settings.escalation_state_machine_arn is not None:
+        starter = StepFunctionsStarter(
+            settings.escalation_state_machine_arn, lambda: _client("stepfunctions", settings)
+        )
+    else:
+        raise SettingsError(
+            "invalid settings: CSMS_ESCALATION_STATE_MACHINE_ARN: required outside csms local"
+        )
+    mailer: Mailer
+    if settings.notify_outbox_dir is not None:
+        mailer = OutboxMailer(Path(settings.notify_outbox_dir))
+    elif settings.notify_from is not None:
+        sender = settings.notify_from
+        mailer = SesMailer(sender, lambda: _client("sesv2", settings))
+    else:
+        mailer = NoMailer()
+    return EscalationService(
+        alerts=DynamoAlertRepository(OutboxEncoder(new_uuid)),
+        statuses=runtime.statuses,
+        resets=CommandResets(runtime.commands, timedelta(seconds=settings.escalation_reset_ttl_s)),
+        tickets=maintenance(),
+        mailer=mailer,
+        profiles=DynamoTenantProfileRepository(),
+        starter=starter,
+        clock=SystemClock(),
+        policy=EscalationPolicy(wait=timedelta(seconds=settings.escalation_wait_s)),
+    )
+
+
 def reset() -> None:
     """Forget the built runtimes (after the environment changed)."""
+    escalation.cache_clear()
     webhooks.cache_clear()
     webhook_queue.cache_clear()
     api_webhooks.cache_clear()

@@ -42,6 +42,9 @@ from csms.domain.events import (
 )
 from csms.services.ports import Clock, ConnectorStatusRepository, Page, StationRepository
 
+# Tries of a close that loses races with the escalation's steps before the next event retries.
+_CLOSE_ATTEMPTS = 5
+
 
 @dataclass(frozen=True)
 class AlertQuery:
@@ -91,6 +94,10 @@ class AlertRepository(Protocol):
 
     def get(self, tenant_id: str, alert_id: str) -> Alert | None:
         """One alert of a tenant."""
+        ...
+
+    def update(self, alert: Alert, events: Sequence[DomainEvent]) -> bool:
+        """Store the alert with its events if it is still at `alert.version - 1`."""
         ...
 
     def list(
@@ -202,25 +209,32 @@ class AlertService:
         return "closed" if self._close(watch, cleared.at) is not None else "close lost a race"
 
     def _close(self, watch: Watch, at: datetime) -> Alert | None:
-        alert = self._alerts.get(watch.key.tenant_id, watch.alert_id or "")
-        if alert is None or alert.state is AlertState.CLOSED:
-            # The marker outlived its alert (should not happen): free the key.
-            self._alerts.drop(watch)
-            return None
-        closed = alert.close(at)
-        event = AlertClosed(
-            station_id=alert.key.station_id,
-            tenant_id=alert.key.tenant_id,
-            occurred_at=closed.closed_at or at,
-            alert_id=alert.alert_id,
-            kind=alert.key.kind,
-            severity=alert.severity,
-            evse=alert.key.evse,
-            site_id=alert.site_id,
-            details=alert.details,
-            opened_at=alert.opened_at,
-        )
-        return closed if self._alerts.close(watch, closed, [event]) else None
+        # The escalation workflow writes its steps onto the open alert: a close that loses to
+        # one reads the alert again (a marker that changed fails the write for good).
+        for _ in range(_CLOSE_ATTEMPTS):
+            alert = self._alerts.get(watch.key.tenant_id, watch.alert_id or "")
+            if alert is None or alert.state is AlertState.CLOSED:
+                # The marker outlived its alert (should not happen): free the key.
+                self._alerts.drop(watch)
+                return None
+            closed = alert.close(at)
+            event = AlertClosed(
+                station_id=alert.key.station_id,
+                tenant_id=alert.key.tenant_id,
+                occurred_at=closed.closed_at or at,
+                alert_id=alert.alert_id,
+                kind=alert.key.kind,
+                severity=alert.severity,
+                evse=alert.key.evse,
+                site_id=alert.site_id,
+                details=alert.details,
+                opened_at=alert.opened_at,
+            )
+            if self._alerts.close(watch, closed, [event]):
+                return closed
+            if self._alerts.marker(watch.key) != watch:
+                return None
+        return None
 
     def _boot(self, event: StationBooted) -> str:
         policy = self._policy
