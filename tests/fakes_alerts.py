@@ -18,6 +18,7 @@ class InMemoryAlertRepository:
         self.markers: dict[AlertKey, Watch] = {}
         self.alerts: dict[tuple[str, str], Alert] = {}
         self.boot_histories: dict[tuple[str, str], BootHistory] = {}
+        self.failure_histories: dict[tuple[str, str], BootHistory] = {}
         self.events: list[DomainEvent] = []
 
     def watch(self, watch: Watch) -> bool:
@@ -94,3 +95,9 @@ class InMemoryAlertRepository:
 
     def put_boots(self, tenant_id: str, station_id: str, history: BootHistory) -> None:
         self.boot_histories[(tenant_id, station_id)] = history
+
+    def start_failures(self, tenant_id: str, station_id: str) -> BootHistory:
+        return self.failure_histories.get((tenant_id, station_id), BootHistory())
+
+    def put_start_failures(self, tenant_id: str, station_id: str, history: BootHistory) -> None:
+        self.failure_histories[(tenant_id, station_id)] = history

@@ -208,6 +208,13 @@ class AlertSettings(BaseCsmsSettings):
     # This many boots within the window is a reboot loop; the loop ends after a quiet window.
     alert_reboot_loop_boots: Annotated[int, Field(ge=2, le=100)] = 3
     alert_reboot_loop_window_s: Annotated[int, Field(ge=60, le=7 * 86_400)] = 1800
+    # A connector Preparing or Finishing this long is stuck.
+    alert_stuck_after_s: Annotated[int, Field(ge=60, le=7 * 86_400)] = 1800
+    # This many failed starts in the window, none successful between, open an alert.
+    alert_start_failures: Annotated[int, Field(ge=2, le=100)] = 5
+    alert_start_failure_window_s: Annotated[int, Field(ge=60, le=7 * 86_400)] = 1800
+    # A Charging session whose energy has not grown for this long opens an alert.
+    alert_no_energy_after_s: Annotated[int, Field(ge=300, le=86_400)] = 900
 
 
 class EscalationSettings(StationGatewaySettings):

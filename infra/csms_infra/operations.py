@@ -36,12 +36,18 @@ SCHED_ALERTS = "csms.handlers.sched_alerts.lambda_handler"
 ESCALATION_START = "csms.handlers.sfn_escalation.start_handler"
 ESCALATION_STEP = "csms.handlers.sfn_escalation.step_handler"
 
-ALERT_SOURCES = ("csms.stations",)
+ALERT_SOURCES = ("csms.stations", "csms.sessions")
 ALERT_DETAIL_TYPES = (
     "ConnectorStatusChanged",
     "StationConnected",
     "StationDisconnected",
     "StationBooted",
+    # Failed starts (csms.sessions): a refused token at Authorize or StartTransaction.
+    "TokenAuthorized",
+    "TransactionStarted",
+    # No energy while charging: a session's progress (at most one per 5 min) and its end.
+    "TransactionUpdated",
+    "TransactionEnded",
 )
 # The sweep's period: an alert opens at most this long after its hold-down ended.
 ALERT_SWEEP_EVERY = Duration.minutes(1)

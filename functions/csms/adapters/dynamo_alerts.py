@@ -6,6 +6,7 @@
 | due entry   | ALERTDUE#{0-9}          | {due}#{t}#{marker SK}              |
 | alert       | TENANT#{t}#ALERT        | {alert id} (sorts by opening time) |
 | boot times  | STATION#{id}            | ALERTBOOTS (TTL)                   |
+| failed starts | STATION#{id}          | ALERTSTARTFAILS (TTL)              |
 
 A marker exists while its key is watched (pending) or alerted (open); claiming it is a
 conditional put, so racing detectors open one alert. The due entries are a small system index,
@@ -42,6 +43,7 @@ from csms.services.ports import Page
 
 SHARDS = 10
 BOOTS = "ALERTBOOTS"
+START_FAILURES = "ALERTSTARTFAILS"
 # Boot times matter for a window of minutes; a day bounds what a quiet station keeps.
 _BOOTS_TTL = timedelta(days=1)
 
@@ -277,19 +279,35 @@ class DynamoAlertRepository:
 
     def boots(self, tenant_id: str, station_id: str) -> BootHistory:
         """Empty when none is kept (or it belongs to another tenant)."""
+        return self._times(tenant_id, station_id, BOOTS)
+
+    def put_boots(self, tenant_id: str, station_id: str, history: BootHistory) -> None:
+        """Last writer wins: boots of one station arrive one at a time."""
+        self._put_times(tenant_id, station_id, BOOTS, history)
+
+    def start_failures(self, tenant_id: str, station_id: str) -> BootHistory:
+        """Empty when none is kept (or it belongs to another tenant)."""
+        return self._times(tenant_id, station_id, START_FAILURES)
+
+    def put_start_failures(self, tenant_id: str, station_id: str, history: BootHistory) -> None:
+        """Last writer wins (a lost failure only delays an alert by one failed start)."""
+        self._put_times(tenant_id, station_id, START_FAILURES, history)
+
+    @staticmethod
+    def _times(tenant_id: str, station_id: str, sort_key: str) -> BootHistory:
         try:
-            item = AlertItem.get(f"STATION#{station_id}", BOOTS)
+            item = AlertItem.get(f"STATION#{station_id}", sort_key)
         except AlertItem.DoesNotExist:
             return BootHistory()
         if item.tenant_id != tenant_id:
             return BootHistory()
         return BootHistory.model_validate_json(item.body or "{}")
 
-    def put_boots(self, tenant_id: str, station_id: str, history: BootHistory) -> None:
-        """Last writer wins: boots of one station arrive one at a time."""
+    @staticmethod
+    def _put_times(tenant_id: str, station_id: str, sort_key: str, history: BootHistory) -> None:
         AlertItem(
             f"STATION#{station_id}",
-            BOOTS,
+            sort_key,
             tenant_id=tenant_id,
             body=history.model_dump_json(),
             expires_at=_epoch(history.boots[-1] + _BOOTS_TTL) if history.boots else None,

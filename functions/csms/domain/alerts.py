@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime, timedelta
+from decimal import Decimal
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from csms.domain.connector import ConnectorStatus, EvseRef
+from csms.domain.connector import ConnectorStatus, EvseRef, OccupancyDetail
 
 
 class AlertKind(StrEnum):
@@ -66,6 +67,9 @@ class AlertDetails(BaseModel):
     vendor_id: str | None = None
     vendor_error_code: str | None = None
     boots: int | None = None
+    # No energy while charging: the session watched and its energy (Wh) when the watch began.
+    session_id: str | None = None
+    energy_wh: Decimal | None = None
 
 
 class AlertStep(BaseModel):
@@ -211,6 +215,35 @@ def status_observation(
     return Cleared(key=key_base, at=at)
 
 
+# 1.6 sub-states of Occupied that a connector should leave within minutes. (2.0.1 stations say
+# only Occupied; their sessions tell the rest.)
+STUCK_DETAILS = frozenset({OccupancyDetail.PREPARING, OccupancyDetail.FINISHING})
+
+
+def stuck_observation(
+    key_base: AlertKey,
+    status: ConnectorStatus,
+    detail: OccupancyDetail | None,
+    at: datetime,
+    stuck_after: timedelta,
+) -> Detected | Cleared:
+    """A connector entering Preparing or Finishing is watched; any other state clears it.
+
+    The state is kept in the details (`info`), so the sweep can tell it is still the same one.
+    """
+    if status is ConnectorStatus.OCCUPIED and detail in STUCK_DETAILS:
+        return Detected(
+            watch=Watch(
+                key=key_base,
+                state=WatchState.PENDING,
+                since=at,
+                due_at=at + stuck_after,
+                details=AlertDetails(info=detail.value if detail is not None else None),
+            )
+        )
+    return Cleared(key=key_base, at=at)
+
+
 def offline_watch(key: AlertKey, at: datetime, grace: timedelta) -> Watch:
     """A station that went offline is watched through the grace period."""
     return Watch(key=key, state=WatchState.PENDING, since=at, due_at=at + grace)
@@ -222,7 +255,10 @@ def still_offline(online: bool, connected_at: datetime | None, since: datetime) 
 
 
 class BootHistory(BaseModel):
-    """A station's recent boot times, oldest first (small: at most `limit` kept)."""
+    """A station's recent boot times, oldest first (small: at most `limit` kept).
+
+    Failed starts are kept the same way (times in a window; a loop is `limit` of them).
+    """
 
     model_config = ConfigDict(frozen=True)
 

@@ -21,7 +21,11 @@ Per key and period:
   interval average is the peak. A method from the session's totals, not its meter samples
   (reading every sample of every session would cost one query per session): a session with a
   fast start and a slow taper shows a lower peak than its meter would;
-- CO2 avoided (kg): energy times a stated factor (CO2_KG_PER_KWH, docs/operations.md "Reports").
+- CO2 avoided (kg): energy times a stated factor (CO2_KG_PER_KWH, docs/operations.md "Reports");
+- faults and mean time to repair (station and site keys only): the alerts of FAULT_KINDS that
+  opened in the period (a fault that lasted its hold-down: csms.domain.alerts), and the mean
+  time from their opening to their closing over those closed so far (one still open has no
+  repair time yet). An alert counts in the period its condition began in.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
+from csms.domain.alerts import AlertKind
 from csms.domain.billing.cdr import Cdr
 
 UNASSIGNED = "unassigned"
@@ -54,6 +59,11 @@ ICE_KG_PER_MILE = Decimal("0.400")
 EV_MILES_PER_KWH = Decimal("3.3")
 GRID_KG_PER_KWH = Decimal("0.373")
 CO2_KG_PER_KWH = (ICE_KG_PER_MILE * EV_MILES_PER_KWH - GRID_KG_PER_KWH).quantize(_MILLI)
+
+
+# Alerts that took a port or a station out of service (a stuck connector or failing starts
+# are not counted: the port may still charge).
+FAULT_KINDS = frozenset({AlertKind.FAULTED, AlertKind.OFFLINE, AlertKind.REBOOT_LOOP})
 
 
 class UsageBy(StrEnum):
@@ -162,6 +172,16 @@ class UsageSession:
 
 
 @dataclass(frozen=True)
+class UsageFault:
+    """A fault alert as a report sees it: opened, and closed (repaired) or still open."""
+
+    key: str
+    zone: ZoneInfo
+    opened_at: datetime
+    closed_at: datetime | None = None
+
+
+@dataclass(frozen=True)
 class ReportWindow:
     """Days `first_day` to `last_day` (both included), each cut in its site's zone, up to now."""
 
@@ -209,6 +229,10 @@ class UsageRow:
     charging_pct: Decimal | None
     peak_kw: Decimal
     co2_avoided_kg: Decimal
+    # None for keys without ports (drivers, groups).
+    faults: int | None = None
+    repaired: int | None = None
+    mttr_min: Decimal | None = None
 
 
 @dataclass
@@ -223,6 +247,8 @@ class _Acc:
     occupied_s: Decimal = _ZERO
     charging_s: Decimal = _ZERO
     slots: dict[int, Decimal] = field(default_factory=dict)
+    faults: int = 0
+    repairs: list[Decimal] = field(default_factory=list)
 
 
 def _seconds(span: timedelta) -> Decimal:
@@ -289,6 +315,16 @@ class UsageAggregator:
                 acc.charging_s += _seconds(min(charging_end, stop) - max(start, begin))
         self._spread(session, start, charging_end)
 
+    def add_fault(self, fault: UsageFault) -> None:
+        """Count a fault alert in the period its condition began in (within the range)."""
+        if not self._window.holds(fault.opened_at, fault.zone):
+            return
+        first = period_start(fault.opened_at.astimezone(fault.zone).date(), self._period)
+        acc = self._row(fault.key, first, fault.zone)
+        acc.faults += 1
+        if fault.closed_at is not None:
+            acc.repairs.append(_seconds(max(fault.closed_at - fault.opened_at, timedelta())) / 60)
+
     def _spread(self, session: UsageSession, start: datetime, charging_end: datetime) -> None:
         """The session's energy over 15-minute slots of its charging time within the window."""
         charging = _seconds(session.charging_end - session.start)
@@ -347,7 +383,14 @@ class UsageAggregator:
             charging_pct=_pct(acc.charging_s, available) if ports is not None else None,
             peak_kw=_round(max(acc.slots.values(), default=_ZERO) / _SLOT_HOURS, _MILLI),
             co2_avoided_kg=_round(acc.energy * self._co2, _MILLI),
+            faults=acc.faults if ports is not None else None,
+            repaired=len(acc.repairs) if ports is not None else None,
+            mttr_min=_mean(acc.repairs) if ports is not None else None,
         )
+
+
+def _mean(minutes: list[Decimal]) -> Decimal | None:
+    return _round(sum(minutes, _ZERO) / len(minutes), _CENT) if minutes else None
 
 
 def _pct(part: Decimal, whole: Decimal) -> Decimal | None:
@@ -367,16 +410,30 @@ class UsageTotals:
     energy_kwh: Decimal
     revenue: tuple[Revenue, ...]
     co2_avoided_kg: Decimal
+    # None when the rows' keys have no ports (drivers, groups).
+    faults: int | None = None
+    mttr_min: Decimal | None = None
 
 
 def totals(rows: Iterable[UsageRow]) -> UsageTotals:
-    """The rows summed (utilization and peaks do not add up: they are left out)."""
+    """The rows summed (utilization and peaks do not add up: they are left out).
+
+    The mean time to repair is over every repair of the report (each row's mean weighted by its
+    repairs), not a mean of the rows' means.
+    """
     sessions, energy, co2 = 0, _ZERO, _ZERO
+    faults: int | None = None
+    repaired, repair_min = 0, _ZERO
     revenue: dict[str, tuple[Decimal, Decimal]] = {}
     for row in rows:
         sessions += row.sessions
         energy += row.energy_kwh
         co2 += row.co2_avoided_kg
+        if row.faults is not None:
+            faults = (faults or 0) + row.faults
+        if row.repaired and row.mttr_min is not None:
+            repaired += row.repaired
+            repair_min += row.mttr_min * row.repaired
         for item in row.revenue:
             excl, incl = revenue.get(item.currency, (_ZERO, _ZERO))
             revenue[item.currency] = (excl + item.excl_tax, incl + item.incl_tax)
@@ -385,4 +442,6 @@ def totals(rows: Iterable[UsageRow]) -> UsageTotals:
         energy_kwh=energy,
         revenue=tuple(Revenue(c, excl, incl) for c, (excl, incl) in sorted(revenue.items())),
         co2_avoided_kg=co2,
+        faults=faults,
+        mttr_min=_round(repair_min / repaired, _CENT) if repaired else None,
     )

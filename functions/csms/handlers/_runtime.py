@@ -649,6 +649,7 @@ def usage_reports() -> UsageReports:
         connectors=runtime.statuses,
         sites=DynamoSiteDirectory(),
         clock=SystemClock(),
+        alerts=DynamoAlertRepository(OutboxEncoder(new_uuid)),
     )
 
 
@@ -668,7 +669,12 @@ def alerts() -> AlertService:
             offline_grace=timedelta(seconds=settings.alert_offline_grace_s),
             reboot_loop_boots=settings.alert_reboot_loop_boots,
             reboot_loop_window=timedelta(seconds=settings.alert_reboot_loop_window_s),
+            stuck_after=timedelta(seconds=settings.alert_stuck_after_s),
+            start_failures=settings.alert_start_failures,
+            start_failure_window=timedelta(seconds=settings.alert_start_failure_window_s),
+            no_energy_after=timedelta(seconds=settings.alert_no_energy_after_s),
         ),
+        sessions=DynamoSessionRepository(outbox),
     )
 
 

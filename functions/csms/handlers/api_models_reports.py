@@ -48,6 +48,14 @@ class UsageRowView(ApiModel):
     charging_pct: Decimal | None = Field(description="% of the ports' time spent charging")
     peak_kw: Decimal = Field(description="Highest 15-minute average power (session averages)")
     co2_avoided_kg: Decimal = Field(description="Energy times `co2KgPerKwh`")
+    faults: int | None = Field(
+        description="Fault, offline and reboot-loop alerts that began in the period; null for "
+        "groups, drivers"
+    )
+    mttr_min: Decimal | None = Field(
+        description="Mean time to repair: alert opening to closing over the period's faults "
+        "that closed (null: none closed, or groups, drivers)"
+    )
 
     @classmethod
     def of(cls, row: UsageRow, revenue_shown: bool) -> UsageRowView:
@@ -67,6 +75,8 @@ class UsageRowView(ApiModel):
             charging_pct=row.charging_pct,
             peak_kw=row.peak_kw,
             co2_avoided_kg=row.co2_avoided_kg,
+            faults=row.faults,
+            mttr_min=row.mttr_min,
         )
 
 
@@ -77,6 +87,8 @@ class UsageTotalsView(ApiModel):
     energy_kwh: Decimal
     revenue: list[RevenueView] | None
     co2_avoided_kg: Decimal
+    faults: int | None = Field(description="Faults over the report (null for groups, drivers)")
+    mttr_min: Decimal | None = Field(description="Mean time to repair over every closed fault")
 
 
 class UsageReportView(ApiModel):
@@ -110,5 +122,7 @@ class UsageReportView(ApiModel):
                 energy_kwh=report.totals.energy_kwh,
                 revenue=[RevenueView.of(r) for r in report.totals.revenue] if shown else None,
                 co2_avoided_kg=report.totals.co2_avoided_kg,
+                faults=report.totals.faults,
+                mttr_min=report.totals.mttr_min,
             ),
         )

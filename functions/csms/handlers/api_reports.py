@@ -143,6 +143,8 @@ _CSV_COLUMNS = (
     "chargingPct",
     "peakKw",
     "co2AvoidedKg",
+    "faults",
+    "mttrMin",
 )
 
 
@@ -179,6 +181,8 @@ def usage_csv(report: UsageReport) -> str:
                     _cell(row.charging_pct),
                     row.peak_kw,
                     row.co2_avoided_kg,
+                    _cell(row.faults),
+                    _cell(row.mttr_min),
                 ]
             )
     return out.getvalue()

@@ -1,8 +1,10 @@
 """EventBridge rule target: fault detection on station events (csms.services.alerts).
 
-The rule delivers ConnectorStatusChanged, StationConnected, StationDisconnected and
-StationBooted; the event's `data` is the domain event itself, rebuilt here. An event that does
-not parse is dropped with a warning (retrying could not mend it); a store that fails raises,
+The rule delivers ConnectorStatusChanged, StationConnected, StationDisconnected,
+StationBooted, TokenAuthorized and TransactionStarted (failed starts), TransactionUpdated and
+TransactionEnded (no energy while charging); the event's `data`
+is the domain event itself, rebuilt here. An event that does not parse is dropped with a
+warning (retrying could not mend it); a store that fails raises,
 so Lambda's asynchronous retries and then the rule's dead-letter queue apply (every step is
 conditional, so a retry changes nothing twice).
 """
@@ -20,13 +22,26 @@ from csms.domain.events import (
     StationBooted,
     StationConnected,
     StationDisconnected,
+    TokenAuthorized,
+    TransactionEnded,
+    TransactionStarted,
+    TransactionUpdated,
 )
 from csms.handlers import _runtime
 from csms.handlers._runtime import logger
 
 DETECTED: dict[str, type[DomainEvent]] = {
     cls.detail_type: cls
-    for cls in (ConnectorStatusChanged, StationConnected, StationDisconnected, StationBooted)
+    for cls in (
+        ConnectorStatusChanged,
+        StationConnected,
+        StationDisconnected,
+        StationBooted,
+        TokenAuthorized,
+        TransactionStarted,
+        TransactionUpdated,
+        TransactionEnded,
+    )
 }
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Protocol
 
 from csms.domain.alerts import (
@@ -29,6 +30,7 @@ from csms.domain.alerts import (
     severity_of,
     status_observation,
     still_offline,
+    stuck_observation,
 )
 from csms.domain.connector import ConnectorStatus, EvseRef
 from csms.domain.events import (
@@ -39,7 +41,13 @@ from csms.domain.events import (
     StationBooted,
     StationConnected,
     StationDisconnected,
+    TokenAuthorized,
+    TransactionEnded,
+    TransactionStarted,
+    TransactionUpdated,
 )
+from csms.domain.sessions import ChargingState, Session, SessionState
+from csms.domain.tokens import AuthorizationStatus
 from csms.services.ports import Clock, ConnectorStatusRepository, Page, StationRepository
 
 # Tries of a close that loses races with the escalation's steps before the next event retries.
@@ -114,6 +122,14 @@ class AlertRepository(Protocol):
         """Keep a station's recent boots."""
         ...
 
+    def start_failures(self, tenant_id: str, station_id: str) -> BootHistory:
+        """A station's failed starts since its last successful one (empty when none is kept)."""
+        ...
+
+    def put_start_failures(self, tenant_id: str, station_id: str, history: BootHistory) -> None:
+        """Keep a station's failed starts."""
+        ...
+
 
 @dataclass(frozen=True)
 class AlertPolicy:
@@ -125,6 +141,23 @@ class AlertPolicy:
     offline_grace: timedelta = timedelta(minutes=2)
     reboot_loop_boots: int = 3
     reboot_loop_window: timedelta = timedelta(minutes=30)
+    # A connector Preparing or Finishing (1.6) this long is stuck: a driver could not start,
+    # or the station never saw the cable go.
+    stuck_after: timedelta = timedelta(minutes=30)
+    # This many failed starts (a token refused at Authorize or StartTransaction) within the
+    # window, with no successful start between them, and drivers cannot charge there.
+    start_failures: int = 5
+    start_failure_window: timedelta = timedelta(minutes=30)
+    # A session Charging whose energy has not grown for this long: power is not flowing.
+    no_energy_after: timedelta = timedelta(minutes=15)
+
+
+class SessionLookup(Protocol):
+    """Sessions by id (the no-energy check reads the session's energy now)."""
+
+    def get(self, session_id: str) -> Session | None:
+        """The session item alone."""
+        ...
 
 
 @dataclass
@@ -146,12 +179,15 @@ class AlertService:
         statuses: ConnectorStatusRepository,
         clock: Clock,
         policy: AlertPolicy | None = None,
+        *,
+        sessions: SessionLookup | None = None,
     ) -> None:
         self._alerts = alerts
         self._stations = stations
         self._statuses = statuses
         self._clock = clock
         self._policy = policy or AlertPolicy()
+        self._sessions = sessions
 
     # -- events ------------------------------------------------------------------------------
 
@@ -174,7 +210,82 @@ class AlertService:
             return self._clear(Cleared(key=key, at=event.occurred_at))
         if isinstance(event, StationBooted):
             return self._boot(event)
+        if isinstance(event, TokenAuthorized):
+            if event.status is AuthorizationStatus.ACCEPTED:
+                return "ignored: accepted"
+            return self._start_failed(event.tenant_id, event.station_id, event.occurred_at)
+        if isinstance(event, TransactionStarted):
+            if event.authorization in (None, AuthorizationStatus.ACCEPTED):
+                return self._started(event.tenant_id, event.station_id, event.occurred_at)
+            return self._start_failed(event.tenant_id, event.station_id, event.occurred_at)
+        if isinstance(event, (TransactionUpdated, TransactionEnded)):
+            return self._progress(event)
         return "ignored"
+
+    def _progress(self, event: TransactionUpdated | TransactionEnded) -> str:
+        """Watch a Charging session's energy; anything else ends the watch of its port."""
+        key = AlertKey(
+            tenant_id=event.tenant_id,
+            station_id=event.station_id,
+            evse=event.evse,
+            kind=AlertKind.NO_ENERGY_WHILE_CHARGING,
+        )
+        charging = (
+            isinstance(event, TransactionUpdated)
+            and event.charging_state is ChargingState.CHARGING
+            and event.energy_wh is not None
+        )
+        if not charging or event.energy_wh is None:
+            return self._clear(Cleared(key=key, at=event.occurred_at))
+        watch = self._alerts.marker(key)
+        if watch is not None and watch.details.session_id != event.session_id:
+            # Another session's watch on this port (it ended unseen): done with it.
+            self._clear(Cleared(key=key, at=max(event.occurred_at, watch.since)))
+            watch = self._alerts.marker(key)
+        if watch is None:
+            since = event.occurred_at
+            claimed = self._alerts.watch(
+                Watch(
+                    key=key,
+                    state=WatchState.PENDING,
+                    since=since,
+                    due_at=since + self._policy.no_energy_after,
+                    details=AlertDetails(session_id=event.session_id, energy_wh=event.energy_wh),
+                )
+            )
+            return "watching" if claimed else "already watched"
+        baseline = watch.details.energy_wh or Decimal(0)
+        if watch.state is WatchState.OPEN and event.energy_wh > baseline:
+            return self._clear(Cleared(key=key, at=event.occurred_at))
+        # Pending: the sweep compares the session's energy then (one write per watch, not one
+        # per update).
+        return "energy watched" if event.energy_wh > baseline else "no energy yet"
+
+    def _start_failed(self, tenant_id: str, station_id: str, at: datetime) -> str:
+        policy = self._policy
+        window, limit = policy.start_failure_window, policy.start_failures
+        history = self._alerts.start_failures(tenant_id, station_id).add(at, window, limit)
+        self._alerts.put_start_failures(tenant_id, station_id, history)
+        if not history.in_loop(at, window, limit):
+            return "failed start counted"
+        key = AlertKey(tenant_id=tenant_id, station_id=station_id, kind=AlertKind.START_FAILURES)
+        pending = Watch(
+            key=key,
+            state=WatchState.PENDING,
+            since=history.boots[0],
+            due_at=at,
+            details=AlertDetails(info=f"{len(history.boots)} failed starts in a row"),
+        )
+        if not self._alerts.watch(pending):
+            return "failed starts already alerted"
+        return "opened" if self._open(pending) is not None else "open lost a race"
+
+    def _started(self, tenant_id: str, station_id: str, at: datetime) -> str:
+        """A session started: the failures before it no longer count, an alert closes."""
+        if self._alerts.start_failures(tenant_id, station_id).boots:
+            self._alerts.put_start_failures(tenant_id, station_id, BootHistory())
+        key = AlertKey(tenant_id=tenant_id, station_id=station_id, kind=AlertKind.START_FAILURES)
+        return self._clear(Cleared(key=key, at=at))
 
     def _status(self, event: ConnectorStatusChanged) -> str:
         key = AlertKey(
@@ -192,9 +303,21 @@ class AlertService:
         seen = status_observation(
             key, event.status, event.occurred_at, self._policy.hold_down, details
         )
-        if isinstance(seen, Detected):
-            return "watching" if self._alerts.watch(seen.watch) else "already watched"
-        return self._clear(seen)
+        stuck = stuck_observation(
+            key.model_copy(update={"kind": AlertKind.STUCK_CONNECTOR}),
+            event.status,
+            event.detail,
+            event.occurred_at,
+            self._policy.stuck_after,
+        )
+        outcomes = []
+        for observed in (seen, stuck):
+            if isinstance(observed, Detected):
+                claimed = self._alerts.watch(observed.watch)
+                outcomes.append("watching" if claimed else "already watched")
+            else:
+                outcomes.append(self._clear(observed))
+        return outcomes[0] if outcomes[1] == "nothing to clear" else "; ".join(outcomes)
 
     def _clear(self, cleared: Cleared) -> str:
         watch = self._alerts.marker(cleared.key)
@@ -309,10 +432,42 @@ class AlertService:
                 and not station.decommissioned
                 and still_offline(station.online, station.connected_at, watch.since)
             )
+        state = self._statuses.get(key.station_id, key.evse or _STATION)
         if key.kind is AlertKind.FAULTED:
-            state = self._statuses.get(key.station_id, key.evse or _STATION)
             return state is not None and state.status is ConnectorStatus.FAULTED
-        return False  # pragma: no cover - only the kinds above are watched in this slice
+        if key.kind is AlertKind.NO_ENERGY_WHILE_CHARGING:
+            return self._no_energy(watch)
+        if key.kind is AlertKind.START_FAILURES:
+            # A pending claim whose opening lost a race: still failing?
+            policy = self._policy
+            failures = self._alerts.start_failures(key.tenant_id, key.station_id)
+            return failures.in_loop(
+                watch.due_at, policy.start_failure_window, policy.start_failures
+            )
+        if key.kind is AlertKind.STUCK_CONNECTOR:
+            # Still in the state it was watched in, and never out of it since.
+            return (
+                state is not None
+                and state.detail is not None
+                and state.detail.value == watch.details.info
+                and state.since <= watch.since
+            )
+        return False  # pragma: no cover - the kinds above are the only ones watched
+
+    def _no_energy(self, watch: Watch) -> bool:
+        """The watched session is still Charging and its energy has not grown since the watch."""
+        session_id = watch.details.session_id
+        if self._sessions is None or session_id is None:
+            return False
+        session = self._sessions.get(session_id)
+        if session is None or session.state is not SessionState.ACTIVE:
+            return False
+        energy = session.energy_wh
+        return (
+            session.charging_state is ChargingState.CHARGING
+            and energy is not None
+            and energy <= (watch.details.energy_wh or Decimal(0))
+        )
 
     def _open(self, pending: Watch) -> Alert | None:
         key = pending.key

@@ -8,7 +8,9 @@ Reading cost, per report (nothing is scanned, every read is by a tenant's key):
   session's start to the latest one's stop; at most `max_cdrs`;
 - for utilization only (station and site keys): each site's time zone once, the stations of
   each site reported (one query per site), and each station's connectors (one query per
-  station); at most `max_stations`.
+  station); at most `max_stations`;
+- for faults and repair times (station and site keys): the tenant's alerts newest first (their
+  ids sort by opening time), down to the range's start; at most `max_alerts`.
 A range over more sessions, CDRs or stations than that is refused (ReportTooLargeError): the
 caller asks for fewer days, or one site.
 
@@ -27,14 +29,17 @@ from typing import Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
 from csms.domain.access import Permission, Principal
+from csms.domain.alerts import Alert
 from csms.domain.analytics import (
     CO2_KG_PER_KWH,
+    FAULT_KINDS,
     UNASSIGNED,
     CdrFigures,
     Period,
     ReportWindow,
     UsageAggregator,
     UsageBy,
+    UsageFault,
     UsageRow,
     UsageSession,
     UsageTotals,
@@ -46,6 +51,7 @@ from csms.domain.billing.cdr import Cdr
 from csms.domain.connector import ConnectorState
 from csms.domain.sessions import Session, SessionState
 from csms.domain.station import Station
+from csms.services.alerts import AlertQuery
 from csms.services.billing_reports import CdrReader
 from csms.services.ports import Clock, Page, SessionQuery, SiteDirectory, StationQuery
 
@@ -94,6 +100,16 @@ class ConnectorLister(Protocol):
         ...
 
 
+class AlertLister(Protocol):
+    """A tenant's alerts, newest first (csms.services.alerts.AlertRepository)."""
+
+    def list(
+        self, tenant_id: str, query: AlertQuery, limit: int, cursor: str | None = None
+    ) -> Page[Alert]:
+        """A page of them."""
+        ...
+
+
 @dataclass(frozen=True)
 class UsageQuery:
     """What a usage report asks for: days (both included), the key, the period, a site."""
@@ -129,9 +145,11 @@ class UsageReports:
         connectors: ConnectorLister,
         sites: SiteDirectory,
         clock: Clock,
+        alerts: AlertLister | None = None,
         max_sessions: int = 50_000,
         max_cdrs: int = 50_000,
         max_stations: int = 200,
+        max_alerts: int = 50_000,
     ) -> None:
         self._sessions = sessions
         self._cdrs = cdrs
@@ -142,6 +160,8 @@ class UsageReports:
         self._max_sessions = max_sessions
         self._max_cdrs = max_cdrs
         self._max_stations = max_stations
+        self._alerts = alerts
+        self._max_alerts = max_alerts
 
     def usage(self, principal: Principal, query: UsageQuery) -> UsageReport:
         """The report; ReportTooLargeError when it would read too much."""
@@ -168,10 +188,14 @@ class UsageReports:
                     figures=found,
                 )
             )
-        ports = self._ports(tenant, query.by, {u.key for u in used}) if query.by.has_ports else None
+        faults = self._read_faults(principal, query, window, zones) if query.by.has_ports else []
+        keys = {u.key for u in used} | {f.key for f in faults}
+        ports = self._ports(tenant, query.by, keys) if query.by.has_ports else None
         aggregator = UsageAggregator(window, query.period, ports=ports)
         for session_used in used:
             aggregator.add(session_used)
+        for fault in faults:
+            aggregator.add_fault(fault)
         rows = aggregator.rows()
         return UsageReport(
             query=query,
@@ -202,6 +226,41 @@ class UsageReports:
                     f"more than {self._max_sessions} sessions in the range; ask for fewer days"
                 )
             read.append(session)
+        return read
+
+    def _read_faults(
+        self,
+        principal: Principal,
+        query: UsageQuery,
+        window: ReportWindow,
+        zones: dict[str, ZoneInfo],
+    ) -> list[UsageFault]:
+        if self._alerts is None:
+            return []
+        alerts = self._alerts
+        earliest = midnight(window.first_day, _UTC) - _ZONE_EARLY
+        wanted = AlertQuery(site_id=query.site_id)
+        read: list[UsageFault] = []
+        for alert in _all(lambda cursor: alerts.list(principal.tenant_id, wanted, _PAGE, cursor)):
+            if alert.opened_at < earliest:
+                break  # newest first: the rest opened before the range
+            if alert.key.kind not in FAULT_KINDS or not principal.reaches(alert.site_id):
+                continue
+            if len(read) == self._max_alerts:
+                raise ReportTooLargeError(
+                    f"more than {self._max_alerts} alerts in the range; ask for fewer days"
+                )
+            key = (
+                alert.key.station_id if query.by is UsageBy.STATION else alert.site_id or UNASSIGNED
+            )
+            read.append(
+                UsageFault(
+                    key=key,
+                    zone=self._zone(principal.tenant_id, alert.site_id, zones),
+                    opened_at=alert.opened_at,
+                    closed_at=alert.closed_at,
+                )
+            )
         return read
 
     def _read_cdrs(self, tenant_id: str, sessions: list[Session]) -> dict[str, CdrFigures]:

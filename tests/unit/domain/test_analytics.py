@@ -18,6 +18,7 @@ from csms.domain.analytics import (
     Revenue,
     UsageAggregator,
     UsageBy,
+    UsageFault,
     UsageRow,
     UsageSession,
     cdr_figures,
@@ -282,3 +283,52 @@ def test_aggregator_idle_over_midnight_leaves_the_next_day_without_charging() ->
     assert (second.occupied_pct, second.charging_pct) == (Decimal("8.33"), Decimal("0.00"))
     assert second.peak_kw == 0
     assert rows["CS-1", "2026-03-09"].charging_pct == Decimal("8.33")
+
+
+# -- faults and mean time to repair --------------------------------------------------------------
+
+
+def test_aggregator_counts_faults_in_their_opening_period_and_means_repairs() -> None:
+    # GIVEN CS-1 with two faults on 5 March (repaired in 30 and 90 minutes), one still open on
+    # 6 March, and one opened in February that closed in March (before the range)
+    faults = [
+        UsageFault("CS-1", UTC_ZONE, at(5, 8), at(5, 8.5)),
+        UsageFault("CS-1", UTC_ZONE, at(5, 12), at(5, 13.5)),
+        UsageFault("CS-1", UTC_ZONE, at(6, 9)),
+        UsageFault("CS-1", UTC_ZONE, at(28, 23, month=2), at(1, 2)),
+    ]
+    aggregator = UsageAggregator(MARCH, Period.DAY, ports={"CS-1": 2})
+    for fault in faults:
+        aggregator.add_fault(fault)
+    rows = {row.period: row for row in aggregator.rows()}
+    # THEN 5 March has 2 faults, repaired in 60 min on average; 6 March one fault, no repair yet
+    assert (rows["2026-03-05"].faults, rows["2026-03-05"].repaired) == (2, 2)
+    assert rows["2026-03-05"].mttr_min == Decimal("60.00")
+    assert (rows["2026-03-06"].faults, rows["2026-03-06"].mttr_min) == (1, None)
+    # AND February's fault is not counted; a day with faults but no session has no sessions
+    assert set(rows) == {"2026-03-05", "2026-03-06"}
+    assert rows["2026-03-05"].sessions == 0
+    # AND the totals count every fault and weigh the mean by the repairs
+    summed = totals(aggregator.rows())
+    assert (summed.faults, summed.mttr_min) == (3, Decimal("60.00"))
+
+
+def test_aggregator_faults_follow_the_site_time_zone_and_never_repair_in_negative_time() -> None:
+    # GIVEN a fault at 23:30 UTC on 9 March (00:30 on 10 March in Berlin) whose close is stamped
+    # before its opening (a station clock that jumped back)
+    fault = UsageFault("a", BERLIN, at(9, 23.5), at(9, 23))
+    aggregator = UsageAggregator(MARCH, Period.DAY, ports={"a": 1})
+    aggregator.add_fault(fault)
+    [row] = aggregator.rows()
+    # THEN it counts on Berlin's 10 March, repaired in no time
+    assert row.period == "2026-03-10"
+    assert row.mttr_min == Decimal("0.00")
+
+
+def test_rows_without_ports_show_no_faults() -> None:
+    # GIVEN a driver report (no ports)
+    rows = report(a_session(at(5, 8), 1), ports=None)
+    # THEN faults and repair times are absent, and so are the totals'
+    [row] = rows.values()
+    assert (row.faults, row.repaired, row.mttr_min) == (None, None, None)
+    assert (totals(rows.values()).faults, totals(rows.values()).mttr_min) == (None, None)

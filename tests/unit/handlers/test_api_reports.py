@@ -49,7 +49,7 @@ def test_usage_csv_writes_a_line_per_currency_and_defuses_formulas() -> None:
     # THEN one line per currency, the key quoted so that no spreadsheet runs it
     assert lines[1] == (
         "driver,'@SUM(A1),2026-03-10,2026-03-10T00:00:00+00:00,2026-03-11T00:00:00+00:00,"
-        "1,10.000,EUR,1,1.19,,0.00,,,,10.000,9.470"
+        "1,10.000,EUR,1,1.19,,0.00,,,,10.000,9.470,,"
     )
     assert ",USD,2,2," in lines[2]
     assert lines[3] == ""
@@ -63,3 +63,23 @@ def test_a_report_too_large_is_a_request_validation_error() -> None:
     (error,) = raised.value.errors()
     assert error["loc"] == ("query", "from")
     assert "ask for fewer days" in error["msg"]
+
+
+def test_usage_csv_shows_faults_and_repair_times_of_stations() -> None:
+    # GIVEN a station row with two faults, repaired in 45 minutes on average
+    row = a_row("CS-1", ())
+    row = UsageRow(
+        **{**row.__dict__, "ports": 2, "faults": 2, "repaired": 2, "mttr_min": Decimal("45.00")}
+    )
+    report = UsageReport(
+        query=UsageQuery(date(2026, 3, 1), date(2026, 3, 31), UsageBy.STATION, Period.DAY),
+        rows=(row,),
+        totals=UsageTotals(1, Decimal(10), (), Decimal("9.470"), faults=2, mttr_min=Decimal(45)),
+        revenue_shown=True,
+        co2_kg_per_kwh=Decimal("0.947"),
+    )
+    # WHEN written as CSV
+    header, line, _ = usage_csv(report).split("\r\n")
+    # THEN the last two columns are the faults and the mean time to repair
+    assert header.endswith(",faults,mttrMin")
+    assert line.endswith(",2,45.00")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from tests.fakes import (
     T0,
@@ -23,16 +24,22 @@ from csms.domain.alerts import (
     Watch,
     WatchState,
 )
-from csms.domain.connector import ConnectorState, ConnectorStatus, EvseRef
+from csms.domain.connection import RefusalReason
+from csms.domain.connector import ConnectorState, ConnectorStatus, EvseRef, OccupancyDetail
 from csms.domain.events import (
     AlertClosed,
     AlertOpened,
     ConnectorStatusChanged,
     StationBooted,
     StationConnected,
+    StationConnectionRefused,
     StationDisconnected,
     TokenAuthorized,
+    TransactionEnded,
+    TransactionStarted,
+    TransactionUpdated,
 )
+from csms.domain.sessions import ChargingState, MeterMark, Session, SessionState
 from csms.domain.station import BootReason, ProtocolVersion, RegistrationStatus
 from csms.domain.tokens import AuthorizationStatus
 from csms.services.alerts import AlertPolicy, AlertQuery, AlertService
@@ -51,16 +58,64 @@ class World:
         self.stations.stations[STATION] = a_station(
             id=STATION, tenant_id=TENANT, site_id="s1", online=True, connected_at=T0
         )
-        self.service = AlertService(self.repo, self.stations, self.statuses, self.clock)
+        self.sessions: dict[str, Session] = {}
+        self.service = AlertService(
+            self.repo, self.stations, self.statuses, self.clock, sessions=self
+        )
+
+    def get(self, session_id: str) -> Session | None:
+        """The session lookup (SessionLookup) of the no-energy check."""
+        return self.sessions.get(session_id)
+
+    def progress(
+        self,
+        seconds: float,
+        energy_wh: int,
+        state: ChargingState | None = ChargingState.CHARGING,
+        session_id: str = "s1",
+    ) -> str:
+        """The session's progress: stored as the message path keeps it, then its event."""
+        at = self.at(seconds)
+        self.sessions[session_id] = Session(
+            id=session_id,
+            tenant_id=TENANT,
+            station_id=STATION,
+            transaction_id=session_id,
+            protocol=ProtocolVersion.OCPP16,
+            evse=PORT,
+            charging_state=state,
+            meter_start=MeterMark(wh=Decimal(1000), at=T0),
+            meter_last=MeterMark(wh=Decimal(1000 + energy_wh), at=at),
+            updated_at=at,
+        )
+        return self.service.observe(
+            TransactionUpdated(
+                station_id=STATION,
+                tenant_id=TENANT,
+                occurred_at=at,
+                session_id=session_id,
+                transaction_id=session_id,
+                evse=PORT,
+                energy_wh=Decimal(energy_wh),
+                charging_state=state,
+            )
+        )
 
     def at(self, seconds: float) -> datetime:
         return T0 + timedelta(seconds=seconds)
 
-    def status(self, seconds: float, status: ConnectorStatus, code: str | None = None) -> str:
+    def status(
+        self,
+        seconds: float,
+        status: ConnectorStatus,
+        code: str | None = None,
+        detail: OccupancyDetail | None = None,
+    ) -> str:
         # The stored state moves with the event, as the message path does.
         self.statuses.states[(STATION, PORT)] = ConnectorState(
             evse=PORT,
             status=status,
+            detail=detail,
             error_code=code,
             since=self.at(seconds),
             reported_at=self.at(seconds),
@@ -72,6 +127,7 @@ class World:
                 occurred_at=self.at(seconds),
                 evse=PORT,
                 status=status,
+                detail=detail,
                 error_code=code,
                 vendor_error_code="E42" if code else None,
             )
@@ -102,6 +158,30 @@ class World:
                 occurred_at=self.at(seconds),
                 connection_id="c2",
                 protocol=ProtocolVersion.OCPP16,
+            )
+        )
+
+    def authorize(self, seconds: float, status: AuthorizationStatus) -> str:
+        return self.service.observe(
+            TokenAuthorized(
+                station_id=STATION,
+                tenant_id=TENANT,
+                occurred_at=self.at(seconds),
+                id_token=f"TOK-{seconds}",
+                status=status,
+            )
+        )
+
+    def start(self, seconds: float, authorization: AuthorizationStatus | None) -> str:
+        return self.service.observe(
+            TransactionStarted(
+                station_id=STATION,
+                tenant_id=TENANT,
+                occurred_at=self.at(seconds),
+                session_id=f"s-{seconds}",
+                transaction_id=f"t-{seconds}",
+                protocol=ProtocolVersion.OCPP16,
+                authorization=authorization,
             )
         )
 
@@ -304,19 +384,20 @@ def test_boots_spread_beyond_the_window_are_no_loop() -> None:
 
 
 def test_events_without_a_detector_are_ignored() -> None:
-    # GIVEN / WHEN an Authorize result arrives
+    # GIVEN / WHEN a refused connection and an accepted Authorize arrive
     world = World()
-    outcome = world.service.observe(
-        TokenAuthorized(
+    progress = world.service.observe(
+        StationConnectionRefused(
             station_id=STATION,
             tenant_id=TENANT,
             occurred_at=T0,
-            id_token="ABC",
-            status=AuthorizationStatus.ACCEPTED,
+            reason=RefusalReason.MISSING_CREDENTIALS,
         )
     )
+    accepted = world.authorize(0, AuthorizationStatus.ACCEPTED)
     # THEN nothing happens
-    assert outcome == "ignored"
+    assert (progress, accepted) == ("ignored", "ignored: accepted")
+    assert world.repo.markers == {}
 
 
 def test_marker_without_its_alert_is_freed_on_clear() -> None:
@@ -385,3 +466,233 @@ def test_reboot_loop_watch_left_pending_is_dropped_when_quiet() -> None:
     # THEN the watch is dropped and the key is free
     assert swept == (0, 0, 1)
     assert world.repo.markers == {}
+
+
+# -- stuck connectors ------------------------------------------------------------------------------
+
+
+def test_stuck_connector_preparing_past_the_threshold_opens_a_minor_alert() -> None:
+    # GIVEN a 1.6 connector that went Preparing (a cable in, no session started)
+    world = World()
+    assert world.status(0, ConnectorStatus.OCCUPIED, detail=OccupancyDetail.PREPARING) == (
+        "nothing to clear; watching"
+    )
+    # WHEN the sweep runs before and after 30 minutes
+    world.clock.at = world.at(1799)
+    early = world.service.sweep()
+    world.clock.at = world.at(1800)
+    late = world.service.sweep()
+    # THEN only the later sweep opens a minor stuck-connector alert, dated when it got stuck
+    assert early.opened == []
+    [alert] = late.opened
+    assert (alert.key.kind, alert.severity, alert.key.evse) == (
+        AlertKind.STUCK_CONNECTOR,
+        Severity.MINOR,
+        PORT,
+    )
+    assert alert.opened_at == T0
+    assert alert.details.info == "Preparing"
+    # WHEN charging starts at last
+    outcome = world.status(2000, ConnectorStatus.OCCUPIED, detail=OccupancyDetail.CHARGING)
+    # THEN the alert closes
+    assert outcome == "nothing to clear; closed"
+    assert world.repo.alerts[(TENANT, alert.alert_id)].state is AlertState.CLOSED
+
+
+def test_stuck_connector_that_moves_on_within_the_threshold_opens_nothing() -> None:
+    # GIVEN a connector Finishing, then Available ten minutes later
+    world = World()
+    world.status(0, ConnectorStatus.OCCUPIED, detail=OccupancyDetail.FINISHING)
+    assert world.status(600, ConnectorStatus.AVAILABLE) == (
+        "nothing to clear; cleared within the hold-down"
+    )
+    # WHEN the sweep runs long after
+    world.clock.at = world.at(7200)
+    result = world.service.sweep()
+    # THEN nothing opened and nothing is watched
+    assert result.opened == []
+    assert world.repo.markers == {}
+
+
+def test_stuck_connector_state_that_changed_unseen_is_dropped_by_the_sweep() -> None:
+    # GIVEN a Preparing connector whose stored state moved on (its event is late or lost)
+    world = World()
+    world.status(0, ConnectorStatus.OCCUPIED, detail=OccupancyDetail.PREPARING)
+    world.statuses.states[(STATION, PORT)] = ConnectorState(
+        evse=PORT,
+        status=ConnectorStatus.OCCUPIED,
+        detail=OccupancyDetail.CHARGING,
+        since=world.at(60),
+        reported_at=world.at(60),
+    )
+    # WHEN the sweep confirms after the threshold
+    world.clock.at = world.at(3600)
+    result = world.service.sweep()
+    # THEN it drops the watch instead of opening an alert
+    assert (result.opened, result.dropped) == ([], 1)
+
+
+def test_a_fault_and_a_stuck_state_are_watched_apart() -> None:
+    # GIVEN a connector stuck in Preparing that then faults
+    world = World()
+    world.status(0, ConnectorStatus.OCCUPIED, detail=OccupancyDetail.PREPARING)
+    # WHEN it reports Faulted
+    outcome = world.status(60, ConnectorStatus.FAULTED, code="GroundFailure")
+    # THEN the fault is watched and the stuck watch cleared
+    assert outcome == "watching; cleared within the hold-down"
+    kinds = {key.kind for key in world.repo.markers}
+    assert kinds == {AlertKind.FAULTED}
+
+
+# -- failed starts ---------------------------------------------------------------------------------
+
+
+def test_failed_starts_in_a_row_open_an_alert_and_a_successful_start_closes_it() -> None:
+    # GIVEN four refused Authorizes and a StartTransaction refused at start, within 30 minutes
+    world = World()
+    outcomes = [world.authorize(60 * n, AuthorizationStatus.INVALID) for n in range(4)]
+    outcomes.append(world.start(300, AuthorizationStatus.BLOCKED))
+    # THEN the fifth failure opens a station-wide start-failures alert, dated at the first
+    assert outcomes == ["failed start counted"] * 4 + ["opened"]
+    [alert] = world.alerts()
+    assert (alert.key.kind, alert.key.evse, alert.severity) == (
+        AlertKind.START_FAILURES,
+        None,
+        Severity.MINOR,
+    )
+    assert alert.opened_at == T0
+    assert alert.details.info == "5 failed starts in a row"
+    # WHEN a further failure, then a session starts
+    assert world.authorize(400, AuthorizationStatus.EXPIRED) == "failed starts already alerted"
+    assert world.start(500, AuthorizationStatus.ACCEPTED) == "closed"
+    # THEN the alert is closed and the count starts over
+    assert world.alerts()[0].state is AlertState.CLOSED
+    assert world.repo.failure_histories[(TENANT, STATION)].boots == ()
+
+
+def test_a_successful_start_between_failures_resets_the_count() -> None:
+    # GIVEN four failures, a session started (authorization not given: 2.0.1 without a token
+    # check), then four more failures
+    world = World()
+    for n in range(4):
+        world.authorize(n, AuthorizationStatus.INVALID)
+    assert world.start(10, None) == "nothing to clear"
+    outcomes = [world.authorize(20 + n, AuthorizationStatus.INVALID) for n in range(4)]
+    # THEN no alert opened
+    assert outcomes == ["failed start counted"] * 4
+    assert world.alerts() == []
+
+
+def test_failures_spread_beyond_the_window_open_nothing() -> None:
+    world = World()
+    outcomes = [world.authorize(900 * n, AuthorizationStatus.INVALID) for n in range(6)]
+    assert set(outcomes) == {"failed start counted"}
+    assert world.alerts() == []
+
+
+def test_a_pending_start_failure_claim_is_opened_by_the_sweep_while_failures_last() -> None:
+    # GIVEN a claim whose opening was lost (the process died between claim and open)
+    world = World()
+    for n in range(5):
+        world.repo.failure_histories[(TENANT, STATION)] = world.repo.start_failures(
+            TENANT, STATION
+        ).add(world.at(n), timedelta(minutes=30), 5)
+    key = AlertKey(tenant_id=TENANT, station_id=STATION, kind=AlertKind.START_FAILURES)
+    world.repo.markers[key] = Watch(key=key, state=WatchState.PENDING, since=T0, due_at=world.at(4))
+    # WHEN the sweep runs
+    world.clock.at = world.at(60)
+    result = world.service.sweep()
+    # THEN it opens the alert
+    assert [a.key.kind for a in result.opened] == [AlertKind.START_FAILURES]
+
+
+# -- no energy while charging ------------------------------------------------------------------
+
+
+def test_charging_without_energy_for_15_minutes_opens_an_alert_and_energy_closes_it() -> None:
+    # GIVEN a session Charging whose energy stays at 500 Wh
+    world = World()
+    assert world.progress(0, 500) == "watching"
+    assert world.progress(300, 500) == "no energy yet"
+    assert world.progress(600, 500) == "no energy yet"
+    # WHEN the sweep runs before and after 15 minutes
+    world.clock.at = world.at(899)
+    assert world.service.sweep().opened == []
+    world.clock.at = world.at(900)
+    [alert] = world.service.sweep().opened
+    # THEN a minor alert on the port names the session and its energy, dated when it stalled
+    assert (alert.key.kind, alert.key.evse, alert.severity) == (
+        AlertKind.NO_ENERGY_WHILE_CHARGING,
+        PORT,
+        Severity.MINOR,
+    )
+    assert (alert.details.session_id, alert.details.energy_wh, alert.opened_at) == (
+        "s1",
+        Decimal(500),
+        T0,
+    )
+    # WHEN energy flows again
+    assert world.progress(1200, 650) == "closed"
+    # THEN the alert is closed
+    assert world.alerts()[0].state is AlertState.CLOSED
+
+
+def test_energy_that_flows_drops_the_watch_at_the_sweep_and_the_next_update_rewatches() -> None:
+    # GIVEN a session whose energy grows between updates
+    world = World()
+    world.progress(0, 500)
+    assert world.progress(300, 900) == "energy watched"
+    # WHEN the sweep runs at 15 minutes
+    world.clock.at = world.at(900)
+    result = world.service.sweep()
+    # THEN nothing opens and the watch is gone; the next update watches from its energy
+    assert (result.opened, result.dropped) == ([], 1)
+    assert world.progress(1000, 1300) == "watching"
+    [watch] = world.repo.markers.values()
+    assert watch.details.energy_wh == Decimal(1300)
+
+
+def test_leaving_charging_or_ending_clears_the_watch() -> None:
+    # GIVEN a watched session that becomes SuspendedEV (the car is full)
+    world = World()
+    world.progress(0, 500)
+    assert world.progress(300, 500, ChargingState.SUSPENDED_EV) == "cleared within the hold-down"
+    # AND another that ends while watched
+    world.progress(400, 500)
+    ended = world.service.observe(
+        TransactionEnded(
+            station_id=STATION,
+            tenant_id=TENANT,
+            occurred_at=world.at(500),
+            session_id="s1",
+            transaction_id="s1",
+            evse=PORT,
+            revision=1,
+        )
+    )
+    # THEN nothing is watched
+    assert ended == "cleared within the hold-down"
+    assert world.repo.markers == {}
+
+
+def test_a_new_session_on_the_port_replaces_a_stale_watch() -> None:
+    # GIVEN a watch of session s1 whose end was never seen, and s2 charging on the same port
+    world = World()
+    world.progress(0, 500, session_id="s1")
+    # WHEN s2 reports
+    assert world.progress(600, 100, session_id="s2") == "watching"
+    # THEN the watch follows s2
+    [watch] = world.repo.markers.values()
+    assert watch.details.session_id == "s2"
+
+
+def test_the_sweep_drops_a_watch_whose_session_ended_or_is_unknown() -> None:
+    world = World()
+    world.progress(0, 500)
+    world.sessions["s1"] = world.sessions["s1"].model_copy(update={"state": SessionState.ENDED})
+    world.clock.at = world.at(900)
+    assert world.service.sweep().dropped == 1
+    world.progress(1000, 500, session_id="s9")
+    del world.sessions["s9"]
+    world.clock.at = world.at(2000)
+    assert world.service.sweep().dropped == 1

@@ -14,11 +14,13 @@ from tests.fakes_billing import InMemoryBillingRepository
 from tests.unit.services.test_billing_reports import a_cdr
 
 from csms.domain.access import Principal, Role
+from csms.domain.alerts import Alert, AlertKey, AlertKind, Severity, alert_id_of
 from csms.domain.analytics import UNASSIGNED, Period, UsageBy
 from csms.domain.billing.cdr import Cdr
 from csms.domain.connector import ConnectorState, ConnectorStatus, EvseRef
 from csms.domain.sessions import MeterMark, Session, SessionState
 from csms.domain.station import ProtocolVersion, Station
+from csms.services.alerts import AlertQuery
 from csms.services.analytics import (
     LOOKBACK,
     ReportTooLargeError,
@@ -132,6 +134,7 @@ def reports(
     stations: Stations | None = None,
     connectors: Connectors | None = None,
     limits: dict[str, int] | None = None,
+    alerts: Alerts | None = None,
 ) -> UsageReports:
     billing = InMemoryBillingRepository()
     for cdr in cdrs:
@@ -146,6 +149,7 @@ def reports(
         connectors=connectors or Connectors({}),
         sites=sites,
         clock=FixedClock(NOW),
+        alerts=alerts,
         **(limits or {}),
     )
 
@@ -295,3 +299,91 @@ def test_usage_of_a_future_range_asks_the_index_a_forward_range() -> None:
     assert asked.started_to is not None
     assert asked.started_from < asked.started_to
     assert report.rows == ()
+
+
+class Alerts:
+    """AlertLister over a list: newest first (by opening), paged by two; counts pages read."""
+
+    def __init__(self, *alerts: Alert) -> None:
+        self.alerts = sorted(alerts, key=lambda a: a.alert_id, reverse=True)
+        self.pages = 0
+
+    def list(
+        self, tenant_id: str, query: AlertQuery, limit: int, cursor: str | None = None
+    ) -> Page[Alert]:
+        self.pages += 1
+        found = [
+            a
+            for a in self.alerts
+            if a.key.tenant_id == tenant_id
+            and (query.site_id is None or a.site_id == query.site_id)
+        ]
+        start = int(cursor or 0)
+        more = start + 2 < len(found)
+        return Page(found[start : start + 2], str(start + 2) if more else None)
+
+
+def an_alert(
+    station_id: str,
+    opened: datetime,
+    minutes: float | None,
+    *,
+    site_id: str = "a",
+    kind: AlertKind = AlertKind.FAULTED,
+) -> Alert:
+    key = AlertKey(tenant_id=TENANT, station_id=station_id, kind=kind)
+    alert = Alert(
+        alert_id=alert_id_of(key, opened),
+        key=key,
+        site_id=site_id,
+        severity=Severity.MAJOR,
+        opened_at=opened,
+    )
+    return alert if minutes is None else alert.close(opened + timedelta(minutes=minutes))
+
+
+def test_usage_counts_fault_alerts_and_their_repair_times_by_station() -> None:
+    # GIVEN March alerts at CS-1 (a fault repaired in 20 min, an outage in 40, a stuck connector
+    # that is no fault) and at CS-7 (still open), and older alerts the read must not page through
+    march = datetime(2026, 3, 10, 8, tzinfo=UTC)
+    alerts = Alerts(
+        an_alert("CS-1", march, 20),
+        an_alert("CS-1", march + timedelta(hours=2), 40, kind=AlertKind.OFFLINE),
+        an_alert("CS-1", march + timedelta(hours=3), 5, kind=AlertKind.STUCK_CONNECTOR),
+        an_alert("CS-7", march + timedelta(days=1), None),
+        *(an_alert("CS-1", datetime(2026, 1, d, tzinfo=UTC), 10) for d in range(1, 21)),
+    )
+    service = reports(Sessions(a_session("S1", march)), alerts=alerts)
+    # WHEN March is reported by station
+    report = service.usage(OWNER, MARCH)
+    # THEN CS-1 shows 2 faults with a 30-minute mean repair, CS-7 (no sessions) 1 open fault
+    rows = {row.key: row for row in report.rows}
+    assert (rows["CS-1"].faults, rows["CS-1"].mttr_min) == (2, Decimal("30.00"))
+    assert (rows["CS-7"].faults, rows["CS-7"].mttr_min, rows["CS-7"].sessions) == (1, None, 0)
+    assert (report.totals.faults, report.totals.mttr_min) == (3, Decimal("30.00"))
+    # AND the read stopped at the first page that reached before the range
+    assert alerts.pages <= 3
+
+
+def test_usage_faults_by_site_respect_the_callers_sites_and_skip_drivers() -> None:
+    # GIVEN faults at sites a and b
+    march = datetime(2026, 3, 10, 8, tzinfo=UTC)
+    alerts = Alerts(an_alert("CS-1", march, 10), an_alert("CS-2", march, 50, site_id="b"))
+    service = reports(Sessions(), alerts=alerts)
+    by_site = UsageQuery(date(2026, 3, 1), date(2026, 3, 31), UsageBy.SITE, Period.MONTH)
+    by_driver = UsageQuery(date(2026, 3, 1), date(2026, 3, 31), UsageBy.DRIVER, Period.MONTH)
+    # WHEN a user of site b reports by site, and the owner by driver
+    restricted = service.usage(SITE_B_ONLY, by_site)
+    drivers = service.usage(OWNER, by_driver)
+    # THEN the user sees site b's fault only; a driver report reads no alerts
+    assert [(r.key, r.faults, r.mttr_min) for r in restricted.rows] == [("b", 1, Decimal("50.00"))]
+    assert drivers.rows == ()
+    assert alerts.pages == 1
+
+
+def test_usage_refuses_a_report_over_too_many_alerts() -> None:
+    march = datetime(2026, 3, 10, 8, tzinfo=UTC)
+    alerts = Alerts(*(an_alert("CS-1", march + timedelta(minutes=m), 1) for m in range(5)))
+    service = reports(Sessions(), alerts=alerts, limits={"max_alerts": 3})
+    with pytest.raises(ReportTooLargeError, match="more than 3 alerts"):
+        service.usage(OWNER, MARCH)
