@@ -26,7 +26,12 @@ from csms_local.emulation import event_rules
 
 
 def _state_machine(template: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    [(logical_id, machine)] = resources(template, "AWS::StepFunctions::StateMachine").items()
+    """The billing state machine (operations has the escalation's)."""
+    [(logical_id, machine)] = [
+        (logical_id, machine)
+        for logical_id, machine in resources(template, "AWS::StepFunctions::StateMachine").items()
+        if logical_id.startswith("Billing")
+    ]
     return logical_id, machine["Properties"]
 
 
