@@ -97,3 +97,13 @@ def test_webhooks_alarms_watch_dead_letters_and_the_backlog(template: dict[str, 
     assert any("given up" in str(d) for d in descriptions)
     assert "Events could not be fanned out to webhook subscriptions" in descriptions
     assert any("waited more than 12 hours" in str(d) for d in descriptions)
+
+
+def test_no_deployed_function_allows_private_webhook_endpoints(template: dict[str, Any]) -> None:
+    # GIVEN every function of the stack
+    functions = resources(template, "AWS::Lambda::Function").values()
+    # THEN none sets the local runtime's switch: in AWS, private and loopback endpoints are
+    # refused (SSRF); only `csms local` allows them (tests/unit/local/test_local_environment.py)
+    for function in functions:
+        variables = function["Properties"].get("Environment", {}).get("Variables", {})
+        assert "CSMS_WEBHOOKS_ALLOW_PRIVATE" not in variables, function["Properties"]["Handler"]

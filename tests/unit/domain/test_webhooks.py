@@ -120,6 +120,7 @@ def test_new_secret_refuses_too_few_random_bytes() -> None:
             (WebhookEventType.ALERT_CLOSED, WebhookEventType.STATION_RECOVERED),
         ),
         ("AlertOpened", {"kind": "offline"}, (WebhookEventType.ALERT_OPENED,)),
+        ("AlertEscalated", {"kind": "faulted"}, (WebhookEventType.ALERT_ESCALATED,)),
         ("TransactionUpdated", {}, ()),
     ],
 )
