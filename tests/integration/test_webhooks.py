@@ -347,6 +347,56 @@ def test_local_queue_emulation_delivers_webhooks_from_the_template(
     assert int(redrive["maxReceiveCount"]) == attempts_to_cover()
 
 
+def test_receiver_that_always_fails_gets_every_attempt_then_the_event_lands_in_the_dlq(
+    aws: emulation.EmulatedResources,
+    template: dict[str, Any],
+    receiver: Receiver,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN the template's queues as `csms local` makes them, a receiver that answers 500 to
+    # everything, and each backoff over at once (the simulated clock of the queue: a message
+    # set to reappear in N seconds reappears now)
+    del aws
+    from csms.adapters.webhook_aws import SqsDeliveryQueue
+    from csms_local import queues
+
+    urls, environment = queues.create_queues(template)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("CSMS_WEBHOOKS_ALLOW_PRIVATE", "1")
+    _runtime.reset()
+    original = SqsDeliveryQueue.retry_later
+    monkeypatch.setattr(
+        SqsDeliveryQueue, "retry_later", lambda self, handle, delay_s: original(self, handle, 0)
+    )
+    [poller] = queues.queue_pollers(template, urls)
+    sqs = boto3.client("sqs", region_name=emulation.REGION)
+    # (A batch reported failed reappears after the queue's visibility timeout: now, too.)
+    sqs.set_queue_attributes(QueueUrl=poller.queue_url, Attributes={"VisibilityTimeout": "0"})
+    subscribe(receiver.url)
+    receiver.status = 500
+    # WHEN the event is fanned out and the queue polled until nothing is left
+    evt_webhooks.lambda_handler(bus_event(), Ctx("fan-out"))
+    polls = 0
+    while poller.poll() and polls < 50:
+        polls += 1
+    # THEN the receiver got every attempt of the schedule, all with the same webhook-id
+    ids = {headers["webhook-id"] for headers, _ in receiver.requests}
+    assert len(receiver.requests) == attempts_to_cover()
+    assert len(ids) == 1
+    # AND the message is in the dead-letter queue, not lost
+    redrive = json.loads(
+        sqs.get_queue_attributes(QueueUrl=poller.queue_url, AttributeNames=["RedrivePolicy"])[
+            "Attributes"
+        ]["RedrivePolicy"]
+    )
+    dlq_url = sqs.get_queue_url(QueueName=redrive["deadLetterTargetArn"].rsplit(":", 1)[1])[
+        "QueueUrl"
+    ]
+    [dead] = sqs.receive_message(QueueUrl=dlq_url, MaxNumberOfMessages=10).get("Messages", [])
+    assert json.loads(dead["Body"])["eventId"] == "e-1"
+
+
 def test_http_sender_reports_status_timeouts_and_refused_connections(
     receiver: Receiver,
 ) -> None:
