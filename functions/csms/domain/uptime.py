@@ -23,12 +23,12 @@ A station that drops its WebSocket (API Gateway closes every connection after 2 
 reconnects within the grace period is not down for that gap; a longer gap counts from the
 disconnect.
 
-Excluded outage categories, after 680.116(b)(2)(iii): "outage ... caused by the following reasons
-outside the charging station operator's control, provided that the charging station operator can
-demonstrate that the charging port would otherwise be operational: electric utility service
-interruptions, failure to charge or meet the EV charging customer's expectation due to the fault
-of the vehicle, scheduled maintenance, vandalism, or natural disasters. Also excluded are hours
-outside of the identified hours of operation of the charging station." An exclusion excludes
+Excluded outage categories, from the definition of T_excluded in 680.116(b)(3): outages caused
+by reasons outside the owner's or operator's control, provided they can show that the port would
+otherwise be operational - electric utility service interruptions, a failure to charge (or to
+meet the driver's expectation of power) due to the fault of the vehicle, scheduled maintenance,
+vandalism, natural disasters - and the hours outside the station's identified hours of
+operation. An exclusion excludes
 only the downtime it overlaps: a port that is up during an exclusion is simply up.
 """
 
@@ -62,7 +62,7 @@ _UP_STATUSES = frozenset(
 
 
 class ExclusionCategory(StrEnum):
-    """The causes 680.116(b)(2)(iii) lets an operator exclude from the outage minutes."""
+    """The causes 680.116(b)(3) (T_excluded) lets an operator exclude from the outage minutes."""
 
     UTILITY_INTERRUPTION = "electric-utility-interruption"
     VEHICLE_FAULT = "vehicle-fault"
