@@ -112,6 +112,25 @@ class Operations(Construct):
             notify_from=notify_from,
         )
 
+    def _alarm(
+        self,
+        construct_id: str,
+        description: str,
+        metric: cloudwatch.IMetric,
+        evaluation_periods: int = 1,
+    ) -> cloudwatch.Alarm:
+        """An alarm when the metric reaches 1 (no action: operators subscribe where told)."""
+        return cloudwatch.Alarm(
+            self,
+            construct_id,
+            alarm_description=description,
+            metric=metric,
+            threshold=1,
+            evaluation_periods=evaluation_periods,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+
     # -- alerts (fault detection) ----------------------------------------------------------------
 
     def _alerts(
@@ -169,27 +188,18 @@ class Operations(Construct):
             targets=[targets.LambdaFunction(self.sweep.function, retry_attempts=0)],
         )
         # Alarms without actions: an operator subscribes a topic where they are told.
-        self.detector_dead_letter_alarm = cloudwatch.Alarm(
-            self,
+        self.detector_dead_letter_alarm = self._alarm(
             "AlertDetectorDlqNotEmpty",
-            alarm_description="Station events could not be checked for faults",
-            metric=self.detector_dead_letters.metric_approximate_number_of_messages_visible(
+            "Station events could not be checked for faults",
+            self.detector_dead_letters.metric_approximate_number_of_messages_visible(
                 period=Duration.minutes(5)
             ),
-            threshold=1,
-            evaluation_periods=1,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
-        self.sweep_errors_alarm = cloudwatch.Alarm(
-            self,
+        self.sweep_errors_alarm = self._alarm(
             "AlertSweepFailing",
-            alarm_description="The alert sweep failed five minutes in a row",
-            metric=self.sweep.function.metric_errors(period=Duration.minutes(1)),
-            threshold=1,
+            "The alert sweep failed five minutes in a row",
+            self.sweep.function.metric_errors(period=Duration.minutes(1)),
             evaluation_periods=5,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
 
     # -- escalation (the cheap fixes first, then people) ------------------------------------------
@@ -279,28 +289,17 @@ class Operations(Construct):
                 )
             ],
         )
-        self.escalation_failed_alarm = cloudwatch.Alarm(
-            self,
+        self.escalation_failed_alarm = self._alarm(
             "EscalationFailing",
-            alarm_description="A fault escalation failed: a station may not have been reset "
-            "or its ticket not opened",
-            metric=self.escalation.metric_failed(period=Duration.minutes(5)),
-            threshold=1,
-            evaluation_periods=1,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            "A fault escalation failed: a station may not have been reset or its ticket not opened",
+            self.escalation.metric_failed(period=Duration.minutes(5)),
         )
-        self.escalation_dead_letter_alarm = cloudwatch.Alarm(
-            self,
+        self.escalation_dead_letter_alarm = self._alarm(
             "EscalationStartDlqNotEmpty",
-            alarm_description="A fault alert's escalation could not be started",
-            metric=self.escalation_dead_letters.metric_approximate_number_of_messages_visible(
+            "A fault alert's escalation could not be started",
+            self.escalation_dead_letters.metric_approximate_number_of_messages_visible(
                 period=Duration.minutes(5)
             ),
-            threshold=1,
-            evaluation_periods=1,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
 
     def _escalation_definition(self) -> sfn.IChainable:

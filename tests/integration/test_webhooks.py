@@ -310,14 +310,8 @@ def test_webhook_delivery_drops_a_message_that_is_no_delivery(queue: str) -> Non
     assert sqs_webhooks.lambda_handler(event, Ctx("webhooks")) == {"batchItemFailures": []}
 
 
-def test_local_queue_emulation_delivers_webhooks_from_the_template(
-    aws: emulation.EmulatedResources,
-    template: dict[str, Any],
-    receiver: Receiver,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    # GIVEN the template's queues made in the emulation, as `csms local` makes them
-    del aws
+def _template_queues(template: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The template's queues made as `csms local` makes them; the delivery queue's poller."""
     from csms_local import queues
 
     urls, environment = queues.create_queues(template)
@@ -326,6 +320,18 @@ def test_local_queue_emulation_delivers_webhooks_from_the_template(
     monkeypatch.setenv("CSMS_WEBHOOKS_ALLOW_PRIVATE", "1")
     _runtime.reset()
     [poller] = queues.queue_pollers(template, urls)
+    return poller
+
+
+def test_local_queue_emulation_delivers_webhooks_from_the_template(
+    aws: emulation.EmulatedResources,
+    template: dict[str, Any],
+    receiver: Receiver,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN the template's queues made in the emulation, as `csms local` makes them
+    del aws
+    poller = _template_queues(template, monkeypatch)
     webhook_id, secret = subscribe(receiver.url)
     # WHEN an event is fanned out and the queue polled
     evt_webhooks.lambda_handler(bus_event(), Ctx("fan-out"))
@@ -358,18 +364,12 @@ def test_receiver_that_always_fails_gets_every_attempt_then_the_event_lands_in_t
     # set to reappear in N seconds reappears now)
     del aws
     from csms.adapters.webhook_aws import SqsDeliveryQueue
-    from csms_local import queues
 
-    urls, environment = queues.create_queues(template)
-    for name, value in environment.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setenv("CSMS_WEBHOOKS_ALLOW_PRIVATE", "1")
-    _runtime.reset()
+    poller = _template_queues(template, monkeypatch)
     original = SqsDeliveryQueue.retry_later
     monkeypatch.setattr(
         SqsDeliveryQueue, "retry_later", lambda self, handle, delay_s: original(self, handle, 0)
     )
-    [poller] = queues.queue_pollers(template, urls)
     sqs = boto3.client("sqs", region_name=emulation.REGION)
     # (A batch reported failed reappears after the queue's visibility timeout: now, too.)
     sqs.set_queue_attributes(QueueUrl=poller.queue_url, Attributes={"VisibilityTimeout": "0"})

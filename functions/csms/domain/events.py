@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import ClassVar, Generic, Literal, TypeVar
+from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
-from csms.domain.alerts import AlertDetails, AlertKind, Severity
+from csms.domain.alerts import Alert, AlertDetails, AlertKind, Severity
 from csms.domain.connection import RefusalReason
 from csms.domain.connector import ConnectorStatus, EvseRef, OccupancyDetail
 from csms.domain.meter import AnomalyKind
@@ -269,6 +269,20 @@ class AlertEvent(DomainEvent):
     evse: EvseRef | None = None
     site_id: str | None = None
     details: AlertDetails = AlertDetails()
+
+
+def of_alert(alert: Alert) -> dict[str, Any]:
+    """What every alert event says about its alert (its fields but the time and extras)."""
+    return {
+        "station_id": alert.key.station_id,
+        "tenant_id": alert.key.tenant_id,
+        "alert_id": alert.alert_id,
+        "kind": alert.key.kind,
+        "severity": alert.severity,
+        "evse": alert.key.evse,
+        "site_id": alert.site_id,
+        "details": alert.details,
+    }
 
 
 class AlertOpened(AlertEvent):

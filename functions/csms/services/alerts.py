@@ -45,6 +45,7 @@ from csms.domain.events import (
     TransactionEnded,
     TransactionStarted,
     TransactionUpdated,
+    of_alert,
 )
 from csms.domain.sessions import ChargingState, Session, SessionState
 from csms.domain.tokens import AuthorizationStatus
@@ -342,16 +343,7 @@ class AlertService:
                 return None
             closed = alert.close(at)
             event = AlertClosed(
-                station_id=alert.key.station_id,
-                tenant_id=alert.key.tenant_id,
-                occurred_at=closed.closed_at or at,
-                alert_id=alert.alert_id,
-                kind=alert.key.kind,
-                severity=alert.severity,
-                evse=alert.key.evse,
-                site_id=alert.site_id,
-                details=alert.details,
-                opened_at=alert.opened_at,
+                **of_alert(alert), occurred_at=closed.closed_at or at, opened_at=alert.opened_at
             )
             if self._alerts.close(watch, closed, [event]):
                 return closed
@@ -480,17 +472,7 @@ class AlertService:
             opened_at=pending.since,
             details=pending.details,
         )
-        event = AlertOpened(
-            station_id=key.station_id,
-            tenant_id=key.tenant_id,
-            occurred_at=alert.opened_at,
-            alert_id=alert.alert_id,
-            kind=key.kind,
-            severity=alert.severity,
-            evse=key.evse,
-            site_id=alert.site_id,
-            details=alert.details,
-        )
+        event = AlertOpened(**of_alert(alert), occurred_at=alert.opened_at)
         return alert if self._alerts.open(pending, alert, [event]) else None
 
     # -- reads --------------------------------------------------------------------------------

@@ -36,7 +36,7 @@ from csms.domain.escalation import (
     execution_name,
     step_label,
 )
-from csms.domain.events import AlertEscalated, AlertOpened, DomainEvent
+from csms.domain.events import AlertEscalated, AlertOpened, DomainEvent, of_alert
 from csms.domain.maintenance import Ticket
 from csms.domain.tenancy import TenantProfile
 from csms.services.ports import Clock, ConnectorStatusRepository
@@ -250,17 +250,7 @@ class EscalationService:
         if done(alert, STEP_PARTNERS) is None:
             now = self._clock.now()
             event = AlertEscalated(
-                station_id=alert.key.station_id,
-                tenant_id=tenant_id,
-                occurred_at=now,
-                alert_id=alert_id,
-                kind=alert.key.kind,
-                severity=alert.severity,
-                evse=alert.key.evse,
-                site_id=alert.site_id,
-                details=alert.details,
-                opened_at=alert.opened_at,
-                ticket_id=ticket_id,
+                **of_alert(alert), occurred_at=now, opened_at=alert.opened_at, ticket_id=ticket_id
             )
             self._note(tenant_id, alert_id, STEP_PARTNERS, "alert.escalated published", [event])
 

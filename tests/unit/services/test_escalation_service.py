@@ -16,7 +16,7 @@ from csms.domain.commands import Command, ResetCommand, ResetKind
 from csms.domain.connector import ConnectorState, ConnectorStatus, EvseRef
 from csms.domain.errors import ConcurrentModificationError, StationNotFoundError
 from csms.domain.escalation import EscalationAction, describe, execution_name, step_label
-from csms.domain.events import AlertEscalated, AlertOpened, DomainEvent
+from csms.domain.events import AlertEscalated, AlertOpened, DomainEvent, of_alert
 from csms.domain.maintenance import Ticket, new_ticket
 from csms.domain.tenancy import TenantProfile
 from csms.services.escalation import (
@@ -46,17 +46,7 @@ def an_alert(kind: AlertKind = AlertKind.FAULTED, evse: EvseRef | None = PORT) -
 
 def opened_event(alert: Alert) -> AlertOpened:
     """The AlertOpened the alert's opening published."""
-    return AlertOpened(
-        station_id=alert.key.station_id,
-        tenant_id=alert.key.tenant_id,
-        occurred_at=alert.opened_at,
-        alert_id=alert.alert_id,
-        kind=alert.key.kind,
-        severity=alert.severity,
-        evse=alert.key.evse,
-        site_id=alert.site_id,
-        details=alert.details,
-    )
+    return AlertOpened(**of_alert(alert), occurred_at=alert.opened_at)
 
 
 class Starter:
