@@ -253,3 +253,18 @@ def test_dynamo_repositories_keep_versions_and_cursors(stations: _runtime.Runtim
     plans = DynamoPlanRepository()
     assert plans.get("default", "nope") is None
     assert plans.delete("default", "nope", 1) is False
+
+
+def test_ticket_naming_an_alert_that_is_not_its_stations_is_422(
+    stations: _runtime.Runtime,
+) -> None:
+    # WHEN a ticket names an alert that does not exist
+    status, _, problem = call_api(
+        "POST", "/v1/tickets", claims=TECH, body=_ticket(alertIds=["a-none"])
+    )
+    # THEN it is refused, naming the field and the id, and no ticket is made
+    assert (status, problem["type"]) == (422, "/problems/invalid-reference")
+    assert "a-none" in problem["detail"]
+    assert "alertIds" in problem["detail"]
+    _, _, listed = call_api("GET", "/v1/tickets", claims=TECH)
+    assert listed["items"] == []

@@ -131,7 +131,11 @@ def _moto_queue(queue_url: str) -> Any:
     return sqs_backends["123456789012"][emulation.REGION].queues[name]
 
 
-def bus_event(event_id: str = "e-1", detail_type: str = "TransactionEnded") -> dict[str, Any]:
+def bus_event(
+    event_id: str = "e-1",
+    detail_type: str = "TransactionEnded",
+    at: datetime = datetime(2026, 11, 20, 8, 0, tzinfo=UTC),
+) -> dict[str, Any]:
     return {
         "id": f"eb-{event_id}",
         "source": "csms.sessions",
@@ -140,7 +144,7 @@ def bus_event(event_id: str = "e-1", detail_type: str = "TransactionEnded") -> d
             "metadata": {
                 "event_id": event_id,
                 "event_version": "1",
-                "occurred_at": datetime(2026, 11, 20, 8, 0, tzinfo=UTC).isoformat(),
+                "occurred_at": at.isoformat(),
                 "tenant_id": "default",
                 "station_id": "CP-1",
             },
@@ -278,6 +282,34 @@ def test_webhook_event_is_retried_through_the_queue_and_delivered_signed(
     assert (status, replay["queued"]) == (202, 1)
     assert deliver(queue) == (1, [])
     assert receiver.requests[-1][0]["webhook-id"] == receiver.requests[0][0]["webhook-id"]
+
+
+def test_webhook_replay_of_a_time_range_requeues_the_events_that_occurred_in_it(
+    queue: str, receiver: Receiver
+) -> None:
+    # GIVEN three delivered events: two on the morning of 20 November, one the day after
+    webhook_id, secret = subscribe(receiver.url)
+    morning = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
+    for event_id, at in (("e-1", morning), ("e-2", morning.replace(minute=30)),
+                         ("e-3", morning.replace(day=21))):  # fmt: skip
+        evt_webhooks.lambda_handler(bus_event(event_id, at=at), Ctx("fan-out"))
+    assert deliver(queue) == (3, [])
+    first_ids = {json.loads(body)["metadata"]["event_id"]: headers["webhook-id"]
+                 for headers, body in receiver.requests}  # fmt: skip
+    receiver.requests.clear()
+    # WHEN the partner asks for the morning again
+    body = {"from": "2026-11-20T07:00:00Z", "to": "2026-11-20T09:00:00Z"}
+    status, _, replay = call_api(
+        "POST", f"/v1/webhooks/{webhook_id}/replay", claims=OWNER, body=body
+    )
+    # THEN the two morning events are queued and delivered again, signed, with their ids
+    assert (status, replay["queued"]) == (202, 2)
+    assert deliver(queue) == (2, [])
+    again = {json.loads(body)["metadata"]["event_id"]: headers["webhook-id"]
+             for headers, body in receiver.requests}  # fmt: skip
+    assert again == {k: first_ids[k] for k in ("e-1", "e-2")}
+    for headers, raw in receiver.requests:
+        assert verify_standard_webhook(secret, headers, raw)
 
 
 def test_webhook_receiver_answering_410_disables_the_subscription(

@@ -707,6 +707,7 @@ def maintenance() -> MaintenanceService:
         sessions=DynamoSessionRepository(outbox),
         clock=SystemClock(),
         new_id=new_uuid,
+        alerts=DynamoAlertRepository(outbox),
     )
 
 

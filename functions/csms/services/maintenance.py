@@ -22,6 +22,7 @@ from enum import Enum
 from typing import Final, Protocol
 
 from csms.domain.access import Principal
+from csms.domain.alerts import Alert
 from csms.domain.errors import (
     ConcurrentModificationError,
     InvalidReferenceError,
@@ -167,6 +168,14 @@ class UserLookup(Protocol):
         ...
 
 
+class AlertLookup(Protocol):
+    """A tenant's alerts by id (tickets name the alerts they are for)."""
+
+    def get(self, tenant_id: str, alert_id: str) -> Alert | None:
+        """The alert, or None."""
+        ...
+
+
 class SessionLister(Protocol):
     """A tenant's sessions, newest start first."""
 
@@ -202,7 +211,9 @@ class MaintenanceService:
         sessions: SessionLister,
         clock: Clock,
         new_id: IdGenerator,
+        alerts: AlertLookup | None = None,
     ) -> None:
+        self._alerts = alerts
         self._tickets = tickets
         self._plans = plans
         self._stations = stations
@@ -237,6 +248,17 @@ class MaintenanceService:
         ):
             raise InvalidReferenceError("assignee", "user", assignee)
 
+    def _check_alerts(
+        self, principal: Principal, station: Station, alert_ids: tuple[str, ...]
+    ) -> None:
+        """Each alert named is the tenant's and about the ticket's station."""
+        if self._alerts is None:
+            return
+        for alert_id in alert_ids:
+            alert = self._alerts.get(principal.tenant_id, alert_id)
+            if alert is None or alert.key.station_id != station.id:
+                raise InvalidReferenceError("alertIds", f"alert of station {station.id}", alert_id)
+
     # -- tickets ---------------------------------------------------------------------------------
 
     def create_ticket(
@@ -254,6 +276,7 @@ class MaintenanceService:
         """A new open ticket at one of the caller's stations."""
         station = self._station(principal, station_id)
         self._check_assignee(principal.tenant_id, assignee, station.site_id)
+        self._check_alerts(principal, station, alert_ids)
         now = self._clock.now()
         ticket = new_ticket(
             ticket_id=self._id(now),

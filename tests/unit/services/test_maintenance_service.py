@@ -16,9 +16,11 @@ from tests.fakes import (
     SequentialIds,
     a_station,
 )
+from tests.fakes_alerts import InMemoryAlertRepository
 from tests.fakes_maintenance import InMemoryPlanRepository, InMemoryTicketRepository
 
 from csms.domain.access import Principal, Role
+from csms.domain.alerts import Alert, AlertKey, AlertKind, Severity
 from csms.domain.errors import (
     ConcurrentModificationError,
     InvalidReferenceError,
@@ -51,6 +53,7 @@ class World:
 
     def __init__(self) -> None:
         self.clock = FixedClock(T0)
+        self.alerts = InMemoryAlertRepository()
         self.stations = InMemoryStationRepository()
         for station in (
             a_station(id="CP-1"),
@@ -76,6 +79,7 @@ class World:
             sessions=self.sessions,
             clock=self.clock,
             new_id=SequentialIds("x"),
+            alerts=self.alerts,
         )
 
     def ticket(self, **over: Any) -> Ticket:
@@ -444,3 +448,22 @@ def test_plan_delete_that_loses_a_race_is_a_version_mismatch(world: World) -> No
     # THEN the delete is refused
     with pytest.raises(VersionMismatchError):
         world.service.delete_plan(ADMIN, plan.id)
+
+
+def test_ticket_create_links_only_alerts_of_its_station(world: World) -> None:
+    # GIVEN a fault alert at CP-1 and one at CP-2
+    for alert_id, station in (("a-1", "CP-1"), ("a-2", "CP-2")):
+        key = AlertKey(tenant_id=TENANT, station_id=station, kind=AlertKind.FAULTED)
+        world.alerts.alerts[(TENANT, alert_id)] = Alert(
+            alert_id=alert_id, key=key, severity=Severity.MAJOR, opened_at=T0
+        )
+    # WHEN a ticket of CP-1 names CP-1's alert
+    ticket = world.service.create_ticket(ADMIN, station_id="CP-1", title="x", alert_ids=("a-1",))
+    # THEN it is linked
+    assert ticket.alert_ids == ("a-1",)
+    # AND naming CP-2's alert, or one that does not exist, is refused by name
+    for wrong in ("a-2", "a-none"):
+        with pytest.raises(InvalidReferenceError) as caught:
+            world.service.create_ticket(ADMIN, station_id="CP-1", title="x", alert_ids=(wrong,))
+        assert caught.value.field == "alertIds"
+        assert caught.value.resource_id == wrong
