@@ -70,6 +70,13 @@ def build_parser() -> argparse.ArgumentParser:
     local.add_argument(
         "--heartbeat-interval", type=_positive_int, default=300, help="seconds (10-590)"
     )
+    local.add_argument(
+        "--jobs-every",
+        type=_positive_int,
+        metavar="SECONDS",
+        help="run the scheduled jobs (alert sweep, rebalance, cleanup) this often instead of "
+        "their deployed rate: for demos and tests",
+    )
 
     simulate = commands.add_parser("simulate", help="run simulated charging stations")
     simulator.add_simulate_arguments(simulate)
@@ -177,6 +184,7 @@ def run_local(args: argparse.Namespace) -> int:
         key_file=args.key_file,
         tenant_id=args.tenant,
         heartbeat_interval_s=args.heartbeat_interval,
+        jobs_every_s=args.jobs_every,
     )
 
     def started(runtime: LocalRuntime) -> None:

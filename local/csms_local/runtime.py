@@ -51,6 +51,8 @@ class LocalOptions:
     heartbeat_interval_s: int = 300
     call_timeout_s: int = 30
     limits: GatewayLimits = field(default_factory=GatewayLimits)
+    # Run every scheduled job this often instead of the template's rate (demos, tests).
+    jobs_every_s: float | None = None
 
     @property
     def outbox_dir(self) -> Path:
@@ -168,7 +170,8 @@ class LocalRuntime:
             self._relay_outbox(emulation.OutboxPump(self.resources.table_name), self.router)
         )
         self._job_tasks = [
-            asyncio.create_task(self._run_every(job)) for job in emulation.scheduled_jobs(template)
+            asyncio.create_task(self._run_every(job, options.jobs_every_s))
+            for job in emulation.scheduled_jobs(template)
         ]
         self._queue_task = asyncio.create_task(
             self._poll_queues(queues.queue_pollers(template, queue_urls))
@@ -219,10 +222,10 @@ class LocalRuntime:
             await asyncio.sleep(OUTBOX_EVERY_S)
 
     @staticmethod
-    async def _run_every(job: emulation.ScheduledJob) -> None:
+    async def _run_every(job: emulation.ScheduledJob, every_s: float | None = None) -> None:
         # Like EventBridge: the first run one period after the rule exists.
         while True:
-            await asyncio.sleep(job.every_s)
+            await asyncio.sleep(every_s or job.every_s)
             try:
                 await asyncio.to_thread(job.run)
             except Exception:

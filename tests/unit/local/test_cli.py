@@ -16,6 +16,8 @@ from csms_local import cli, tokens
         (["local", "--ws-port", "99999"], "99999 is not between 1 and 65535"),
         (["local", "--http-port", "http"], "'http' is not a port number"),
         (["local", "--heartbeat-interval", "-5"], "-5 must be greater than 0"),
+        (["local", "--jobs-every", "0"], "0 must be greater than 0"),
+        (["local", "--jobs-every", "often"], "'often' is not a whole number"),
         (["token", "--role", "emperor"], "invalid choice: 'emperor'"),
         (["token", "--ttl", "soon"], "'soon' is not a whole number"),
         (["launch"], "invalid choice: 'launch'"),
