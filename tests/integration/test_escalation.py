@@ -33,6 +33,15 @@ from csms_local.states import Execution, LocalStateMachine
 Frames = list[tuple[str, list[Any]]]
 STATION = "CP-9"
 OWNER = {"sub": "op-1", "tenant_id": "default", "role": "owner"}
+# The states every execution passes that gets as far as the hard reset.
+THROUGH_HARD_RESET = [
+    "WaitBeforeSoftReset",
+    "SoftReset",
+    "ClearedAfterSoftReset",
+    "WaitBeforeHardReset",
+    "HardReset",
+    "ClearedAfterHardReset",
+]
 CONNECTION = "conn-9"
 
 
@@ -101,6 +110,10 @@ class Flow:
                 kinds.append(frame[3]["type"])
                 self.says([3, frame[1], {"status": "Accepted"}])
         return kinds
+
+    def resets_sent(self) -> list[str]:
+        """The types of the Resets the CSMS sent the station, in order."""
+        return [f[3]["type"] for _, f in self.frames if f[0] == 2 and f[2] == "Reset"]
 
     def execution(self, alert_id: str) -> Execution:
         """The execution the starter ran for the alert."""
@@ -185,19 +198,14 @@ def test_escalation_fault_that_stays_is_reset_soft_then_hard_then_ticketed_and_m
     # THEN the template's state machine ran every step and ended Escalated
     assert execution.status == "SUCCEEDED"
     assert execution.states == [
-        "WaitBeforeSoftReset",
-        "SoftReset",
-        "ClearedAfterSoftReset",
-        "WaitBeforeHardReset",
-        "HardReset",
-        "ClearedAfterHardReset",
+        *THROUGH_HARD_RESET,
         "WaitBeforeEscalate",
         "Escalate",
         "ClearedAfterEscalate",
         "Escalated",
     ]
     # AND the station got a soft Reset, then a hard one
-    resets = [f[3]["type"] for _, f in flow.frames if f[0] == 2 and f[2] == "Reset"]
+    resets = flow.resets_sent()
     assert resets == ["Soft", "Hard"]
     # AND every step is on the alert, in order
     alert = _alert(alert_id)
@@ -245,16 +253,8 @@ def test_escalation_stops_when_the_fault_clears_after_the_soft_reset(flow: Flow)
     execution = flow.execution(alert_id)
     # THEN the workflow stopped at the next check: no hard reset, no ticket
     assert execution.status == "SUCCEEDED"
-    assert execution.states == [
-        "WaitBeforeSoftReset",
-        "SoftReset",
-        "ClearedAfterSoftReset",
-        "WaitBeforeHardReset",
-        "HardReset",
-        "ClearedAfterHardReset",
-        "Cleared",
-    ]
-    resets = [f[3]["type"] for _, f in flow.frames if f[0] == 2 and f[2] == "Reset"]
+    assert execution.states == [*THROUGH_HARD_RESET, "Cleared"]
+    resets = flow.resets_sent()
     assert resets == ["Soft"]
     alert = _alert(alert_id)
     assert alert["state"] == "closed"

@@ -355,6 +355,14 @@ def _template_queues(template: dict[str, Any], monkeypatch: pytest.MonkeyPatch) 
     return poller
 
 
+def _redrive_policy(queue_url: str) -> dict[str, Any]:
+    """A queue's redrive policy (its dead-letter queue and receive count)."""
+    sqs = boto3.client("sqs", region_name=emulation.REGION)
+    attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["RedrivePolicy"])
+    policy: dict[str, Any] = json.loads(attributes["Attributes"]["RedrivePolicy"])
+    return policy
+
+
 def test_local_queue_emulation_delivers_webhooks_from_the_template(
     aws: emulation.EmulatedResources,
     template: dict[str, Any],
@@ -376,12 +384,7 @@ def test_local_queue_emulation_delivers_webhooks_from_the_template(
     assert poller.handler == "csms.handlers.sqs_webhooks.lambda_handler"
     assert webhook_id
     # AND the delivery queue redrives to its dead-letter queue after the schedule's attempts
-    sqs = boto3.client("sqs", region_name=emulation.REGION)
-    redrive = json.loads(
-        sqs.get_queue_attributes(QueueUrl=poller.queue_url, AttributeNames=["RedrivePolicy"])[
-            "Attributes"
-        ]["RedrivePolicy"]
-    )
+    redrive = _redrive_policy(poller.queue_url)
     assert int(redrive["maxReceiveCount"]) == attempts_to_cover()
 
 
@@ -417,11 +420,7 @@ def test_receiver_that_always_fails_gets_every_attempt_then_the_event_lands_in_t
     assert len(receiver.requests) == attempts_to_cover()
     assert len(ids) == 1
     # AND the message is in the dead-letter queue, not lost
-    redrive = json.loads(
-        sqs.get_queue_attributes(QueueUrl=poller.queue_url, AttributeNames=["RedrivePolicy"])[
-            "Attributes"
-        ]["RedrivePolicy"]
-    )
+    redrive = _redrive_policy(poller.queue_url)
     dlq_url = sqs.get_queue_url(QueueName=redrive["deadLetterTargetArn"].rsplit(":", 1)[1])[
         "QueueUrl"
     ]

@@ -177,14 +177,10 @@ class EscalationService:
         if opened.kind not in ESCALATED_KINDS:
             return "not escalated"
         name = execution_name(opened.tenant_id, opened.alert_id)
-        execution_input = json.dumps(
-            {
-                "tenantId": opened.tenant_id,
-                "alertId": opened.alert_id,
-                "waitSeconds": int(self._policy.wait.total_seconds()),
-            }
-        )
         wait = int(self._policy.wait.total_seconds())
+        execution_input = json.dumps(
+            {"tenantId": opened.tenant_id, "alertId": opened.alert_id, "waitSeconds": wait}
+        )
         # Noted before the start, once: the workflow's first step may run at once (no wait),
         # and a retried start (the first one failed after starting) finds the note there.
         self._note(
